@@ -1,0 +1,38 @@
+# Two entry points: `make run` (train the default model, serve it) and `make test` (the whole suite).
+# Both build everything they need from scratch on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+MODEL ?= model/model.npz
+# The shared MNIST copy beside the project, when there is one; otherwise load_mnist downloads.
+MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
+export MNISTLITE_DATA_DIR
+
+.PHONY: run test train serve install clean bench
+
+$(VENV)/.installed-%: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$*]'
+	touch $@
+
+install: $(VENV)/.installed-test
+
+$(MODEL): $(VENV)/.installed-serve
+	$(PY) scripts/train.py --out $(MODEL) --metrics $(basename $(MODEL)).metrics.json
+
+train: $(MODEL)
+
+serve: $(VENV)/.installed-serve $(MODEL)
+	MNISTLITE_MODEL=$(MODEL) PORT=$(PORT) $(VENV)/bin/gunicorn -c service/gunicorn.conf.py service.wsgi:app
+
+run: serve
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed-test
+	$(PY) scripts/bench_train.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,96 @@
+"""TrainConfig: every knob of a training run in one dataclass, saved inside the model file."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .layers import ACTIVATIONS
+from .optim import OPTIMIZERS, SCHEDULES
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training recipe. The defaults are the project's default recipe (see ``DEFAULT`` below).
+
+    ``hidden`` lists hidden-layer widths (empty: softmax regression). ``shift`` is the largest random
+    translation in pixels applied to each training image (0: no augmentation).
+    """
+
+    hidden: tuple = (512, 256)
+    activation: str = "relu"
+    dropout: float = 0.0
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    schedule: str = "constant"
+    batch_size: int = 128
+    epochs: int = 10
+    val_split: float = 0.0
+    patience: int = 0
+    shift: int = 0
+    seed: int = 0
+    n_inputs: int = 784
+    n_classes: int = 10
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        self.validate()
+
+    def validate(self):
+        """Raise ValueError naming the first bad field and its valid range or choices."""
+        if any(h <= 0 for h in self.hidden):
+            raise ValueError(f"hidden sizes must be > 0, got {self.hidden!r}")
+        for name, choices in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {sorted(choices)}, got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        for name in ("dropout", "label_smoothing", "val_split", "momentum"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        for name in ("batch_size", "epochs", "n_inputs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {self.n_classes!r}")
+        for name in ("patience", "shift", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.nesterov and self.optimizer != "sgd":
+            raise ValueError(f"nesterov applies to optimizer 'sgd' only, got optimizer {self.optimizer!r}")
+
+    @property
+    def layer_sizes(self) -> list:
+        return [self.n_inputs, *self.hidden, self.n_classes]
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """Build from a dict (as saved in a model file); unknown keys are an error, not ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {unknown}; valid fields: {sorted(names)}")
+        return cls(**d)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# The previous Keras model, kept as the speed/accuracy reference: 784-128-10, Adam 1e-3, batch 32.
+REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5)
+
+# The project's default recipe (what `scripts/train.py` trains with no flags). Chosen on a
+# validation split of the training set; see README "Performance".
+DEFAULT = TrainConfig()
+
+RECIPES = {"default": DEFAULT, "reference": REFERENCE}

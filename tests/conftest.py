@@ -1,0 +1,102 @@
+"""Shared fixtures: the real MNIST files, models trained once per session, a real S3 server."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mnistlite as ml
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The folder with the four MNIST .gz files (MNISTLITE_DATA_DIR); skip locally, fail in CI."""
+    d = os.environ.get("MNISTLITE_DATA_DIR")
+    if not d or not Path(d).is_dir():
+        if IN_CI:
+            pytest.fail("MNISTLITE_DATA_DIR is not set in CI; .ci/run must export it")
+        pytest.skip("MNISTLITE_DATA_DIR not set: tests on real MNIST skipped")
+    return Path(d)
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+    """((x_train, y_train), (x_test, y_test)): float32 (n, 784) in [0, 1], int64 labels."""
+    return ml.load_mnist(mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def mnist_uint8(mnist_dir):
+    """As ``mnist`` but images are uint8 (n, 28, 28)."""
+    return ml.load_mnist(mnist_dir, as_float=False)
+
+
+@pytest.fixture(scope="session")
+def small_model(mnist):
+    """A 784-64-10 MLP trained briefly on 20k real images (~96% test accuracy): for plumbing tests."""
+    (x, y), _ = mnist
+    model = ml.MLP([784, 64, 10], seed=0, config=ml.TrainConfig(hidden=(64,), epochs=2, batch_size=64))
+    model.fit(x[:20000], y[:20000], epochs=2, batch_size=64, optimizer=ml.Adam(2e-3), verbose=False)
+    return model
+
+
+@pytest.fixture(scope="session")
+def small_model_path(small_model, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "small.npz"
+    ml.save(small_model, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_model(mnist):
+    """The reference configuration (784-128-10, Adam 1e-3, batch 32, 5 epochs) on all 60k: once per run."""
+    (x, y), _ = mnist
+    model, _ = ml.train(ml.REFERENCE, x, y, verbose=False)
+    return model
+
+
+@pytest.fixture(scope="session")
+def reference_model_path(reference_model, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "reference.npz"
+    ml.save(reference_model, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible HTTP server (moto's server mode) on 127.0.0.1; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh, empty bucket on the S3 server; yields (endpoint_url, bucket_name)."""
+    import uuid
+
+    import boto3
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
+    return s3_server, name
