@@ -14,11 +14,12 @@ from .metrics import accuracy, confusion_matrix, log_loss, per_class_report
 from .model import MLP, build, train
 from .optim import SCHEDULES, SGD, Adam, AdamW, make_optimizer
 from .preprocess import to_float, to_model_input
+from .recipe import fit_recipe
 from .serialize import ModelFileError, load, loads, save
 
 __all__ = [
     "__version__", "TrainConfig", "DEFAULT", "REFERENCE", "RECIPES",
-    "MLP", "build", "train", "save", "load", "loads", "ModelFileError",
+    "MLP", "build", "train", "fit_recipe", "save", "load", "loads", "ModelFileError",
     "Dense", "Activation", "ReLU", "Dropout", "SoftmaxCrossEntropy", "softmax", "log_softmax",
     "SGD", "Adam", "AdamW", "make_optimizer", "SCHEDULES",
     "load_mnist", "read_idx", "write_idx", "IDXError", "DatasetError", "data_sha256",

@@ -32,27 +32,31 @@ class SoftmaxCrossEntropy:
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         self.eps = float(label_smoothing)
-        self._p = self._y = None
+        self._p = self._y = self._rows = None
 
     def forward(self, logits, y) -> float:
         """logits: (n, k) float32, y: (n,) int labels in [0, k). Returns the mean loss."""
         n, k = logits.shape
-        logp = log_softmax(logits)
-        rows = np.arange(n)
-        picked = logp[rows, y]
+        if self._rows is None or len(self._rows) != n:
+            self._rows = np.arange(n)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(shifted)
+        total = p.sum(axis=1)
+        # mean of -log p[y] = mean(log total - shifted[y]); p itself is kept for backward
+        loss = float(np.log(total).mean() - shifted[self._rows, y].mean())
         if self.eps:
-            per_sample = (1.0 - self.eps) * picked + (self.eps / k) * logp.sum(axis=1)
-        else:
-            per_sample = picked
-        self._p = np.exp(logp, out=logp)
-        self._y = y
-        return -float(per_sample.mean(dtype=np.float64))
+            # smoothing adds eps * (mean over classes of -log p) - eps * (-log p[y])
+            mean_logp = shifted.mean(axis=1) - np.log(total)
+            loss = (1.0 - self.eps) * loss - self.eps * float(mean_logp.mean())
+        p /= total[:, None]
+        self._p, self._y = p, y
+        return loss
 
     def backward(self):
         """Gradient of the last ``forward`` loss w.r.t. its logits: (n, k) float32."""
         grad = self._p
         n, k = grad.shape
-        grad[np.arange(n), self._y] -= F32(1.0 - self.eps)
+        grad[self._rows, self._y] -= F32(1.0 - self.eps)
         if self.eps:
             grad -= F32(self.eps / k)
         grad *= F32(1.0 / n)

@@ -47,12 +47,18 @@ def _has_all(folder: Path) -> bool:
     return all((folder / name).is_file() for name in FILES.values())
 
 
+def mirrors() -> tuple:
+    """Download sources: $MNISTLITE_MNIST_MIRRORS (comma-separated URL prefixes) or the public mirrors."""
+    env = os.environ.get("MNISTLITE_MNIST_MIRRORS")
+    return tuple(m.strip() for m in env.split(",") if m.strip()) if env else MIRRORS
+
+
 def _download(folder: Path, timeout: float = 30.0) -> None:
     for name in FILES.values():
         if (folder / name).is_file():
             continue
         errors = []
-        for mirror in MIRRORS:
+        for mirror in mirrors():
             try:
                 with urllib.request.urlopen(mirror + name, timeout=timeout) as r:
                     blob = r.read()
@@ -71,6 +77,7 @@ def _download(folder: Path, timeout: float = 30.0) -> None:
         else:
             raise DatasetError(f"could not download {name} ({'; '.join(errors)}); offline? "
                                f"set {ENV_VAR} to a folder holding the four MNIST .gz files")
+        print(f"downloaded {name} to {folder}", flush=True)
 
 
 def find_mnist(data_dir=None, download: bool = True) -> Path:

@@ -1,0 +1,166 @@
+"""Train an MLP on MNIST-format data and save it with its metrics.
+
+Usage:
+  python scripts/train.py                                  # the default recipe on $MNISTLITE_DATA_DIR
+  python scripts/train.py --data ../shared/datasets/mnist --hidden 128 --optimizer adam --lr 0.001 \\
+      --batch-size 32 --epochs 5 --seed 0 --out model.npz --metrics metrics.json
+  python scripts/train.py --recipe reference --out ref.npz  # the old Keras model's configuration
+  python scripts/train.py --data weeks/ --test-data ../shared/datasets/mnist   # a folder of PNG weeks
+  python scripts/train.py --data s3://BUCKET/PREFIX --weeks all              # fetch, validate, train
+
+--data is an IDX folder (the four MNIST .gz files), a folder of NNNNN_label_D.png files (weeks
+in subfolders are read too), or s3://BUCKET/PREFIX. Flags override the chosen recipe's fields.
+Exit codes: 0 trained, 1 data or training problem, 2 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import mnistlite as ml  # noqa: E402
+from mnistlite.data.idx import atomic_write_bytes  # noqa: E402
+from mnistlite.data.mnist import FILES  # noqa: E402
+
+
+def parse_hidden(text: str) -> tuple:
+    """'512,256' -> (512, 256); '' or '0' -> () (softmax regression)."""
+    if text.strip() in ("", "0", "none"):
+        return ()
+    try:
+        sizes = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hidden must be comma-separated ints like 512,256, got {text!r}")
+    if any(s <= 0 for s in sizes):
+        raise argparse.ArgumentTypeError(f"--hidden sizes must be > 0, got {text!r}")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", help="IDX folder, PNG folder or s3://BUCKET/PREFIX (default: $MNISTLITE_DATA_DIR / load_mnist)")
+    p.add_argument("--weeks", default="all", help="with s3:// data: latest, all, N or A-B (default: all that pass validation)")
+    p.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL or AWS)")
+    p.add_argument("--work-dir", default="data/weeks", help="where s3:// weeks are fetched and validated")
+    p.add_argument("--max-bad-fraction", type=float, default=0.01, help="data gate policy for s3:// weeks")
+    p.add_argument("--test-data", help="IDX folder (or PNG folder) for the test accuracy (default: MNIST test split)")
+    p.add_argument("--out", default="model.npz", help="model file to write (default: model.npz)")
+    p.add_argument("--metrics", help="metrics JSON to write (default: OUT with .metrics.json)")
+    p.add_argument("--recipe", choices=sorted(ml.RECIPES), default="default", help="starting configuration")
+    p.add_argument("--hidden", type=parse_hidden, help="hidden sizes, e.g. 128 or 512,256 (0: softmax regression)")
+    p.add_argument("--activation", choices=sorted(ml.layers.ACTIVATIONS))
+    p.add_argument("--optimizer", choices=sorted(ml.optim.OPTIMIZERS))
+    p.add_argument("--lr", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--nesterov", action="store_true", default=None)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--schedule", choices=sorted(ml.SCHEDULES))
+    p.add_argument("--weight-decay", type=float, help="L2 (sgd/adam) or decoupled (adamw) weight decay")
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--shift", type=int, help="random translation augmentation, in pixels")
+    p.add_argument("--val-split", type=float, help="share of training data held out for validation")
+    p.add_argument("--patience", type=int, help="early stopping: epochs without a better val loss")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, default=None, help="BLAS threads during fit (default: chosen by batch size)")
+    p.add_argument("--float16", action="store_true", help="store weights as float16 (half the file size)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    return p
+
+
+def make_config(args) -> ml.TrainConfig:
+    overrides = {k: getattr(args, k) for k in (
+        "hidden", "activation", "optimizer", "lr", "momentum", "nesterov", "batch_size", "epochs", "schedule",
+        "weight_decay", "label_smoothing", "dropout", "shift", "val_split", "patience", "seed")
+        if getattr(args, k) is not None}
+    return ml.RECIPES[args.recipe].replace(**overrides)
+
+
+def is_idx_dir(path: Path) -> bool:
+    return all((path / name).is_file() for name in FILES.values())
+
+
+def load_folder(path: Path):
+    """(images uint8, labels) from an IDX folder's train split or a PNG folder (recursively)."""
+    if is_idx_dir(path):
+        return ml.data.mnist.load_idx_pair(path / FILES["train_images"], path / FILES["train_labels"])
+    from mnistlite.data.images import read_folder
+
+    folder = read_folder(path, recursive=True)
+    for problem in folder.problems:
+        print(f"warning: skipped {problem['file']}: {problem['reason']}", file=sys.stderr)
+    if not len(folder.labels):
+        raise ml.DatasetError(f"{path}: no usable NNNNN_label_D.png images (and not an IDX folder)")
+    return folder.images, folder.labels
+
+
+def load_training_data(args):
+    """Training images (uint8 (n, 28, 28)) and labels for --data; s3:// weeks are fetched and validated."""
+    if args.data and args.data.startswith("s3://"):
+        from mnistlite.data.weekly import prepare_weeks
+
+        weeks = prepare_weeks(args.data, args.weeks, Path(args.work_dir), endpoint_url=args.endpoint_url,
+                              max_bad_fraction=args.max_bad_fraction)
+        print(f"training on {len(weeks.labels)} images from {', '.join(weeks.weeks)}")
+        return weeks.images, weeks.labels
+    if args.data:
+        path = Path(args.data)
+        if not path.is_dir():
+            raise ml.DatasetError(f"--data {path}: no such folder")
+        return load_folder(path)
+    (x, y), _ = ml.load_mnist(as_float=False)
+    return x, y
+
+
+def load_test_data(args):
+    """Test images and labels: --test-data, the IDX folder's test split, or the MNIST test set."""
+    if args.test_data:
+        path = Path(args.test_data)
+        if is_idx_dir(path):
+            return ml.data.mnist.load_idx_pair(path / FILES["test_images"], path / FILES["test_labels"])
+        return load_folder(path)
+    if args.data and not args.data.startswith("s3://") and is_idx_dir(Path(args.data)):
+        path = Path(args.data)
+        return ml.data.mnist.load_idx_pair(path / FILES["test_images"], path / FILES["test_labels"])
+    _, (x, y) = ml.load_mnist(as_float=False)
+    return x, y
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = make_config(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        images, labels = load_training_data(args)
+        test_images, test_labels = load_test_data(args)
+    except (ml.DatasetError, ml.IDXError, OSError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
+    model, history, report = ml.fit_recipe(config, images, labels, test_images, test_labels,
+                                           threads=args.threads, verbose=not args.quiet)
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    model.metadata["metrics"] = report
+    ml.save(model, out, float16=args.float16)
+    report["model_file"] = str(out)
+    report["model_bytes"] = os.path.getsize(out)
+    report["model_sha256"] = ml.serialize.file_sha256(out)
+    atomic_write_bytes(metrics_path, (json.dumps(report, indent=2) + "\n").encode())
+    print(f"test accuracy {report['test_accuracy']:.4f}  fit {report['train_seconds']:.1f}s  "
+          f"peak RSS {report['peak_rss_mb']:.0f} MB  -> {out} ({report['model_bytes'] / 1024:.0f} KB), {metrics_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

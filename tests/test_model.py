@@ -1,0 +1,123 @@
+"""The MLP end to end: shapes and dtypes, determinism, early stopping, callbacks, real-MNIST accuracy."""
+import numpy as np
+import pytest
+
+import mnistlite as ml
+from mnistlite.augment import random_shift
+
+
+@pytest.fixture(scope="module")
+def subset(mnist):
+    (x, y), (xt, yt) = mnist
+    return (x[:6000], y[:6000]), (xt[:2000], yt[:2000])
+
+
+def test_predict_shapes_dtypes_and_inputs(small_model, mnist, mnist_uint8):
+    _, (xt, yt) = mnist
+    _, (ut, _) = mnist_uint8
+    proba = small_model.predict_proba(xt[:500])
+    assert proba.shape == (500, 10) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
+    pred = small_model.predict(xt[:500])
+    assert pred.shape == (500,) and pred.dtype == np.int64
+    np.testing.assert_array_equal(pred, proba.argmax(axis=1))
+    # uint8 (n, 28, 28) is the same input as float32 (n, 784) / 255; one sample works unbatched too
+    np.testing.assert_array_equal(small_model.predict(ut[:500]), pred)
+    assert small_model.predict(xt[0]).tolist() == [pred[0]]
+    assert (small_model.predict(xt) == yt).mean() > 0.93
+    # predict_proba's result is the caller's: a second call must not overwrite it
+    first = small_model.predict_proba(xt[:3]).copy()
+    small_model.predict_proba(xt[3:6])
+    np.testing.assert_array_equal(small_model.predict_proba(xt[:3]), first)
+
+
+def test_bad_inputs_are_rejected_with_the_shape(small_model):
+    with pytest.raises(ValueError, match=r"got shape \(3, 100\)"):
+        small_model.predict(np.zeros((3, 100), np.float32))
+    with pytest.raises(ValueError, match="labels must be in"):
+        ml.MLP([784, 10]).fit(np.zeros((2, 784), np.float32), np.array([0, 10]), verbose=False)
+
+
+def test_same_seed_same_weights_bit_for_bit(subset):
+    (x, y), _ = subset
+    config = ml.TrainConfig(hidden=(32,), epochs=2, batch_size=64, dropout=0.1, shift=1, seed=7)
+    a, _ = ml.train(config, x, y, verbose=False)
+    b, _ = ml.train(config, x, y, verbose=False)
+    c, _ = ml.train(config.replace(seed=8), x, y, verbose=False)
+    assert a.flat_params.tobytes() == b.flat_params.tobytes()
+    assert a.flat_params.tobytes() != c.flat_params.tobytes()
+
+
+def test_softmax_regression_learns(subset):
+    (x, y), (xt, yt) = subset
+    model = ml.MLP([784, 10], seed=0)
+    assert len(model.dense) == 1
+    model.fit(x, y, epochs=3, batch_size=64, optimizer=ml.SGD(0.5), verbose=False)
+    assert (model.predict(xt) == yt).mean() > 0.85
+
+
+def test_progress_lines_and_history(subset, capsys):
+    (x, y), (xt, yt) = subset
+    model = ml.MLP([784, 16, 10], seed=0)
+    history = model.fit(x, y, epochs=2, batch_size=128, validation_data=(xt, yt))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2")
+    for word in ("loss", "acc", "val_loss", "val_acc", "s"):
+        assert word in lines[1]
+    assert history["epoch"] == [1, 2] and len(history["val_acc"]) == 2
+    assert history["loss"][1] < history["loss"][0]
+    model.fit(x, y, epochs=1, verbose=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_early_stopping_restores_the_best_weights(subset):
+    (x, y), (xt, yt) = subset
+    # a too-large learning rate on a tiny training set overfits fast, so val loss turns up early
+    model = ml.MLP([784, 64, 10], seed=0)
+    history = model.fit(x[:500], y[:500], epochs=30, batch_size=16, optimizer=ml.Adam(3e-3),
+                        validation_data=(xt, yt), patience=2, verbose=False)
+    ran = len(history["epoch"])
+    assert ran < 30, "early stopping never triggered"
+    best = int(np.argmin(history["val_loss"]))
+    assert ran == best + 1 + 2
+    loss, _ = model.evaluate(xt, yt)
+    assert loss == pytest.approx(history["val_loss"][best], rel=1e-6)
+
+
+def test_callbacks_see_each_epoch_and_can_stop(subset):
+    (x, y), _ = subset
+    seen = []
+
+    def stop_after_two(record, model):
+        seen.append(record["epoch"])
+        return record["epoch"] == 2
+
+    history = ml.MLP([784, 8, 10]).fit(x, y, epochs=5, batch_size=256, callbacks=[stop_after_two], verbose=False)
+    assert seen == [1, 2] and history["epoch"] == [1, 2]
+
+
+def test_random_shift_moves_each_image_within_range():
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 784), dtype=np.float32)
+    x.reshape(50, 28, 28)[:, :2, :] = 0  # give room so a shift loses nothing on these sides
+    x.reshape(50, 28, 28)[:, -2:, :] = 0
+    x.reshape(50, 28, 28)[:, :, :2] = 0
+    x.reshape(50, 28, 28)[:, :, -2:] = 0
+    out = random_shift(x, 2, np.random.default_rng(1)).reshape(50, 28, 28)
+    images = x.reshape(50, 28, 28)
+    shifts = set()
+    for img, moved in zip(images, out):
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if np.array_equal(np.roll(img, (dy, dx), axis=(0, 1)), moved)]
+        assert len(matches) == 1
+        shifts.add(matches[0])
+    assert len(shifts) > 10  # per-image shifts, not one for the batch
+
+
+@pytest.mark.slow
+def test_reference_configuration_reaches_97_percent_on_real_mnist(reference_model, mnist):
+    """The old Keras model's recipe (784-128-10, Adam 1e-3, batch 32, 5 epochs) on all 60k images."""
+    _, (xt, yt) = mnist
+    accuracy = ml.accuracy(yt, reference_model.predict(xt))
+    assert accuracy >= 0.97, accuracy
+    assert reference_model.layer_sizes == [784, 128, 10]
