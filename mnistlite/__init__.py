@@ -10,7 +10,8 @@ from .data.idx import IDXError, read_idx, write_idx
 from .data.mnist import DatasetError, data_sha256, load_mnist
 from .layers import Activation, Dense, Dropout, ReLU
 from .losses import SoftmaxCrossEntropy, log_softmax, softmax
-from .metrics import accuracy, confusion_matrix, log_loss, per_class_report
+from .metrics import (accuracy, confusion_matrix, expected_calibration_error, log_loss, mcnemar_exact,
+                      mcnemar_table, per_class_report)
 from .model import MLP, build, train
 from .optim import SCHEDULES, SGD, Adam, AdamW, make_optimizer
 from .preprocess import to_float, to_model_input
@@ -24,5 +25,6 @@ __all__ = [
     "SGD", "Adam", "AdamW", "make_optimizer", "SCHEDULES",
     "load_mnist", "read_idx", "write_idx", "IDXError", "DatasetError", "data_sha256",
     "to_float", "to_model_input",
-    "accuracy", "confusion_matrix", "per_class_report", "log_loss",
+    "accuracy", "confusion_matrix", "per_class_report", "log_loss", "expected_calibration_error",
+    "mcnemar_exact", "mcnemar_table",
 ]

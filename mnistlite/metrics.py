@@ -1,6 +1,8 @@
 """Classification metrics on integer labels and probabilities; all vectorized, float64 results."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 
@@ -37,3 +39,54 @@ def log_loss(y_true, proba, eps: float = 1e-7) -> float:
     y_true = np.asarray(y_true, dtype=np.int64)
     picked = proba[np.arange(len(y_true)), y_true]
     return float(-np.mean(np.log(np.clip(picked, eps, 1.0)))) if len(y_true) else 0.0
+
+
+def expected_calibration_error(y_true, proba, n_bins: int = 15) -> float:
+    """ECE: sum over equal-width confidence bins of |bin accuracy - bin confidence| * bin share.
+
+    proba (n, k) probabilities, y_true (n,) ints; confidence = max probability, bins (i/B, (i+1)/B].
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins!r}")
+    proba = np.asarray(proba, dtype=np.float64)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    if proba.ndim != 2 or proba.shape[0] != y_true.shape[0]:
+        raise ValueError(f"proba must be (n, k) with n = len(y_true), got {proba.shape} for {y_true.shape}")
+    if not len(y_true):
+        return 0.0
+    conf = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
+    # ceil-based index puts a confidence of exactly i/B in bin i-1, the usual right-closed bins
+    idx = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    gap = np.bincount(idx, weights=correct, minlength=n_bins) - np.bincount(idx, weights=conf, minlength=n_bins)
+    return float(np.abs(gap).sum() / len(y_true))
+
+
+def mcnemar_table(correct_a, correct_b) -> tuple[int, int]:
+    """Discordant pair counts of two models on the same samples: (b, c).
+
+    b = samples A got right and B got wrong, c = samples A got wrong and B got right; inputs (n,) bools.
+    """
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"correct_a and correct_b shapes differ: {a.shape} vs {b.shape}")
+    return int(np.count_nonzero(a & ~b)), int(np.count_nonzero(~a & b))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: P(X <= min(b, c)) * 2 (capped at 1) for X ~ Binomial(b + c, 1/2).
+
+    Computed in exact integer arithmetic, so it neither underflows nor loses precision for large b + c.
+    """
+    b, c = int(b), int(c)
+    if b < 0 or c < 0:
+        raise ValueError(f"b and c must be counts >= 0, got b={b!r}, c={c!r}")
+    n, k = b + c, min(b, c)
+    if n == 0:
+        return 1.0
+    tail, term = 0, 1  # term = comb(n, i), updated exactly
+    for i in range(k + 1):
+        tail += term
+        term = term * (n - i) // (i + 1)
+    # float(Fraction) rounds the exact ratio correctly even when 2**n overflows a float
+    return min(1.0, float(Fraction(2 * tail, 1 << n)))

@@ -120,14 +120,19 @@ class MLP:
             grad = layer.backward(grad)
 
     def loss_and_grads(self, x, y):
-        """Training-mode loss (with L2 term) on one batch; fills ``flat_grads``. For tests and fit."""
-        loss = self.loss.forward(self._forward(x, True), y)
+        """Training-mode mean loss (plus the L2 term) on one batch; fills ``flat_grads``.
+
+        Returns (loss, logits); logits (n, k) float32 is a reused buffer, valid until the next call.
+        """
+        logits = self._forward(x, True)
+        loss = self.loss.forward(logits, y)
         self._backward(self.loss.backward())
         if self.weight_decay:
+            lam = F32(self.weight_decay)
             for d in self.dense:
                 loss += 0.5 * self.weight_decay * float(np.vdot(d.W, d.W))
-                d.dW += F32(self.weight_decay) * d.W
-        return loss
+                d.dW += lam * d.W
+        return loss, logits
 
     def fit(self, x, y, *, epochs: int = 5, batch_size: int = 32, optimizer: Optimizer | None = None,
             schedule: str = "constant", validation_data=None, label_smoothing: float = 0.0,
@@ -182,13 +187,9 @@ class MLP:
                 if shift:
                     xb = random_shift(xb, shift, self.rng)
                 lr = optimizer.lr * sched(step, total_steps)
-                logits = self._forward(xb, True)
+                loss, logits = self.loss_and_grads(xb, yb)
+                loss_sum += loss * len(yb)
                 correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-                loss_sum += self.loss.forward(logits, yb) * len(yb)
-                self._backward(self.loss.backward())
-                if self.weight_decay:
-                    for d in self.dense:
-                        d.dW += F32(self.weight_decay) * d.W
                 optimizer.step(lr)
                 step += 1
             record = {"epoch": epoch, "loss": loss_sum / n, "acc": correct / n, "lr": lr,

@@ -20,6 +20,10 @@ _TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
 _CODES = {dt.newbyteorder("="): code for code, dt in _TYPES.items()}
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 class IDXError(ValueError):
     """A file is not a valid IDX file; the message names the file and what is wrong."""
 
@@ -83,6 +87,9 @@ def atomic_write_bytes(path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes 0600 files; give the result the usual umask-based mode (readable by a
+        # non-root server when root wrote it, as in a container fetching its model)
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

@@ -1,0 +1,190 @@
+"""Evaluate models on a fixed test set: metrics with hashes, and the candidate-vs-production comparison.
+
+Everything that can go wrong with inputs (missing or corrupt model, unreadable test set, a model
+whose input size does not fit the images) raises ``EvaluationError`` with a one-line message.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data.idx import IDXError
+from .data.mnist import FILES, DatasetError, data_sha256, load_idx_pair, load_mnist
+from .gate import Policy, compare
+from .metrics import confusion_matrix, expected_calibration_error, log_loss, per_class_report
+from .model import MLP
+from .serialize import ModelFileError, load
+
+N_CLASSES = 10
+VERDICT_SCHEMA = "mnistlite.verdict/1"
+
+
+class EvaluationError(ValueError):
+    """The evaluation could not run (bad model file, bad test set); the message says which and why."""
+
+
+@dataclass
+class TestSet:
+    """A labelled test set: images uint8 (n, 28, 28), labels int64 (n,), content hash and origin."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    images: np.ndarray
+    labels: np.ndarray
+    sha256: str
+    source: str
+
+
+def _idx_test_files(folder: Path):
+    """The t10k image and label files in ``folder`` (gzipped or not), or None if absent."""
+    found = []
+    for key in ("test_images", "test_labels"):
+        name = FILES[key]
+        path = next((folder / n for n in (name, name.removesuffix(".gz")) if (folder / n).is_file()), None)
+        if path is None:
+            return None
+        found.append(path)
+    return found
+
+
+def load_test_set(data_dir=None) -> TestSet:
+    """The test set from ``data_dir`` (MNIST IDX folder or folder of NNNNN_label_D.png), else MNIST's t10k."""
+    try:
+        if data_dir is None:
+            _, (images, labels) = load_mnist(as_float=False)
+            source = "mnist:t10k"
+        else:
+            folder = Path(data_dir)
+            if not folder.is_dir():
+                raise EvaluationError(f"--data {folder}: no such folder")
+            idx = _idx_test_files(folder)
+            if idx is not None:
+                images, labels = load_idx_pair(*idx)
+                source = f"idx:{folder}"
+            elif any(folder.glob("*.png")):
+                images, labels = _read_png_folder(folder)
+                source = f"png:{folder}"
+            else:
+                raise EvaluationError(f"--data {folder}: holds neither {FILES['test_images']} + "
+                                      f"{FILES['test_labels']} nor NNNNN_label_D.png images")
+    except (DatasetError, IDXError) as e:
+        raise EvaluationError(f"cannot load the test set: {e}") from None
+    if images.ndim != 3 or len(images) == 0:
+        raise EvaluationError(f"test set from {source} is empty or not (n, 28, 28) images: shape {images.shape}")
+    if labels.min() < 0 or labels.max() >= N_CLASSES:
+        raise EvaluationError(f"test set from {source} has labels outside 0..{N_CLASSES - 1}")
+    labels = labels.astype(np.int64)
+    return TestSet(images, labels, data_sha256(images, labels), source)
+
+
+def _read_png_folder(folder: Path):
+    try:
+        from .data.images import read_folder
+    except ImportError:
+        raise EvaluationError("reading PNG test folders needs mnistlite.data.images, which is not "
+                              "installed; pass an MNIST IDX folder instead") from None
+    found = read_folder(folder)
+    if found.problems:
+        first = found.problems[0]
+        raise EvaluationError(f"--data {folder}: {len(found.problems)} unusable file(s), e.g. {first['file']}: "
+                              f"{first['reason']}; a fixed test set must be clean (see scripts/validate_data.py)")
+    return np.asarray(found.images, dtype=np.uint8), np.asarray(found.labels, dtype=np.int64)
+
+
+def load_model(path, test: TestSet) -> MLP:
+    """Load a model file and check it takes the test images and predicts the 10 digits."""
+    try:
+        model = load(path)
+    except ModelFileError as e:
+        raise EvaluationError(str(e)) from None
+    pixels = int(np.prod(test.images.shape[1:]))
+    if model.layer_sizes[0] != pixels:
+        raise EvaluationError(f"{path}: model expects {model.layer_sizes[0]} inputs but the test images have "
+                              f"{pixels} pixels {test.images.shape[1:]}: wrong input shape")
+    if model.layer_sizes[-1] != N_CLASSES:
+        raise EvaluationError(f"{path}: model has {model.layer_sizes[-1]} outputs, expected {N_CLASSES} digits")
+    return model
+
+
+def evaluate(model: MLP, test: TestSet, path=None):
+    """(metrics dict, proba (n, 10) float32) of ``model`` on ``test``; metric keys are a public contract."""
+    proba = model.predict_proba(test.images)
+    pred = proba.argmax(axis=1)
+    y = test.labels
+    metrics = {
+        "accuracy": float(np.mean(pred == y)),
+        "log_loss": log_loss(y, proba),
+        "ece": expected_calibration_error(y, proba),
+        "per_class": per_class_report(y, pred, N_CLASSES),
+        "confusion_matrix": confusion_matrix(y, pred, N_CLASSES).tolist(),
+        "n": int(len(y)),
+        "model_sha256": model.sha256,
+        "test_set_sha256": test.sha256,
+        "test_set_source": test.source,
+        "layer_sizes": model.layer_sizes,
+        "model_path": None if path is None else str(path),
+        "model_created": model.metadata.get("created"),
+    }
+    return metrics, proba
+
+
+def evaluate_file(path, data_dir=None) -> dict:
+    """Metrics of the model file ``path`` on the test set from ``data_dir`` (see ``load_test_set``)."""
+    test = load_test_set(data_dir)
+    metrics, _ = evaluate(load_model(path, test), test, path)
+    return metrics
+
+
+@dataclass
+class Comparison:
+    """A finished comparison: the verdict document plus what the report draws from."""
+
+    verdict: dict                 # the verdict JSON (see ``compare_files``)
+    test: TestSet
+    pred_candidate: np.ndarray    # (n,) int64
+    pred_production: np.ndarray | None
+
+
+def compare_files(candidate, production=None, data_dir=None, policy: Policy | None = None) -> Comparison:
+    """Evaluate candidate (and production, None = first deploy) on one test set and apply the gate.
+
+    The verdict document holds: passed, status, reasons, checks [{name, passed, detail}], policy,
+    candidate and production (full metrics, production None on first deploy), mcnemar {b, c, p_value},
+    first_deploy, hashes {candidate_model, production_model, test_set}, disagreements, evaluated_at.
+    """
+    policy = policy or Policy()
+    test = load_test_set(data_dir)
+    cand_metrics, cand_proba = evaluate(load_model(candidate, test), test, candidate)
+    pred_c = cand_proba.argmax(axis=1).astype(np.int64)
+    prod_metrics = pred_p = None
+    if production is not None:
+        prod_metrics, prod_proba = evaluate(load_model(production, test), test, production)
+        pred_p = prod_proba.argmax(axis=1).astype(np.int64)
+    verdict = compare(test.labels, pred_c, pred_p, policy, N_CLASSES).to_dict()
+    verdict.update({
+        "candidate": cand_metrics,
+        "production": prod_metrics,
+        "hashes": {"candidate_model": cand_metrics["model_sha256"],
+                   "production_model": prod_metrics["model_sha256"] if prod_metrics else None,
+                   "test_set": test.sha256},
+        "disagreements": int(np.count_nonzero(pred_c != pred_p)) if pred_p is not None else 0,
+        **_stamp(),
+    })
+    return Comparison(verdict, test, pred_c, pred_p)
+
+
+def error_verdict(message: str, policy: Policy | None = None, *, first_deploy: bool = False) -> dict:
+    """The verdict document when the comparison could not run: status "error", never a pass."""
+    return {"passed": False, "status": "error", "reasons": [message], "checks": [],
+            "policy": (policy or Policy()).to_dict(), "candidate": None, "production": None,
+            "mcnemar": None, "first_deploy": first_deploy,
+            "hashes": {"candidate_model": None, "production_model": None, "test_set": None},
+            "disagreements": 0, **_stamp()}
+
+
+def _stamp() -> dict:
+    return {"schema": VERDICT_SCHEMA,
+            "evaluated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}

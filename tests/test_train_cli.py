@@ -1,0 +1,69 @@
+"""scripts/train.py as a user runs it: flags, outputs, exit codes and one-line errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+import mnistlite as ml
+from conftest import ROOT
+
+TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
+
+
+def run(*args, env=None):
+    return subprocess.run([*TRAIN, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_train_writes_model_and_metrics(mnist_dir, tmp_path):
+    out, metrics = tmp_path / "m.npz", tmp_path / "m.json"
+    r = run("--data", mnist_dir, "--hidden", "32", "--optimizer", "adam", "--lr", "0.002", "--batch-size", "128",
+            "--epochs", "2", "--seed", "3", "--val-split", "0.1", "--schedule", "cosine", "--out", out,
+            "--metrics", metrics)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("epoch ") == 2 and "val_acc" in r.stdout
+    m = json.loads(metrics.read_text())
+    for key in ("test_accuracy", "train_seconds", "epochs", "peak_rss_mb", "model_sha256"):
+        assert key in m
+    assert m["epochs"] == 2 and m["n_train"] == 54000 and m["n_test"] == 10000 and m["test_accuracy"] > 0.93
+    model = ml.load(out)
+    assert model.layer_sizes == [784, 32, 10]
+    assert model.config.seed == 3 and model.config.schedule == "cosine" and model.config.val_split == 0.1
+    assert model.metadata["metrics"]["test_accuracy"] == m["test_accuracy"]
+    assert len(model.metadata["training_data_sha256"]) == 64
+    assert m["model_sha256"] == model.sha256
+
+
+def test_quiet_softmax_regression_float16(mnist_dir, tmp_path):
+    out = tmp_path / "s.npz"
+    r = run("--data", mnist_dir, "--hidden", "0", "--epochs", "1", "--batch-size", "256", "--lr", "0.01",
+            "--float16", "--quiet", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "epoch" not in r.stdout and "test accuracy" in r.stdout
+    model = ml.load(out)
+    assert model.layer_sizes == [784, 10] and model.metadata["dtype"] == "float16"
+    assert (tmp_path / "s.metrics.json").exists()
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--hidden", "12,x"], 2, "--hidden must be comma-separated ints"),
+    (["--lr", "-1"], 2, "lr must be > 0"),
+    (["--optimizer", "rmsprop"], 2, "invalid choice"),
+    (["--dropout", "1.5"], 2, "dropout must be in [0, 1)"),
+    (["--data", "/nonexistent/folder"], 1, "no such folder"),
+])
+def test_bad_usage_and_missing_data(mnist_dir, tmp_path, args, code, message):
+    r = run(*args, "--out", tmp_path / "x.npz")
+    assert r.returncode == code
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_corrupt_idx_data_is_a_one_line_error(mnist_dir, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ml.data.mnist.FILES.values():
+        (bad / name).write_bytes((mnist_dir / name).read_bytes()[:1000])
+    r = run("--data", bad, "--out", tmp_path / "x.npz")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "corrupt or truncated gzip" in r.stderr and str(bad) in r.stderr
