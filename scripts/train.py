@@ -106,8 +106,12 @@ def load_training_data(args):
     if args.data and args.data.startswith("s3://"):
         from mnistlite.data.weekly import prepare_weeks
 
-        weeks = prepare_weeks(args.data, args.weeks, Path(args.work_dir), endpoint_url=args.endpoint_url,
-                              max_bad_fraction=args.max_bad_fraction)
+        try:
+            weeks = prepare_weeks(args.data, args.weeks, Path(args.work_dir), endpoint_url=args.endpoint_url,
+                                  max_bad_fraction=args.max_bad_fraction)
+        except ValueError as e:   # a bad --weeks spec or s3:// URI is a usage error
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
         print(f"training on {len(weeks.labels)} images from {', '.join(weeks.weeks)}")
         return weeks.images, weeks.labels
     if args.data:
