@@ -37,11 +37,13 @@ class Dense:
     """Affine layer ``y = x @ W + b``; W: (n_in, n_out) float32, b: (n_out,) float32."""
 
     def __init__(self, n_in: int, n_out: int, *, init: str = "he", rng=None):
-        if init not in INITS:
-            raise ValueError(f"init must be one of {sorted(INITS)}, got {init!r}")
-        rng = as_generator(rng)
-        scale = INITS[init](n_in, n_out)
-        self.W = (rng.standard_normal((n_in, n_out), dtype=F32) * F32(scale)).astype(F32)
+        if init not in INITS and init != "zeros":
+            raise ValueError(f"init must be one of {sorted(INITS) + ['zeros']}, got {init!r}")
+        if init == "zeros":  # for loading saved weights: no random draws wasted
+            self.W = np.zeros((n_in, n_out), dtype=F32)
+        else:
+            scale = INITS[init](n_in, n_out)
+            self.W = as_generator(rng).standard_normal((n_in, n_out), dtype=F32) * F32(scale)
         self.b = np.zeros(n_out, dtype=F32)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)

@@ -24,7 +24,7 @@ class MLP:
     """
 
     def __init__(self, layer_sizes, *, activation: str = "relu", dropout: float = 0.0, seed=0,
-                 config: TrainConfig | None = None):
+                 config: TrainConfig | None = None, init: str | None = None):
         sizes = [int(s) for s in layer_sizes]
         if len(sizes) < 2 or any(s < 1 for s in sizes):
             raise ValueError(f"layer_sizes must list >= 2 positive sizes, got {layer_sizes!r}")
@@ -34,7 +34,7 @@ class MLP:
         self.config = config
         self.metadata: dict = {}
         self.sha256: str | None = None  # set by mnistlite.load: the model file's hash
-        init = "he" if activation == "relu" else "glorot"
+        init = init or ("he" if activation == "relu" else "glorot")
         self.layers, self.dense = [], []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             d = Dense(n_in, n_out, init=init, rng=self.rng)
@@ -45,6 +45,7 @@ class MLP:
                 if dropout:
                     self.layers.append(Dropout(dropout, rng=self.rng))
         self.dense[0].needs_input_grad = False
+        self._act = self.layers[1]._fn if len(self.dense) > 1 else None
         self._flatten()
         self.loss = SoftmaxCrossEntropy()
         self.weight_decay = 0.0  # coupled L2 (added to the loss); AdamW decays separately
@@ -72,14 +73,14 @@ class MLP:
 
     def logits(self, x):
         """Raw scores: x float32 (n, 784) -> (n, k) float32. No caching, safe across threads."""
-        act = Activation(self.activation)._fn
         h = x
-        last = len(self.dense) - 1
-        for i, d in enumerate(self.dense):
+        for d in self.dense[:-1]:
             h = h @ d.W
             h += d.b
-            if i < last:
-                act(h)
+            self._act(h)
+        d = self.dense[-1]
+        h = h @ d.W
+        h += d.b
         return h
 
     def predict_proba(self, x):

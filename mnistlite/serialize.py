@@ -117,7 +117,7 @@ def loads(blob: bytes, name: str = "<bytes>") -> MLP:
             _fail(name, f"array {key} holds NaN or infinite values")
     try:
         config = TrainConfig.from_dict(meta["config"]) if meta.get("config") else None
-        model = MLP(sizes, activation=meta.get("activation", "relu"), seed=0, config=config)
+        model = MLP(sizes, activation=meta.get("activation", "relu"), seed=0, config=config, init="zeros")
     except (TypeError, ValueError) as e:
         _fail(name, f"metadata does not describe a valid model ({e})")
     for i, d in enumerate(model.dense):
