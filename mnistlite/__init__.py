@@ -14,7 +14,8 @@ from .metrics import (accuracy, confusion_matrix, expected_calibration_error, lo
                       mcnemar_table, per_class_report)
 from .model import MLP, build, train
 from .optim import SCHEDULES, SGD, Adam, AdamW, make_optimizer
-from .preprocess import to_float, to_model_input
+from .preprocess import (ImageError, ImageTooLarge, decode_image, image_to_input, preprocess_image, to_float,
+                         to_mnist, to_model_input)
 from .recipe import fit_recipe
 from .serialize import ModelFileError, load, loads, save
 
@@ -24,7 +25,8 @@ __all__ = [
     "Dense", "Activation", "ReLU", "Dropout", "SoftmaxCrossEntropy", "softmax", "log_softmax",
     "SGD", "Adam", "AdamW", "make_optimizer", "SCHEDULES",
     "load_mnist", "read_idx", "write_idx", "IDXError", "DatasetError", "data_sha256",
-    "to_float", "to_model_input",
+    "to_float", "to_model_input", "ImageError", "ImageTooLarge", "decode_image", "preprocess_image",
+    "image_to_input", "to_mnist",
     "accuracy", "confusion_matrix", "per_class_report", "log_loss", "expected_calibration_error",
     "mcnemar_exact", "mcnemar_table",
 ]

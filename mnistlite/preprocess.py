@@ -1,0 +1,242 @@
+"""Preprocessing shared by training and serving: arrays to model input, user images to MNIST form.
+
+Pillow is imported only inside the image functions, so array preprocessing stays numpy-only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Bump when the mapping from pixels to model input changes; saved in every model file.
+PREPROCESSING_VERSION = 1
+
+
+def to_float(images):
+    """uint8 images (n, 28, 28) or (n, 784) -> float32 (n, 784) in [0, 1] (divides by 255)."""
+    a = np.asarray(images)
+    if a.dtype != np.uint8:
+        raise ValueError(f"to_float expects uint8 pixels, got dtype {a.dtype}")
+    out = a.reshape(a.shape[0], -1).astype(np.float32)
+    out *= np.float32(1.0 / 255.0)
+    return out
+
+
+def to_model_input(x, n_inputs: int = 784):
+    """Accept float (n, n_inputs) in [0, 1], uint8 (n, 28, 28)/(n, 784), or one sample; return float32 (n, n_inputs).
+
+    Raises ValueError naming the shape or dtype that does not fit.
+    """
+    a = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if a.dtype == np.uint8:
+        if a.ndim in (2, 3) and int(np.prod(a.shape[1:])) == n_inputs:
+            return to_float(a)
+        if a.size == n_inputs:
+            return to_float(a.reshape(1, n_inputs))
+        raise ValueError(f"uint8 input must be (n, 28, 28) or (n, {n_inputs}), got shape {a.shape}")
+    if a.ndim == 2 and a.shape[1] == n_inputs:
+        return a if a.dtype == np.float32 else a.astype(np.float32)
+    if a.ndim == 1 and a.shape[0] == n_inputs:
+        return a.reshape(1, n_inputs).astype(np.float32, copy=False)
+    if a.ndim == 3 and a.shape[1] * a.shape[2] == n_inputs:
+        return a.reshape(a.shape[0], n_inputs).astype(np.float32, copy=False)
+    if not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"input must be numeric, got dtype {a.dtype}")
+    raise ValueError(f"input must be (n, {n_inputs}) float32 in [0, 1] or uint8 (n, 28, 28), got shape {a.shape}")
+
+
+# ---------------------------------------------------------------------------------------------
+# User images (any size, mode, polarity) -> MNIST form. Pillow is imported inside functions.
+# ---------------------------------------------------------------------------------------------
+
+MAX_PIXELS = 4096 * 4096
+# Raster formats we decode; others (EPS would run Ghostscript, PDF, ...) are refused.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")  # JPEG covers MPO
+MIN_CONTRAST = 32     # ink vs background levels below which the picture counts as blank
+INK_FRACTION = 0.1    # of the contrast: fainter pixels do not widen the ink bounding box
+NOISE_LEVEL = 8       # of 255: margin pixels this faint are compression noise when shrinking
+BOX = 20              # MNIST: longest side of the digit, inside a FIELD x FIELD image
+FIELD = 28
+_EXIF_FORMATS = ("JPEG", "MPO", "WEBP", "TIFF")
+_LEVELS = np.arange(256, dtype=np.float32)
+
+
+class ImageError(ValueError):
+    """Bytes that are not a usable image (empty, unknown format, truncated, odd mode); one-line message."""
+
+
+class ImageTooLarge(ImageError):
+    """The image header declares more pixels than allowed; raised before pixels are decoded."""
+
+
+def _why(e: BaseException) -> str:
+    """An exception as ``Type: message`` on one line, for ImageError messages."""
+    return " ".join(f"{type(e).__name__}: {e}".split())
+
+
+def _open_image(data, *, max_side: int = 4096, max_pixels: int = MAX_PIXELS, formats=FORMATS):
+    """Open ``data`` with Pillow reading only the header; check size limits; return the unloaded image."""
+    import io
+
+    from PIL import Image
+
+    if not data:
+        raise ImageError("empty file")
+    Image.init()  # registers every plugin once (MPO, WEBP, TIFF are not in Pillow's lazy first set)
+    try:
+        im = Image.open(io.BytesIO(data), formats=formats)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageTooLarge(f"image too large ({_why(e)})") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"not an image (unrecognised format; accepted: {', '.join(formats)})") from None
+    except Exception as e:  # plugin parsers raise SyntaxError, struct.error, ValueError... on junk
+        raise ImageError(f"truncated or corrupt image ({_why(e)})") from None
+    w, h = im.size
+    if w > max_side or h > max_side or w * h > max_pixels:
+        raise ImageTooLarge(f"image is {w}x{h} pixels; limit is {max_side} per side and {max_pixels} in all")
+    if w < 1 or h < 1:
+        raise ImageError(f"image has no pixels ({w}x{h})")
+    return im
+
+
+def _load(im) -> None:
+    """Decode the pixels of an opened image, turning every decoder failure into ImageError."""
+    from PIL import Image
+
+    try:
+        im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageTooLarge(f"image too large ({_why(e)})") from None
+    except Exception as e:  # OSError "image file is truncated", SyntaxError "broken PNG file", ...
+        raise ImageError(f"truncated or corrupt image ({_why(e)})") from None
+
+
+def _composite(la: np.ndarray) -> np.ndarray:
+    """(h, w, 2) luminance+alpha uint8 -> (h, w) uint8 over white, or over black if white hides all ink."""
+    lum = la[..., 0].astype(np.uint32)
+    alpha = la[..., 1].astype(np.uint32)
+    ink = lum * alpha
+    out = (ink + 255 * (255 - alpha) + 127) // 255
+    if alpha.any() and out.min() > 255 - MIN_CONTRAST:  # light strokes on a transparent canvas
+        out = (ink + 127) // 255
+    return out.astype(np.uint8)
+
+
+def _pil_to_gray(im) -> np.ndarray:
+    """A loaded Pillow image of any mode -> uint8 (h, w) grayscale (maybe read-only); transparency composited."""
+    mode = im.mode
+    if mode == "L" and "transparency" not in im.info:
+        return np.asarray(im)
+    if mode.startswith("I;16") or mode == "I":  # convert("L") would clip at 255 instead of scaling
+        a = np.clip(np.asarray(im).astype(np.int64), 0, 65535)
+        return ((a * 255 + 32767) // 65535).astype(np.uint8)
+    if mode == "F":
+        a = np.nan_to_num(np.asarray(im, dtype=np.float32))
+        scale = 255.0 if a.size and a.max() <= 1.0 else 1.0
+        return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
+    try:
+        if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+            return _composite(np.asarray(im.convert("RGBA").convert("LA")))
+        return np.asarray(im.convert("L"))
+    except (ValueError, OSError) as e:
+        raise ImageError(f"image mode {mode} cannot be converted to grayscale ({_why(e)})") from None
+
+
+def _decode(data, max_side: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    im = _open_image(data, max_side=max_side, max_pixels=max_pixels)
+    if im.format in ("JPEG", "MPO") and im.mode != "L":
+        im.draft("L", None)  # libjpeg hands over the luma channel directly: no colour conversion
+    _load(im)
+    if im.format in _EXIF_FORMATS and im.getexif().get(0x0112, 1) not in (1, None):
+        from PIL import ImageOps
+
+        im = ImageOps.exif_transpose(im)
+    return _pil_to_gray(im)
+
+
+def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF, PPM) -> uint8 (h, w) grayscale.
+
+    EXIF orientation is applied; transparency is composited onto white (black if the ink is white).
+    Raises ImageTooLarge (from the header, before decoding) or ImageError with a one-line reason.
+    """
+    a = _decode(data, max_side, max_pixels)
+    return a if a.flags.writeable else a.copy()
+
+
+def _border_median(g: np.ndarray) -> int:
+    """Median level of the outermost pixels: the background, however much ink the middle holds."""
+    h, w = g.shape
+    border = g.ravel() if h <= 2 or w <= 2 else np.concatenate((g[0], g[-1], g[1:-1, 0], g[1:-1, -1]))
+    k = border.size // 2
+    return int(np.partition(border, k)[k])  # upper median; np.median costs 4x more for no gain
+
+
+def to_mnist(gray: np.ndarray) -> np.ndarray:
+    """uint8 (h, w) grayscale of any polarity -> uint8 (28, 28) white-on-black digit, the MNIST way.
+
+    Inverts light backgrounds (border median), stretches ink to 0..255, crops to the ink box, scales
+    its longest side to 20 px (Lanczos) and pastes it so its centre of mass sits on pixel (14, 14).
+    A picture with no ink (contrast < MIN_CONTRAST) gives all zeros.
+    """
+    g = np.asarray(gray)
+    if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:
+        raise ValueError(f"to_mnist expects a non-empty uint8 (h, w) array, got {g.dtype} {g.shape}")
+    out = np.zeros((FIELD, FIELD), np.uint8)
+    bg = _border_median(g)
+    invert = bg > 127
+    contrast = bg - int(g.min()) if invert else int(g.max()) - bg
+    if contrast < MIN_CONTRAST:
+        return out
+    cut = INK_FRACTION * contrast
+    ink = g < bg - cut if invert else g > bg + cut
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
+    # One lookup table does inversion, background removal and contrast stretch on the crop only.
+    if invert or bg or contrast != 255:
+        lut = np.clip(np.rint((bg - _LEVELS if invert else _LEVELS - bg) * (255.0 / contrast)), 0, 255)
+        lut = lut.astype(np.uint8)
+    else:  # already white-on-black with full contrast (MNIST itself): the table is the identity
+        lut = None
+    # Faint pixels may not widen the box (noise), but those touching it belong to the strokes'
+    # antialiased edge: take one output pixel of margin, then trim back to what is not background.
+    # That is kept when it is exactly 20 px (a MNIST digit: no resampling); otherwise margin pixels
+    # must beat NOISE_LEVEL, as lossy-compression ringing hugs the strokes and would widen the box.
+    span = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    m = -(-span // BOX)
+    r0, c0 = max(rows[0] - m, 0), max(cols[0] - m, 0)
+    box = g[r0:rows[-1] + m + 1, c0:cols[-1] + m + 1]
+    box = box if lut is None else np.take(lut, box)  # 2x faster than lut[box] on big crops
+    nz = box > 0
+    rows, cols = np.flatnonzero(nz.any(axis=1)), np.flatnonzero(nz.any(axis=0))
+    if max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 != BOX:
+        nz = box > NOISE_LEVEL
+        rows, cols = np.flatnonzero(nz.any(axis=1)), np.flatnonzero(nz.any(axis=0))
+    box = box[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = box.shape
+    if max(h, w) != BOX:
+        from PIL import Image
+
+        scale = BOX / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        box = np.asarray(Image.fromarray(box).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
+        h, w = box.shape
+    row_mass = box.sum(axis=1, dtype=np.int64)
+    total = int(row_mass.sum())
+    if total == 0:
+        return out
+    cy = int(row_mass @ np.arange(h)) / total
+    cx = int(box.sum(axis=0, dtype=np.int64) @ np.arange(w)) / total
+    # Integer shift putting the centre of mass on (14, 14); clamped so no ink falls off the field.
+    top = min(max(int(np.floor(FIELD / 2 - cy + 0.5)), 0), FIELD - h)
+    left = min(max(int(np.floor(FIELD / 2 - cx + 0.5)), 0), FIELD - w)
+    out[top:top + h, left:left + w] = box
+    return out
+
+
+def preprocess_image(data: bytes, *, max_side: int = 4096) -> np.ndarray:
+    """Image bytes -> uint8 (28, 28) MNIST-form digit (decode_image + to_mnist); raises ImageError."""
+    return to_mnist(_decode(data, max_side))
+
+
+def image_to_input(data: bytes, *, max_side: int = 4096) -> np.ndarray:
+    """Image bytes -> float32 (1, 784) model input in [0, 1]."""
+    return to_float(preprocess_image(data, max_side=max_side).reshape(1, -1))
