@@ -7,9 +7,11 @@ Usage:
   python scripts/train.py --recipe reference --out ref.npz  # the old Keras model's configuration
   python scripts/train.py --data weeks/ --test-data ../shared/datasets/mnist   # a folder of PNG weeks
   python scripts/train.py --data s3://BUCKET/PREFIX --weeks all              # fetch, validate, train
+  python scripts/train.py --data mnist --data s3://BUCKET/PREFIX             # MNIST plus every good week
 
 --data is an IDX folder (the four MNIST .gz files), a folder of NNNNN_label_D.png files (weeks
-in subfolders are read too), or s3://BUCKET/PREFIX. Flags override the chosen recipe's fields.
+in subfolders are read too), s3://BUCKET/PREFIX, or "mnist" ($MNISTLITE_DATA_DIR, the cache or a
+verified download); repeat it to train on several sources at once. Flags override the recipe's fields.
 Exit codes: 0 trained, 1 data or training problem, 2 usage error.
 """
 from __future__ import annotations
@@ -19,10 +21,11 @@ import json
 import os
 import resource
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
 
 import mnistlite as ml  # noqa: E402
 from mnistlite.data.idx import atomic_write_bytes  # noqa: E402
@@ -44,7 +47,9 @@ def parse_hidden(text: str) -> tuple:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", help="IDX folder, PNG folder or s3://BUCKET/PREFIX (default: $MNISTLITE_DATA_DIR / load_mnist)")
+    p.add_argument("--data", action="append", metavar="SOURCE",
+                   help="IDX folder, PNG folder, s3://BUCKET/PREFIX or 'mnist' (load_mnist); repeat to "
+                        "combine sources (default: mnist)")
     p.add_argument("--weeks", default="all", help="with s3:// data: latest, all, N or A-B (default: all that pass validation)")
     p.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL or AWS)")
     p.add_argument("--work-dir", default="data/weeks", help="where s3:// weeks are fetched and validated")
@@ -101,38 +106,47 @@ def load_folder(path: Path):
     return folder.images, folder.labels
 
 
-def load_training_data(args):
-    """Training images (uint8 (n, 28, 28)) and labels for --data; s3:// weeks are fetched and validated."""
-    if args.data and args.data.startswith("s3://"):
+def load_source(source: str, args):
+    """Images (uint8 (n, 28, 28)) and labels from one --data source."""
+    if source == "mnist":
+        (x, y), _ = ml.load_mnist(as_float=False)
+        return x, y
+    if source.startswith("s3://"):
         from mnistlite.data.weekly import prepare_weeks
 
         try:
-            weeks = prepare_weeks(args.data, args.weeks, Path(args.work_dir), endpoint_url=args.endpoint_url,
+            weeks = prepare_weeks(source, args.weeks, Path(args.work_dir), endpoint_url=args.endpoint_url,
                                   max_bad_fraction=args.max_bad_fraction)
         except ValueError as e:   # a bad --weeks spec or s3:// URI is a usage error
             print(f"error: {e}", file=sys.stderr)
             raise SystemExit(2) from None
-        print(f"training on {len(weeks.labels)} images from {', '.join(weeks.weeks)}")
+        print(f"{source}: {len(weeks.labels)} images from {', '.join(weeks.weeks)}")
         return weeks.images, weeks.labels
-    if args.data:
-        path = Path(args.data)
-        if not path.is_dir():
-            raise ml.DatasetError(f"--data {path}: no such folder")
-        return load_folder(path)
-    (x, y), _ = ml.load_mnist(as_float=False)
-    return x, y
+    path = Path(source)
+    if not path.is_dir():
+        raise ml.DatasetError(f"--data {path}: no such folder")
+    return load_folder(path)
+
+
+def load_training_data(args):
+    """Training images and labels from every --data source, concatenated (default: MNIST's train split)."""
+    parts = [load_source(source, args) for source in (args.data or ["mnist"])]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def load_test_data(args):
-    """Test images and labels: --test-data, the IDX folder's test split, or the MNIST test set."""
+    """Test images and labels: --test-data, the first IDX folder's test split, or the MNIST test set."""
     if args.test_data:
         path = Path(args.test_data)
         if is_idx_dir(path):
             return ml.data.mnist.load_idx_pair(path / FILES["test_images"], path / FILES["test_labels"])
         return load_folder(path)
-    if args.data and not args.data.startswith("s3://") and is_idx_dir(Path(args.data)):
-        path = Path(args.data)
-        return ml.data.mnist.load_idx_pair(path / FILES["test_images"], path / FILES["test_labels"])
+    for source in args.data or []:
+        if not source.startswith("s3://") and source != "mnist" and is_idx_dir(Path(source)):
+            path = Path(source)
+            return ml.data.mnist.load_idx_pair(path / FILES["test_images"], path / FILES["test_labels"])
     _, (x, y) = ml.load_mnist(as_float=False)
     return x, y
 

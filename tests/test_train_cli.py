@@ -67,3 +67,23 @@ def test_corrupt_idx_data_is_a_one_line_error(mnist_dir, tmp_path):
     r = run("--data", bad, "--out", tmp_path / "x.npz")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "corrupt or truncated gzip" in r.stderr and str(bad) in r.stderr
+
+
+def test_png_folder_alone_and_combined_with_mnist(mnist_dir, mnist_uint8, tmp_path):
+    from mnistlite.data.images import write_folder
+
+    (x, y), _ = mnist_uint8
+    weeks = tmp_path / "weeks"
+    write_folder(weeks / "week-1", x[:300], y[:300])
+    write_folder(weeks / "week-2", x[300:500], y[300:500], start_id=300)
+    (weeks / "week-2" / "oops.png").write_bytes(b"not a png")
+    r = run("--data", weeks, "--hidden", "16", "--epochs", "1", "--batch-size", "64", "--quiet",
+            "--out", tmp_path / "w.npz", "--metrics", tmp_path / "w.json")
+    assert r.returncode == 0, r.stderr
+    assert "skipped week-2/oops.png" in r.stderr
+    m = json.loads((tmp_path / "w.json").read_text())
+    assert m["n_train"] == 500 and m["n_test"] == 10000  # tested on MNIST's test split
+    r = run("--data", mnist_dir, "--data", weeks, "--hidden", "16", "--epochs", "1", "--batch-size", "256",
+            "--quiet", "--out", tmp_path / "c.npz", "--metrics", tmp_path / "c.json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "c.json").read_text())["n_train"] == 60500
