@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from .data.idx import atomic_write_bytes
+from .data.s3 import make_client, parse_uri
 from .serialize import ModelFileError, loads
 
 SCHEMA = "mnistlite.registry/1"
@@ -39,11 +40,11 @@ def history_key(version: int) -> str:
 
 
 def parse_url(url: str) -> tuple[str, str]:
-    """"s3://bucket/some/prefix" -> ("bucket", "some/prefix")."""
-    if not url.startswith("s3://") or len(url) <= 5 or url[5] == "/":
-        raise RegistryError(f"registry must look like s3://BUCKET/PREFIX, got {url!r}")
-    bucket, _, prefix = url[5:].partition("/")
-    return bucket, prefix.strip("/")
+    """"s3://bucket/some/prefix" -> ("bucket", "some/prefix"); ``data.s3.parse_uri`` raising RegistryError."""
+    try:
+        return parse_uri(url)
+    except ValueError:
+        raise RegistryError(f"registry must look like s3://BUCKET/PREFIX, got {url!r}") from None
 
 
 def _now() -> str:
@@ -69,14 +70,8 @@ class Registry:
         self.bucket, self.prefix = parse_url(url)
         self.max_attempts = max_attempts
         self._rng = np.random.default_rng()  # jitter between retries: fresh entropy on purpose
-        if client is None:
-            import boto3
-            from botocore.config import Config
-
-            cfg = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60,
-                         s3={"addressing_style": "path"} if endpoint_url else None)
-            client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=cfg)
-        self.s3 = client
+        # 4 attempts per S3 call (3 retries with backoff); _append loops on its own over write conflicts
+        self.s3 = client if client is not None else make_client(endpoint_url, max_attempts=4)
         self.endpoint_url = endpoint_url
 
     # ---- plumbing ------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from mnistlite.data.s3 import S3Error, fetch
+from mnistlite.data.fetch import fetch
+from mnistlite.data.s3 import S3Error
 
 
 class Progress:

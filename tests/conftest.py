@@ -100,3 +100,38 @@ def s3_bucket(s3_server):
     name = f"test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
     return s3_server, name
+
+
+def _iam_enforced(endpoint: str):
+    """Credentials of an IAM user with no permissions, with moto's IAM checks switched on (server-wide)
+    for the ``with`` block and off again after it; yields (access_key_id, secret_access_key)."""
+    import contextlib
+    import urllib.request
+    import uuid
+
+    import boto3
+
+    def set_auth(count: str):
+        req = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=count.encode(), method="POST",
+                                     headers={"Content-Type": "text/plain"})  # not form data
+        urllib.request.urlopen(req, timeout=5).read()
+
+    @contextlib.contextmanager
+    def block():
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+        user = f"nobody-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        set_auth("0")
+        try:
+            yield key["AccessKeyId"], key["SecretAccessKey"]
+        finally:
+            set_auth("inf")
+
+    return block()
+
+
+@pytest.fixture(scope="session")
+def iam_enforced():
+    """``with iam_enforced(endpoint) as (key_id, secret):`` a no-permission IAM user while moto enforces IAM."""
+    return _iam_enforced

@@ -10,8 +10,6 @@ import subprocess
 import sys
 import tarfile
 import time
-import urllib.request
-import uuid
 from pathlib import Path
 
 import boto3
@@ -22,9 +20,9 @@ from hypothesis import strategies as st
 
 from mnistlite.data import noise
 from mnistlite.data.images import encode_png, format_name, read_folder
-from mnistlite.data.s3 import (MANIFEST, AccessDenied, EndpointUnreachable, NoSuchBucket, NoWeeks, S3Error,
-                               UnknownWeek, Week, fetch, list_weeks, make_client, parse_uri, select_weeks,
-                               upload_week, week_number)
+from mnistlite.data.fetch import MANIFEST, fetch
+from mnistlite.data.s3 import (AccessDenied, EndpointUnreachable, NoSuchBucket, NoWeeks, S3Error, UnknownWeek, Week,
+                               list_weeks, make_client, parse_uri, select_weeks, upload_week, week_number)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,26 +34,6 @@ def _pngs(n, start=0, seed=0):
 
 def _client(endpoint):
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-
-
-@contextlib.contextmanager
-def iam_enforced(endpoint):
-    """Credentials of an IAM user with no permissions, with moto's IAM checks switched on meanwhile."""
-    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
-    user = f"nobody-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-
-    def set_auth(count: str):
-        req = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=count.encode(), method="POST",
-                                     headers={"Content-Type": "text/plain"})  # not form data
-        urllib.request.urlopen(req, timeout=5).read()
-
-    set_auth("0")
-    try:
-        yield key["AccessKeyId"], key["SecretAccessKey"]
-    finally:
-        set_auth("inf")
 
 
 def test_parse_uri_and_week_names():
@@ -231,7 +209,7 @@ def socket_closed_port():
     yield port
 
 
-def test_access_denied_with_iam_enforced(s3_bucket, tmp_path):
+def test_access_denied_with_iam_enforced(s3_bucket, tmp_path, iam_enforced):
     endpoint, bucket = s3_bucket
     upload_week(f"s3://{bucket}/p/week-1", _pngs(1), endpoint_url=endpoint)
     with iam_enforced(endpoint) as (key_id, secret):

@@ -1,13 +1,11 @@
 """The data scripts as users run them: publish -> fetch -> validate -> train, exit codes, one-line errors."""
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -102,32 +100,13 @@ def test_fetch_errors_exit_1_with_one_line(published, tmp_path):
     assert r.returncode == 0 and (tmp_path / "e" / "week-1").is_dir()
 
 
-def test_fetch_access_denied(published, tmp_path):
+def test_fetch_access_denied(published, tmp_path, iam_enforced):
     endpoint, bucket = published
-    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
-    user = f"nobody-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    with moto_auth(endpoint):
+    with iam_enforced(endpoint) as (key_id, secret):
         msg = one_line_error(run("fetch_data.py", f"s3://{bucket}/digits", "--out", tmp_path / "o",
                                  "--endpoint-url", endpoint,
-                                 env={"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-                                      "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}))
+                                 env={"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}))
     assert msg == f"fetch_data: access denied to s3://{bucket}/digits (check credentials/policy)"
-
-
-@contextlib.contextmanager
-def moto_auth(endpoint):
-    """Switch moto's IAM enforcement on for the block (server-wide), then off again."""
-    def post(value):
-        urllib.request.urlopen(urllib.request.Request(
-            f"{endpoint}/moto-api/reset-auth", data=value.encode(), method="POST",
-            headers={"Content-Type": "text/plain"}), timeout=5).read()
-    post("0")
-    try:
-        yield
-    finally:
-        post("inf")
 
 
 def test_usage_errors_exit_2(tmp_path, mnist_dir):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import noise
+from .fetch import fetch
 from .mnist import FILES, load_idx_pair
 from .validate import validate_folder, write_report
 
@@ -40,8 +41,6 @@ def prepare_weeks(uri: str, weeks: str = "all", out_dir: Path = Path("data/weeks
     With "all", failing weeks are skipped with a warning and DataRejected is raised only if none pass;
     with an explicit week or range, any failing week raises DataRejected. S3 faults raise S3Error.
     """
-    from .s3 import fetch     # boto3 only when S3 is actually used
-
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out_dir = Path(out_dir)
     results = fetch(uri, weeks, out_dir, endpoint_url=endpoint_url, jobs=jobs, progress=progress)
