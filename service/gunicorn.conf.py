@@ -1,0 +1,70 @@
+"""gunicorn settings for the mnistlite service: ``gunicorn -c service/gunicorn.conf.py service.wsgi:app``.
+
+Environment: ``MNISTLITE_BIND`` (e.g. 127.0.0.1:8123; default 0.0.0.0:$PORT, PORT default 8000),
+``WEB_CONCURRENCY`` (workers, default 2), ``GUNICORN_TIMEOUT`` (default 30 s),
+``PROMETHEUS_MULTIPROC_DIR`` (default: a fresh directory under $TMPDIR, removed at exit).
+Only /tmp (or $TMPDIR) is written, so the container's root filesystem can be read-only.
+
+preload_app: the master imports the app and loads the model once, then forks; workers share the
+weights and imported modules copy-on-write (less memory per worker, faster worker (re)starts).
+The price: a new model needs a restart (a HUP re-forks workers from the same preloaded master).
+"""
+import atexit
+import os
+import shutil
+import tempfile
+
+# Before numpy is imported (preload imports it in this process, then forks): one BLAS thread per
+# worker. The workers are the parallelism; a batch-1 matmul only loses from threading.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+# Prometheus multiprocess mode: every worker writes its metrics to mmap files in one directory.
+# prometheus_client picks its storage when first imported, so this must come before the app import.
+_prom_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_reloading = bool(_prom_dir) and os.environ.get("_MNISTLITE_PROM_DIR") == _prom_dir  # re-read on HUP
+if not _prom_dir:
+    _prom_dir = tempfile.mkdtemp(prefix="mnistlite-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _prom_dir
+    os.environ["_MNISTLITE_PROM_OWNED"] = "1"
+elif not _reloading:
+    os.makedirs(_prom_dir, exist_ok=True)
+    # Stale files from an earlier run would add old counts to this one. Preloading happens after
+    # this file is read, so cleaning here (not in on_starting) keeps the master's own files.
+    for _f in os.listdir(_prom_dir):
+        if _f.endswith(".db"):
+            os.unlink(os.path.join(_prom_dir, _f))
+os.environ["_MNISTLITE_PROM_DIR"] = _prom_dir
+_own_prom_dir = os.environ.get("_MNISTLITE_PROM_OWNED") == "1"
+
+bind = os.environ.get("MNISTLITE_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "sync"  # CPU-bound sub-millisecond requests: no benefit from threads or async
+preload_app = True
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 10
+# The sync worker touches its heartbeat file on every request: keep it in RAM when possible.
+worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+# The gunicornc control socket would live under $HOME (read-only in the container) and collide
+# between several servers on one machine; nothing here uses it.
+control_socket_disable = True
+# The app writes one JSON access-log line per request itself (service/accesslog.py).
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges from the shared metrics directory."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, _prom_dir)
+
+
+def _remove_prom_dir(owner=os.getpid()):
+    # atexit, not on_exit: also runs when the app fails to load; workers inherit the hook, hence the pid.
+    if _own_prom_dir and os.getpid() == owner:
+        shutil.rmtree(_prom_dir, ignore_errors=True)
+
+
+atexit.register(_remove_prom_dir)

@@ -1,0 +1,103 @@
+"""The model behind the service: images and arrays in, answer dicts out, plus the start-up self-test.
+
+Uploaded images go through the library's preprocessing and corruption detector (the same code as
+training and the data gate); nothing about pixels is reimplemented here.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import zlib
+
+import numpy as np
+
+from mnistlite.losses import softmax
+from mnistlite.preprocess import preprocess_image, to_float
+
+try:  # the detector is optional at import time so the service still answers without it
+    from mnistlite.data.validate import corruption_reasons
+except ImportError:  # pragma: no cover - validate.py ships with the library
+    corruption_reasons = None
+
+# A typical MNIST "6" (training image 165), zlib + base64 of its 784 uint8 pixels: a real
+# handwritten digit that even weak models (one epoch on 5k images, softmax regression) give
+# > 99.8% after the full upload path, so a failure means a broken model or pipeline.
+SELF_TEST_LABEL = 6
+SELF_TEST_DIGIT = (
+    "eNpjYKAOkDz1bzMuqUN///Zhl+I89ffPci7sclP//X2Hw8TQj/9eB2CXcnjz91MQDm0r//51xy7DvfLP3xM4dFn+/fs1DIfc5r9/L+CQevTv"
+    "301l++X//v2rkkeXe/D37471r//9BYIzsphyQPDv47t3v/+WY5U7Kw5iocll/wLKfIgSZGBQefklBFWuAqQrjYGBQ/3a37MMWOS6AtoX//17VRlN"
+    "jv0RUO739/9//16SxvDfzg9gd346Lo/F8zEguf+ZDEMPAABbgnqZ"
+)
+
+
+class Predictor:
+    """Wraps a loaded ``mnistlite`` model: ``predict_images`` for uint8 digits, ``predict`` for floats.
+
+    ``version`` is the model file's sha256 prefix (or, for a model never saved, of its weights).
+    """
+
+    def __init__(self, model, *, max_image_side: int = 4096):
+        sizes = list(model.layer_sizes)
+        if sizes[0] != 784:
+            raise ValueError(f"the service serves 28x28 digit models (784 inputs), got layer sizes {sizes}")
+        self.model = model
+        self.n_classes = sizes[-1]
+        self.max_image_side = max_image_side
+        self.sha256 = model.sha256 or hashlib.sha256(
+            b"".join(np.ascontiguousarray(a).tobytes() for pair in model.weights for a in pair)).hexdigest()
+        self.version = self.sha256[:12]
+        self.detector = corruption_reasons is not None
+        self._logits = model.logits
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        """float32 (n, 784) in [0, 1] -> class probabilities float32 (n, k)."""
+        return softmax(self._logits(x))
+
+    def answers(self, p: np.ndarray, warnings=None) -> list:
+        """(n, k) probabilities -> n answer dicts (class, confidence, probabilities, model_version[, warnings])."""
+        classes = p.argmax(axis=1)
+        rounded = np.round(p.astype(np.float64), 6)
+        out = []
+        for i, (c, row) in enumerate(zip(classes.tolist(), rounded.tolist())):
+            a = {"predicted_class": c, "confidence": row[c], "probabilities": row, "model_version": self.version}
+            if warnings is not None and warnings[i]:
+                a["warnings"] = [warnings[i]]
+            out.append(a)
+        return out
+
+    def check(self, images: np.ndarray) -> list | None:
+        """uint8 (n, 28, 28) -> per-image corruption reason (None = looks like a digit)."""
+        return corruption_reasons(images) if self.detector else None
+
+    def predict_images(self, images: np.ndarray) -> list:
+        """uint8 (n, 28, 28) MNIST-form digits -> n answers, with warnings for noise-like images."""
+        return self.answers(self.proba(to_float(images)), self.check(images))
+
+    def predict(self, x: np.ndarray) -> list:
+        """float32 (n, 784) in [0, 1] -> n answers; judged by the detector as their uint8 rendering."""
+        u8 = np.rint(x * np.float32(255)).astype(np.uint8).reshape(-1, 28, 28)
+        return self.answers(self.proba(x), self.check(u8))
+
+    def image(self, data: bytes) -> np.ndarray:
+        """Encoded image bytes -> uint8 (28, 28) via the library (ImageError / ImageTooLarge on bad input)."""
+        return preprocess_image(data, max_side=self.max_image_side)
+
+    def self_test(self) -> str | None:
+        """Predict the embedded digit through the whole upload path; None if right, else the reason."""
+        from PIL import Image
+
+        # Runs at start-up, so one-time costs of the path (Pillow plugin registration, numpy
+        # first calls) are paid here rather than by the first client.
+        digit = np.frombuffer(zlib.decompress(base64.b64decode(SELF_TEST_DIGIT)), np.uint8).reshape(28, 28)
+        try:
+            buf = io.BytesIO()
+            Image.fromarray(255 - digit).save(buf, format="PNG")  # dark ink on white, like an upload
+            answer = self.predict_images(self.image(buf.getvalue())[None])[0]
+        except Exception as e:  # any failure of the path means "not ready", with the reason
+            return f"self-test failed: {type(e).__name__}: {e}"
+        if answer["predicted_class"] != SELF_TEST_LABEL:
+            return (f"self-test digit {SELF_TEST_LABEL} predicted as {answer['predicted_class']} "
+                    f"(confidence {answer['confidence']:.3f}); the model file is probably wrong")
+        return None
+

@@ -1,0 +1,127 @@
+"""The v1 routes: POST /predict, the probes, GET /v1/model, GET /metrics and GET /openapi.json.
+
+Everything a response can be computed from at start-up (model description, OpenAPI document,
+probe bodies) is serialised once in the constructors; responders only do per-request work.
+"""
+from __future__ import annotations
+
+import json
+
+import falcon
+
+from .errors import InputError, NotReady
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .parsing import JSON_TYPES, image_bytes, json_body, media_type, pixels
+
+
+def _json(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class Predict:
+    """POST /predict: multipart ``file``, a raw image body, or JSON ``{"instances": [...]}``."""
+
+    def __init__(self, predictor, metrics, settings):
+        self.predictor, self.metrics, self.settings = predictor, metrics, settings
+
+    def on_post(self, req, resp):
+        if media_type(req) in JSON_TYPES:
+            doc = json_body(req, self.settings)
+            if not isinstance(doc, dict) or "instances" not in doc:
+                raise InputError('the JSON body must be an object {"instances": [...]}')
+            answers = self.predictor.predict(pixels(doc["instances"], "instances", self.settings.max_batch))
+            resp.media = {"predictions": answers}
+        else:
+            image = self.predictor.image(image_bytes(req, self.settings))
+            answers = self.predictor.predict_images(image[None])
+            resp.media = answers[0]
+        self.metrics.predicted(answers)
+
+
+class Liveness:
+    """GET /liveness: the process answers."""
+
+    body = _json({"status": "alive"})
+
+    def on_get(self, req, resp):
+        resp.data = self.body
+        resp.content_type = falcon.MEDIA_JSON
+
+
+class Readiness:
+    """GET /readiness: 200 when the model is loaded and passed its self-test, else 503 with the reason."""
+
+    def __init__(self, predictor, failure: str | None):
+        self.failure = failure
+        self.body = _json({"status": "ready", "model_version": predictor.version})
+
+    def on_get(self, req, resp):
+        if self.failure:
+            raise NotReady(self.failure)
+        resp.data = self.body
+        resp.content_type = falcon.MEDIA_JSON
+
+
+class ModelInfo:
+    """GET /v1/model: what is being served and what it accepts."""
+
+    def __init__(self, description: dict):
+        self.body = _json(description)
+
+    def on_get(self, req, resp):
+        resp.data = self.body
+        resp.content_type = falcon.MEDIA_JSON
+
+
+class MetricsText:
+    """GET /metrics: Prometheus text format, merged over all gunicorn workers."""
+
+    def __init__(self, metrics):
+        self.metrics = metrics
+
+    def on_get(self, req, resp):
+        resp.data = self.metrics.render()
+        resp.content_type = METRICS_CONTENT_TYPE
+
+
+class OpenAPI:
+    """GET /openapi.json: the OpenAPI 3 document of every route."""
+
+    def __init__(self, document: dict):
+        self.body = _json(document)
+
+    def on_get(self, req, resp):
+        resp.data = self.body
+        resp.content_type = falcon.MEDIA_JSON
+
+
+def describe(model, predictor, settings) -> dict:
+    """The /v1/model document: identity, architecture, training metrics, creation time, input spec."""
+    meta = model.metadata or {}
+    training = meta.get("metrics") or (meta.get("user") or {}).get("metrics") or {}
+    return {
+        "name": settings.model_name,
+        "version": predictor.version,
+        "sha256": predictor.sha256,
+        "layer_sizes": list(model.layer_sizes),
+        "activation": meta.get("activation", getattr(model, "activation", None)),
+        "created": meta.get("created"),
+        "mnistlite_version": meta.get("mnistlite_version"),
+        "preprocessing_version": meta.get("preprocessing_version"),
+        "training_metrics": training,
+        "config": meta.get("config"),
+        "corruption_detector": predictor.detector,
+        "input": {
+            "image": {"content_types": ["multipart/form-data (field 'file')", "image/png", "image/jpeg",
+                                        "image/gif", "image/bmp", "image/webp", "image/tiff",
+                                        "application/octet-stream"],
+                      "max_body_bytes": settings.max_body_bytes,
+                      "max_image_side": settings.max_image_side,
+                      "preprocessing": "mnistlite.preprocess.preprocess_image: grayscale, invert a light "
+                                       "background, crop to the ink, scale to 20 px, centre by mass in 28x28"},
+            "json": {"content_type": "application/json", "body": {"instances": "list of images"},
+                     "image_shapes": [[784], [28, 28]], "value_range": [0, 1],
+                     "max_batch": settings.max_batch, "max_body_bytes": settings.max_json_bytes},
+        },
+        "output": {"classes": list(range(predictor.n_classes))},
+    }

@@ -1,0 +1,37 @@
+"""WSGI entry point: ``MNISTLITE_MODEL=model.npz gunicorn -c service/gunicorn.conf.py service.wsgi:app``.
+
+Loads the model once at import (in the gunicorn master when ``preload_app`` is on, so workers share
+it copy-on-write) and stops the process with a one-line reason if the model is missing or corrupt.
+"""
+from __future__ import annotations
+
+import os
+
+from threadpoolctl import threadpool_limits
+
+import mnistlite as ml
+
+from .app import create_app
+from .settings import Settings
+
+
+class StartupError(SystemExit):
+    """Start-up cannot continue; the message says why and what to do."""
+
+
+def load_app(environ=None):
+    """Build the app from MNISTLITE_MODEL and MNISTLITE_* settings; StartupError on any problem."""
+    environ = os.environ if environ is None else environ
+    path = environ.get("MNISTLITE_MODEL", "").strip()
+    if not path:
+        raise StartupError("MNISTLITE_MODEL is not set: point it at a model .npz (train one with scripts/train.py)")
+    try:
+        settings = Settings.from_env(environ)
+        return create_app(ml.load(path), settings=settings)
+    except ValueError as e:  # ModelFileError, a bad MNISTLITE_* setting, a model that is not 784 -> ...
+        raise StartupError(f"mnistlite service cannot start: {e}") from None
+
+
+# One BLAS thread per worker: workers are the parallelism, and batch-1 matmuls gain nothing from threads.
+threadpool_limits(1)
+app = load_app()  # a StartupError exits the process with its message, no traceback

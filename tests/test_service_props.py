@@ -1,0 +1,94 @@
+"""Properties: no body a client can send makes the service answer 5xx, and every answer is JSON."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from falcon import testing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from service.app import create_app
+from service.settings import Settings
+
+CONTENT_TYPES = ["image/png", "image/jpeg", "application/octet-stream", "application/json", "text/plain",
+                 "multipart/form-data; boundary=xyz", "multipart/form-data", "image/gif", ""]
+ROUTES = ["/predict", "/v2/models/mnistlite/infer"]
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def client(small_model):
+    return testing.TestClient(create_app(small_model, settings=Settings(access_log=False, max_image_side=512)))
+
+
+def assert_client_error_or_ok(r):
+    assert r.status_code < 500, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.headers["x-request-id"]
+
+
+@SETTINGS
+@given(body=st.binary(max_size=2048), ct=st.sampled_from(CONTENT_TYPES), route=st.sampled_from(ROUTES))
+def test_random_bytes_never_5xx(client, body, ct, route):
+    headers = {"Content-Type": ct} if ct else {}
+    assert_client_error_or_ok(client.simulate_post(route, body=body, headers=headers))
+
+
+def _png_prefix_mutations():
+    buf = io.BytesIO()
+    Image.new("L", (30, 20), 255).save(buf, format="PNG")
+    good = buf.getvalue()
+    return st.tuples(st.integers(0, len(good)), st.binary(max_size=64)).map(lambda t: good[:t[0]] + t[1])
+
+
+@SETTINGS
+@given(body=_png_prefix_mutations())
+def test_damaged_pngs_never_5xx(client, body):
+    assert_client_error_or_ok(client.simulate_post("/predict", body=body, headers={"Content-Type": "image/png"}))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=30)
+
+
+@SETTINGS
+@given(doc=JSON | st.fixed_dictionaries({"instances": JSON}) | st.fixed_dictionaries({
+    "inputs": st.lists(st.fixed_dictionaries({"name": st.just("x"), "datatype": st.sampled_from(["FP32", "UINT8", "X"]),
+                                              "shape": st.lists(st.integers(-2, 800), max_size=3), "data": JSON}),
+                       max_size=2)}), route=st.sampled_from(ROUTES))
+def test_random_json_never_5xx(client, doc, route):
+    import json
+
+    body = json.dumps(doc).encode()  # NaN and Infinity included: Python's json writes and reads them
+    assert_client_error_or_ok(client.simulate_post(route, body=body, headers={"Content-Type": "application/json"}))
+
+
+PART = st.fixed_dictionaries({
+    "name": st.sampled_from(["file", "image", "", "fi\"le"]),
+    "filename": st.none() | st.text(max_size=10),
+    "ctype": st.none() | st.sampled_from(["image/png", "text/plain", "x/y"]),
+    "data": st.binary(max_size=300),
+    "extra": st.sampled_from([b"", b"X-Junk: 1\r\n", b"Content-Transfer-Encoding: base64\r\n", b"broken header\r\n"]),
+})
+
+
+@SETTINGS
+@given(parts=st.lists(PART, max_size=4), boundary=st.text(st.characters(min_codepoint=33, max_codepoint=126),
+                                                          min_size=1, max_size=70),
+       ending=st.sampled_from([b"--\r\n", b"--", b"", b"\r\n", b"garbage"]))
+def test_random_multipart_never_5xx(client, parts, boundary, ending):
+    b = boundary.encode()
+    body = b""
+    for p in parts:
+        disp = f'form-data; name="{p["name"]}"' + (f'; filename="{p["filename"]}"' if p["filename"] is not None else "")
+        head = f"Content-Disposition: {disp}\r\n".encode("utf-8") + p["extra"]
+        if p["ctype"]:
+            head += f"Content-Type: {p['ctype']}\r\n".encode()
+        body += b"--" + b + b"\r\n" + head + b"\r\n" + p["data"] + b"\r\n"
+    body += b"--" + b + ending
+    ct = f'multipart/form-data; boundary="{boundary}"' if '"' not in boundary else f"multipart/form-data; boundary={boundary}"
+    assert_client_error_or_ok(client.simulate_post("/predict", body=body, headers={"Content-Type": ct}))
