@@ -20,17 +20,17 @@ class TrainConfig:
     activation: str = "relu"
     dropout: float = 0.0
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float = 2e-3
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
-    label_smoothing: float = 0.0
-    schedule: str = "constant"
-    batch_size: int = 128
-    epochs: int = 10
+    label_smoothing: float = 0.1
+    schedule: str = "cosine"
+    batch_size: int = 256
+    epochs: int = 32
     val_split: float = 0.0
     patience: int = 0
-    shift: int = 0
+    shift: int = 1
     seed: int = 0
     n_inputs: int = 784
     n_classes: int = 10
@@ -87,10 +87,12 @@ class TrainConfig:
 
 
 # The previous Keras model, kept as the speed/accuracy reference: 784-128-10, Adam 1e-3, batch 32.
-REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5)
+REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5,
+                        schedule="constant", label_smoothing=0.0, shift=0)
 
-# The project's default recipe (what `scripts/train.py` trains with no flags). Chosen on a
-# validation split of the training set; see README "Performance".
+# The project's default recipe (what `scripts/train.py` trains with no flags): 784-512-256-10,
+# Adam 2e-3 with a cosine schedule, batch 256, label smoothing 0.1, +-1 pixel shifts, 32 epochs.
+# Chosen on a validation split (train[:50k] / train[50k:]), never on the test set; see README.
 DEFAULT = TrainConfig()
 
 RECIPES = {"default": DEFAULT, "reference": REFERENCE}

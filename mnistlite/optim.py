@@ -98,9 +98,9 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction folded into the step size.
 
     The moments are kept unnormalised (``m' = b1 m' + g``, ``v' = b2 v' + g^2``; m = (1-b1) m',
-    v = (1-b2) v'), which saves two passes over the parameters per step. Values far below ``eps``
-    are flushed to zero so they never decay into float32 subnormals: arithmetic on subnormals is
-    up to 100x slower on x86 and numpy cannot switch on flush-to-zero.
+    v = (1-b2) v'), which saves two passes over the parameters per step. Moment values far below
+    ``eps`` are flushed to zero so they never decay into float32 subnormals: arithmetic on
+    subnormals is up to 100x slower on x86 and numpy cannot switch on flush-to-zero.
     """
 
     name = "adam"
@@ -115,24 +115,23 @@ class Adam(Optimizer):
     def _init_state(self):
         self.m = np.zeros_like(self.params)
         self.v = np.zeros_like(self.params)
-        self._g = np.empty_like(self.params)
         # Adding then subtracting C rounds away everything below ~C * 2**-24: a flush to zero.
-        self._flush_g = F32(self.eps * 2.0**14)    # gradients < ~eps/1000 cannot move a weight
+        self._flush_m = F32(self.eps * 2.0**14)    # |m'| < ~eps/1000 cannot move a weight
         self._flush_v = F32(self.eps**2 * 2.0**14)
 
     def _update(self, lr):
         b1, b2, t = self.beta1, self.beta2, self.t
-        p, m, v, tmp, g = self.params, self.m, self.v, self._tmp, self._g
-        np.add(self.grads, self._flush_g, out=g)
-        g -= self._flush_g
+        p, g, m, v, tmp = self.params, self.grads, self.m, self.v, self._tmp
         m *= F32(b1)
         m += g
         np.square(g, out=tmp)
         v *= F32(b2)
         v += tmp
-        if t % 16 == 0:  # decayed moments drift towards subnormals only slowly
-            m += self._flush_g
-            m -= self._flush_g
+        if t % 16 == 0:
+            # Moments of weights whose gradient stays 0 (rarely-inked pixels) decay geometrically
+            # and would reach subnormals after ~800 steps; flushing every 16 steps is cheap.
+            m += self._flush_m
+            m -= self._flush_m
             v += self._flush_v
             v -= self._flush_v
         # p -= lr * mhat / (sqrt(vhat) + eps) with mhat = (1-b1) m' / (1-b1^t), vhat = (1-b2) v' / (1-b2^t)

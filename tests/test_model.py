@@ -121,3 +121,9 @@ def test_reference_configuration_reaches_97_percent_on_real_mnist(reference_mode
     accuracy = ml.accuracy(yt, reference_model.predict(xt))
     assert accuracy >= 0.97, accuracy
     assert reference_model.layer_sizes == [784, 128, 10]
+
+
+def test_reference_recipe_is_the_old_keras_model():
+    r = ml.REFERENCE
+    assert (r.layer_sizes, r.optimizer, r.lr, r.batch_size, r.epochs) == ([784, 128, 10], "adam", 1e-3, 32, 5)
+    assert (r.schedule, r.label_smoothing, r.shift, r.dropout, r.weight_decay) == ("constant", 0.0, 0, 0.0, 0.0)

@@ -63,15 +63,20 @@ def test_adamw_decays_weights_decoupled_from_the_gradient():
     np.testing.assert_allclose(p, [0.89, -1.88], rtol=1e-6)
 
 
-def test_adam_survives_tiny_gradients_without_subnormals():
+def test_adam_moments_of_idle_weights_never_turn_subnormal():
+    """A weight whose gradient goes to 0 (a rarely-inked pixel) must not leave subnormals behind."""
     opt = ml.Adam(1e-3)
-    p, g = bound(opt, np.ones(1000), np.full(1000, 1e-30))
-    for _ in range(40):
+    p, g = bound(opt, np.ones(1000), np.full(1000, 1e-3))
+    for _ in range(5):
         opt.step()
+    g[...] = 0
     tiny = np.finfo(np.float32).tiny
-    for arr in (opt.m, opt.v, p):
-        assert not np.any((arr != 0) & (np.abs(arr) < tiny)), "subnormal values in optimizer state"
-    np.testing.assert_allclose(p, 1.0, atol=1e-6)  # gradients far below eps barely move a weight
+    for _ in range(3000):  # 0.9**3000 would take m far below the smallest normal float32
+        opt.step()
+        if opt.t % 100 == 0:
+            for arr in (opt.m, opt.v):
+                assert not np.any((arr != 0) & (np.abs(arr) < tiny)), f"subnormal state at step {opt.t}"
+    assert np.all(opt.m == 0)
 
 
 @pytest.mark.parametrize("opt", [ml.SGD(0.1), ml.SGD(0.1, momentum=0.9, nesterov=True), ml.Adam(), ml.AdamW()])
