@@ -117,7 +117,7 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(small_model, tmp_path,
     def broken(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez_compressed", broken)
+    monkeypatch.setattr(np, "savez", broken)
     with pytest.raises(OSError):
         ml.save(small_model, path)
     assert path.read_bytes() == before
