@@ -4,8 +4,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +52,9 @@ def mirrors() -> tuple:
 
 
 def _download(folder: Path, timeout: float = 30.0) -> None:
+    import urllib.error  # imported here: urllib.request costs ~25 ms, paid only when downloading
+    import urllib.request
+
     for name in FILES.values():
         if (folder / name).is_file():
             continue
