@@ -21,7 +21,7 @@ COPY requirements/runtime.txt requirements/runtime.txt
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-compile --only-binary=:all: -r requirements/runtime.txt
 
-# The project itself, built as a wheel (the same artefact tests/test_delivery.py installs).
+# The project itself, built as a wheel (the same artefact tests/test_delivery_contract.py installs).
 # Then: no installers in the venv, and nothing the service never loads (keeps the image < 200 MB):
 # test suites, type stubs, numpy's f2py/C headers/SIMD test modules, Pillow's optional AVIF codec.
 # No .pyc either: the root filesystem is read-only and PYTHONDONTWRITEBYTECODE is set.

@@ -1,4 +1,4 @@
-"""Render and check the Helm chart with Helm's own Go SDK; run by tests/test_delivery.py.
+"""Render and check the Helm chart with Helm's own Go SDK; run by tests/delivery_tools.py.
 
 Runs under the delivery-tools venv (tools/install.sh), not the project's, because it imports
 helm_python (Helm's Go SDK as a shared library: no helm binary, no cluster, no network) and
