@@ -24,7 +24,10 @@ RUN python -m venv /opt/venv \
 # The project itself, built as a wheel (the same artefact tests/test_delivery_contract.py installs).
 # Then: no installers in the venv, and nothing the service never loads (keeps the image < 200 MB):
 # test suites, type stubs, numpy's f2py/C headers/SIMD test modules, Pillow's optional AVIF codec.
-# No .pyc either: the root filesystem is read-only and PYTHONDONTWRITEBYTECODE is set.
+# Then byte-compile exactly the modules the service imports at start-up (~4 MB of .pyc, hash-based
+# so mtimes do not matter): the read-only root filesystem means no .pyc can be written at run time,
+# and compiling numpy & co from source on every start took 1.4-1.6 s instead of 0.45-0.5 s.
+ARG PRECOMPILE="import compileall, sys, service.app, gunicorn.app.wsgiapp, gunicorn.workers.sync, prometheus_client.multiprocess, PIL.PngImagePlugin, PIL.JpegImagePlugin; mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH; [compileall.compile_file(m.__file__, quiet=1, invalidation_mode=mode) for m in list(sys.modules.values()) if (getattr(m, '__file__', None) or '').startswith(sys.prefix)]"
 COPY pyproject.toml setup.cfg README.md ./
 COPY mnistlite/ mnistlite/
 COPY service/ service/
@@ -36,7 +39,8 @@ RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
  && sp=/opt/venv/lib/python3.12/site-packages \
  && rm -rf "$sp"/numpy/f2py "$sp"/numpy/_core/include "$sp"/numpy/_pyinstaller \
            "$sp"/numpy/_core/_simd.*.so "$sp"/numpy/_core/_multiarray_tests.*.so /opt/venv/bin/f2py \
-           "$sp"/PIL/_avif.*.so "$sp"/pillow.libs/libavif-*
+           "$sp"/PIL/_avif.*.so "$sp"/pillow.libs/libavif-* \
+ && /opt/venv/bin/python -I -c "$PRECOMPILE"
 
 ########## runtime ##########
 FROM python:3.12.15-slim-trixie AS runtime
