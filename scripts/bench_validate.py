@@ -18,7 +18,8 @@ import numpy as np
 import mnistlite as ml
 from mnistlite.data import noise
 from mnistlite.data.images import encode_png, write_folder
-from mnistlite.data.validate import corruption_reasons, is_corrupt, validate_folder
+from mnistlite.data.detector import corruption_reasons, is_corrupt
+from mnistlite.data.validate import validate_folder
 
 
 def flagged(x) -> int:

@@ -15,10 +15,7 @@ import numpy as np
 from mnistlite.losses import softmax
 from mnistlite.preprocess import preprocess_image, to_float
 
-try:  # the detector is optional at import time so the service still answers without it
-    from mnistlite.data.validate import corruption_reasons
-except ImportError:  # pragma: no cover - validate.py ships with the library
-    corruption_reasons = None
+from mnistlite.data.detector import corruption_reasons
 
 # A typical MNIST "6" (training image 165), zlib + base64 of its 784 uint8 pixels: a real
 # handwritten digit that even weak models (one epoch on 5k images, softmax regression) give
@@ -47,7 +44,6 @@ class Predictor:
         self.sha256 = model.sha256 or hashlib.sha256(
             b"".join(np.ascontiguousarray(a).tobytes() for pair in model.weights for a in pair)).hexdigest()
         self.version = self.sha256[:12]
-        self.detector = corruption_reasons is not None
         self._logits = model.logits
 
     def proba(self, x: np.ndarray) -> np.ndarray:
@@ -57,7 +53,7 @@ class Predictor:
     def answers(self, p: np.ndarray, warnings=None) -> list:
         """(n, k) probabilities -> n answer dicts (class, confidence, probabilities, model_version[, warnings])."""
         classes = p.argmax(axis=1)
-        rounded = np.round(p.astype(np.float64), 6)
+        rounded = p.astype(np.float64).round(6)   # the method skips np.round's dispatch wrappers
         out = []
         for i, (c, row) in enumerate(zip(classes.tolist(), rounded.tolist())):
             a = {"predicted_class": c, "confidence": row[c], "probabilities": row, "model_version": self.version}
@@ -68,7 +64,7 @@ class Predictor:
 
     def check(self, images: np.ndarray) -> list | None:
         """uint8 (n, 28, 28) -> per-image corruption reason (None = looks like a digit)."""
-        return corruption_reasons(images) if self.detector else None
+        return corruption_reasons(images)
 
     def predict_images(self, images: np.ndarray) -> list:
         """uint8 (n, 28, 28) MNIST-form digits -> n answers, with warnings for noise-like images."""

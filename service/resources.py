@@ -18,6 +18,16 @@ def _json(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+# Falcon's default JSON media handler is json.dumps(obj, ensure_ascii=False): the same encoder,
+# built once (json.dumps builds one per call when given options), and no per-request handler lookup.
+_MEDIA_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+def _media(obj) -> bytes:
+    """The bytes ``resp.media = obj`` would give."""
+    return _MEDIA_ENCODER.encode(obj).encode()
+
+
 class Predict:
     """POST /predict: multipart ``file``, a raw image body, or JSON ``{"instances": [...]}``."""
 
@@ -30,11 +40,12 @@ class Predict:
             if not isinstance(doc, dict) or "instances" not in doc:
                 raise InputError('the JSON body must be an object {"instances": [...]}')
             answers = self.predictor.predict(pixels(doc["instances"], "instances", self.settings.max_batch))
-            resp.media = {"predictions": answers}
+            resp.data = _media({"predictions": answers})
         else:
             image = self.predictor.image(image_bytes(req, self.settings))
             answers = self.predictor.predict_images(image[None])
-            resp.media = answers[0]
+            resp.data = _media(answers[0])
+        resp.content_type = falcon.MEDIA_JSON
         self.metrics.predicted(answers)
 
 
@@ -110,7 +121,7 @@ def describe(model, predictor, settings) -> dict:
         "preprocessing_version": meta.get("preprocessing_version"),
         "training_metrics": training,
         "config": meta.get("config"),
-        "corruption_detector": predictor.detector,
+        "corruption_detector": True,
         "input": {
             "image": {"content_types": ["multipart/form-data (field 'file')", "image/png", "image/jpeg",
                                         "image/gif", "image/bmp", "image/webp", "image/tiff",

@@ -5,7 +5,6 @@ import os
 import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import mnistlite as ml

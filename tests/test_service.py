@@ -428,3 +428,24 @@ def test_settings_from_env():
         Settings.from_env({"MNISTLITE_MAX_BODY_BYTES": "lots"})
     with pytest.raises(ValueError, match="MNISTLITE_MAX_BATCH"):
         Settings.from_env({"MNISTLITE_MAX_BATCH": "0"})
+
+
+def test_predict_body_is_falcons_default_json_rendering(client, digits):
+    # /predict writes its JSON itself (one encoder, no media-handler lookup): the bytes must stay
+    # exactly what resp.media gave (json.dumps, ensure_ascii=False), for images and JSON batches.
+    x, _ = digits
+    r = client.simulate_post("/predict", body=png(255 - x[0]), headers={"Content-Type": "image/png"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.content == json.dumps(r.json, ensure_ascii=False).encode()
+    r = client.simulate_post("/predict", json={"instances": (x[:2] / 255).tolist()})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.content == json.dumps(r.json, ensure_ascii=False).encode() and len(r.json["predictions"]) == 2
+
+
+def test_access_log_escapes_odd_paths_like_json_dumps(client, log):
+    before = log.getvalue().count("\n")
+    path = '/odd"\\path\u00e9\u2028'
+    client.simulate_get(path)
+    line = log.getvalue().splitlines()[before]
+    assert json.loads(line)["path"] == path
+    assert '"path":' + json.dumps(path) + "," in line

@@ -1,8 +1,4 @@
-"""The data gate: a corruption detector for 28x28 digits, batch checks, a policy and a quarantine.
-
-The detector is a handful of cheap image statistics with thresholds set on MNIST *train* images
-(with margin beyond the most extreme real digit); it is shared by validation and the service.
-"""
+"""The data gate: per-image checks (the corruption detector among them), batch checks, a policy and a quarantine."""
 from __future__ import annotations
 
 import json
@@ -12,93 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .detector import corruption_reasons
 from .idx import atomic_write_bytes
 
 # MNIST train class counts (digits 0..9): the default reference for class balance.
 MNIST_CLASS_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 QUARANTINE = "quarantine"
 REASONS_FILE = "reasons.json"
-
-# Outer 3-pixel ring: MNIST centres a 20x20 digit box in 28x28, so real ink rarely reaches it.
-_RING_INDEX = np.flatnonzero(np.pad(np.zeros((22, 22), bool), 3, constant_values=True))
-_LEVELS = np.arange(256, dtype=np.float64) / 255
-_CHUNK = 4096
-_OFFSETS = np.arange(0, 256 * _CHUNK, 256, dtype=np.int64)[:, None]   # per-image histogram offsets
-
-# (statistic, test, threshold, message). Worst MNIST train value in the comment; test set agrees.
-# Order matters only for which reason is reported first.
-RULES = (
-    ("ink", "<", 10.0, "blank: ink of only {:.0f} px (digits: > 10)"),          # min 19.6
-    ("mid", ">", 0.17, "noise: {:.0%} mid-gray pixels (digits: < 17%)"),         # max 12.9%
-    ("background", "<", 0.50, "noise: only {:.0%} background pixels (digits: > 50%)"),  # min 55.6%
-    ("faint", ">", 0.10, "noise: {:.0%} faint gray pixels (digits: < 10%)"),     # max 7.4%
-    ("solid", "<", 0.10, "noise: no solid strokes, {:.0%} of ink saturated (digits: > 10%)"),  # min 13%
-    ("border", ">", 20.0, "noise: ink at the border ({:.0f} px; digits: < 20)"),  # max 15
-    ("speckle", ">", 10, "noise: {:.0f} isolated ink pixels (digits: <= 10)"),    # max 9
-    ("speckle_share", ">", 0.35, "noise: {:.0%} of ink pixels isolated (digits: < 35%)"),  # max 19.5%
-    ("roughness", ">", 2.6, "noise: edges {:.1f}x the ink mass (digits: < 2.6x)"),  # max 2.2
-)
-
-
-def image_stats(images) -> dict:
-    """Per-image statistics of uint8 (n, 28, 28) images, each a float/int array (n,); see RULES."""
-    x = np.asarray(images)
-    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
-        raise ValueError(f"images must be uint8 (n, 28, 28), got {x.dtype} {x.shape}")
-    if len(x) <= _CHUNK:
-        return _stats(x)
-    parts = [_stats(x[i:i + _CHUNK]) for i in range(0, len(x), _CHUNK)]   # bounds temporary memory
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def _stats(x: np.ndarray) -> dict:
-    n = len(x)
-    f = x.reshape(n, 784)
-    # One histogram per image (a single bincount over offset values) gives every level-range count.
-    hist = np.bincount((f + _OFFSETS[:n] if n > 1 else f).ravel(), minlength=256 * n).reshape(n, 256)
-    below = np.cumsum(hist, axis=1)                     # below[:, v] = pixels <= v
-    ink = hist @ _LEVELS                                # in full-white pixels
-    inked = x > 127
-    # An ink pixel is isolated when none of its 4 neighbours is ink (speckle, not strokes).
-    p = np.zeros((n, 30, 30), bool)
-    p[:, 1:-1, 1:-1] = inked
-    nb = p[:, :-2, 1:-1] | p[:, 2:, 1:-1] | p[:, 1:-1, :-2] | p[:, 1:-1, 2:]
-    isolated = (inked & ~nb).reshape(n, 784).sum(axis=1)
-    xi = x.astype(np.int16)
-    tv = np.abs(xi[:, :, 1:] - xi[:, :, :-1]).sum(axis=(1, 2)) + np.abs(xi[:, 1:] - xi[:, :-1]).sum(axis=(1, 2))
-    return {
-        "mid": (below[:, 205] - below[:, 49]) / 784,
-        "background": below[:, 25] / 784,
-        "faint": (below[:, 50] - below[:, 4]) / 784,
-        "solid": (784 - below[:, 205]) / np.maximum(784 - below[:, 25], 1),
-        "border": f[:, _RING_INDEX].sum(axis=1) / 255,
-        "speckle": isolated,
-        "speckle_share": isolated / np.maximum(784 - below[:, 127], 1),
-        "roughness": tv / 255 / np.maximum(ink, 1e-3),
-        "ink": ink,
-    }
-
-
-def corruption_reasons(images) -> list:
-    """uint8 (n, 28, 28) -> list of n reasons: None when an image looks like a handwritten digit,
-    else a short human reason for the first failed check (e.g. "noise: 61% mid-gray pixels ...")."""
-    stats = image_stats(images)
-    n = len(next(iter(stats.values())))
-    reasons: list = [None] * n
-    for name, op, limit, message in reversed(RULES):  # reversed: the first rule's reason wins
-        v = stats[name]
-        for i in np.flatnonzero(v > limit if op == ">" else v < limit):
-            reasons[i] = message.format(v[i])
-    return reasons
-
-
-def is_corrupt(image) -> str | None:
-    """One uint8 (28, 28) image -> None if it looks like a digit, else the reason (as corruption_reasons)."""
-    a = np.asarray(image)
-    if a.shape != (28, 28):
-        raise ValueError(f"image must be (28, 28), got shape {a.shape}")
-    return corruption_reasons(a[None])[0]
-
 
 def duplicate_of(images) -> np.ndarray:
     """int64 (n,): for each image the index of its first exact (pixel-identical) copy, or -1."""
