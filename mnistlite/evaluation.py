@@ -131,13 +131,6 @@ def evaluate(model: MLP, test: TestSet, path=None):
     return metrics, proba
 
 
-def evaluate_file(path, data_dir=None) -> dict:
-    """Metrics of the model file ``path`` on the test set from ``data_dir`` (see ``load_test_set``)."""
-    test = load_test_set(data_dir)
-    metrics, _ = evaluate(load_model(path, test), test, path)
-    return metrics
-
-
 @dataclass
 class Comparison:
     """A finished comparison: the verdict document plus what the report draws from."""

@@ -1,7 +1,8 @@
 """The gate report: Markdown for a PR comment / step summary, plus two PNGs drawn with Pillow.
 
 ``write_report`` writes report.md, confusion.png (candidate's confusion matrix as a heatmap) and
-disagreements.png (test digits on which the two models disagree) into one folder.
+disagreements.png (test digits on which the two models disagree) into one folder; ``errors_png``
+draws one model's misclassified digits.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .data.idx import atomic_write_bytes
 
 MARKER = "<!-- mnistlite-gate-report -->"  # lets a workflow find and update its one PR comment
 MAX_MARKDOWN_BYTES = 100_000
-CONFUSION_PNG, DISAGREEMENTS_PNG = "confusion.png", "disagreements.png"
+CONFUSION_PNG, DISAGREEMENTS_PNG, ERRORS_PNG = "confusion.png", "disagreements.png", "errors.png"
 
 # heatmap geometry (pixels)
 CELL, HM_LEFT, HM_TOP, HM_PAD = 36, 44, 44, 8
@@ -95,38 +96,54 @@ def disagreement_order(y_true, pred_candidate, pred_production) -> np.ndarray:
     return np.concatenate([idx[regress], idx[~regress]])
 
 
+def _digit_grid(images, shown, captions, frames, head: str, path) -> Path:
+    """Draw digits ``images[shown]`` upscaled in a grid, each framed and with two caption lines."""
+    from PIL import Image, ImageDraw
+
+    font = _font()
+    img = Image.new("RGB", disagreement_size(len(shown)), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((4, 4), head, font=font, fill="black")
+    side = 28 * SCALE
+    for n, (i, (top, bottom), frame) in enumerate(zip(shown, captions, frames)):
+        x, y = (n % COLS) * TILE_W, GRID_HEADER + (n // COLS) * TILE_H
+        digit = np.asarray(images[i], dtype=np.uint8).reshape(28, 28)
+        tile = np.repeat(np.repeat(digit, SCALE, axis=0), SCALE, axis=1)
+        ox = x + (TILE_W - side) // 2
+        draw.rectangle([ox - 2, y, ox + side + 1, y + side + 3], fill=frame)
+        img.paste(Image.fromarray(tile).convert("RGB"), (ox, y + 2))
+        _centered(draw, (x + TILE_W / 2, y + side + 11), top, font, "black")
+        _centered(draw, (x + TILE_W / 2, y + side + 22), bottom, font, (90, 90, 90))
+    atomic_write_bytes(path, _png_bytes(img))
+    return Path(path)
+
+
 def disagreement_png(images, y_true, pred_candidate, pred_production, path, limit: int = MAX_DIGITS) -> Path:
     """Grid of up to ``limit`` digits the models disagree on, captioned "c:<cand> p:<prod>" and the true label.
 
     Frame: red = only production right, green = only candidate right, grey = both wrong.
     """
-    from PIL import Image, ImageDraw
-
     order = disagreement_order(y_true, pred_candidate, pred_production)
     shown = order[:limit]
-    font = _font()
-    img = Image.new("RGB", disagreement_size(len(shown)), "white")
-    draw = ImageDraw.Draw(img)
     if len(order):
         more = f", first {len(shown)} shown" if len(order) > len(shown) else ""
         head = f"{len(order)} disagreements{more}   c: candidate  p: production"
     else:
         head = "the two models agree on every test digit"
-    draw.text((4, 4), head, font=font, fill="black")
-    side = 28 * SCALE
-    for n, i in enumerate(shown):
-        x, y = (n % COLS) * TILE_W, GRID_HEADER + (n // COLS) * TILE_H
-        digit = np.asarray(images[i], dtype=np.uint8).reshape(28, 28)
-        tile = np.repeat(np.repeat(digit, SCALE, axis=0), SCALE, axis=1)
-        cand_ok, prod_ok = pred_candidate[i] == y_true[i], pred_production[i] == y_true[i]
-        frame = (40, 160, 40) if cand_ok else (200, 40, 40) if prod_ok else (150, 150, 150)
-        ox = x + (TILE_W - side) // 2
-        draw.rectangle([ox - 2, y, ox + side + 1, y + side + 3], fill=frame)
-        img.paste(Image.fromarray(tile).convert("RGB"), (ox, y + 2))
-        _centered(draw, (x + TILE_W / 2, y + side + 11), f"c:{pred_candidate[i]} p:{pred_production[i]}", font, "black")
-        _centered(draw, (x + TILE_W / 2, y + side + 22), f"true {y_true[i]}", font, (90, 90, 90))
-    atomic_write_bytes(path, _png_bytes(img))
-    return Path(path)
+    captions = [(f"c:{pred_candidate[i]} p:{pred_production[i]}", f"true {y_true[i]}") for i in shown]
+    frames = [(40, 160, 40) if pred_candidate[i] == y_true[i] else
+              (200, 40, 40) if pred_production[i] == y_true[i] else (150, 150, 150) for i in shown]
+    return _digit_grid(images, shown, captions, frames, head, path)
+
+
+def errors_png(images, y_true, pred, path, limit: int = MAX_DIGITS) -> Path:
+    """Grid of up to ``limit`` misclassified test digits (in test-set order), captioned with both labels."""
+    wrong = np.flatnonzero(np.asarray(pred) != np.asarray(y_true))
+    shown = wrong[:limit]
+    more = f", first {len(shown)} shown" if len(wrong) > len(shown) else ""
+    head = f"{len(wrong)} misclassified{more}" if len(wrong) else "no test digit is misclassified"
+    captions = [(f"pred {pred[i]}", f"true {y_true[i]}") for i in shown]
+    return _digit_grid(images, shown, captions, [(200, 40, 40)] * len(shown), head, path)
 
 
 # ---- Markdown ------------------------------------------------------------------------------

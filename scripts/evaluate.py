@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Evaluate one model, or gate a candidate against production on a fixed test set.
 
-  evaluate.py --model M.npz [--data DIR] [--out metrics.json]
+  evaluate.py --model M.npz [--data DIR] [--out metrics.json] [--pictures DIR]
   evaluate.py --candidate NEW.npz [--production PROD.npz] [--data DIR] [--report report.md]
               [--verdict verdict.json] [--min-accuracy 0.97] [--max-drop 0.002]
               [--max-class-drop 0.01] [--alpha 0.05] [--require-improvement] [--assets-url URL]
@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from mnistlite.data.idx import atomic_write_bytes
-from mnistlite.evaluation import EvaluationError, compare_files, error_verdict, evaluate_file
+from mnistlite.evaluation import EvaluationError, compare_files, error_verdict, evaluate, load_model, load_test_set
 from mnistlite.gate import Policy
-from mnistlite.report import headline, write_report
+from mnistlite.report import CONFUSION_PNG, ERRORS_PNG, confusion_png, errors_png, headline, write_report
 
 PASS, FAIL, ERROR = 0, 1, 2
 
@@ -34,6 +35,7 @@ def parse_args(argv=None):
     p.add_argument("--production", help="the production model file (omit on first deploy)")
     p.add_argument("--data", help="test set folder (default: MNIST t10k from MNISTLITE_DATA_DIR)")
     p.add_argument("--out", help="metrics JSON to write (--model mode)")
+    p.add_argument("--pictures", help="folder for confusion.png and errors.png (--model mode)")
     p.add_argument("--report", help="Markdown report to write; PNGs go next to it (compare mode)")
     p.add_argument("--verdict", help="verdict JSON to write (compare mode)")
     p.add_argument("--assets-url", default="", help="URL prefix for the PNG links in the report")
@@ -47,6 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--alpha", type=float, default=d.alpha, help=f"McNemar significance level (default {d.alpha})")
     p.add_argument("--require-improvement", action="store_true", help="candidate must beat production")
     args = p.parse_args(argv)
+    if args.candidate and args.pictures:
+        p.error("--pictures goes with --model; compare mode writes its PNGs next to --report")
     if args.model and (args.production or args.report or args.verdict):
         p.error("--production, --report and --verdict go with --candidate, not --model")
     if args.candidate and args.out:
@@ -60,12 +64,21 @@ def _write_json(path, doc):
 
 def evaluate_one(args) -> int:
     try:
-        m = evaluate_file(args.model, args.data)
+        test = load_test_set(args.data)
+        m, proba = evaluate(load_model(args.model, test), test, args.model)
     except EvaluationError as e:
         print(f"error: {e}", file=sys.stderr)
         return ERROR
-    if args.out:
-        _write_json(args.out, m)
+    try:
+        if args.out:
+            _write_json(args.out, m)
+        if args.pictures:
+            folder = Path(args.pictures)
+            confusion_png(m["confusion_matrix"], folder / CONFUSION_PNG, title="true (rows) x predicted (cols)")
+            errors_png(test.images, test.labels, proba.argmax(axis=1), folder / ERRORS_PNG)
+    except OSError as e:
+        print(f"error: cannot write outputs ({e.strerror or e}: {e.filename})", file=sys.stderr)
+        return ERROR
     print(f"{args.model}: accuracy {m['accuracy']:.4f}  log loss {m['log_loss']:.4f}  ECE {m['ece']:.4f}  "
           f"n {m['n']}  model {m['model_sha256'][:12]}  test set {m['test_set_sha256'][:12]}")
     return PASS

@@ -84,6 +84,22 @@ def test_metrics_mode_writes_the_contract_keys(cli, models, mnist_uint8, tmp_pat
     assert "accuracy 0.9" in capsys.readouterr().out
 
 
+def test_metrics_mode_draws_the_confusion_matrix_and_the_misclassified_digits(cli, models, tmp_path):
+    from PIL import Image
+
+    from mnistlite.report import confusion_size, disagreement_size
+
+    out = tmp_path / "metrics.json"
+    assert cli(["--model", str(models["good"]), "--out", str(out), "--pictures", str(tmp_path / "pics")]) == 0
+    m = json.loads(out.read_text())
+    wrong = round((1 - m["accuracy"]) * m["n"])
+    with Image.open(tmp_path / "pics" / "confusion.png") as im:
+        assert im.size == confusion_size(10)
+    with Image.open(tmp_path / "pics" / "errors.png") as im:
+        assert im.size == disagreement_size(min(wrong, 100))
+        assert wrong > 100  # premise: the grid is full, so its size shows the cap was applied
+
+
 def test_data_folder_of_idx_files(cli, models, mnist_uint8, tmp_path):
     _, (xt, yt) = mnist_uint8
     ml.write_idx(tmp_path / FILES["test_images"], xt[:500])
