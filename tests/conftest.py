@@ -6,11 +6,18 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import mnistlite as ml
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# In CI, property tests replay the same examples every run (a landing must not depend on luck) and
+# tolerate a slow, shared machine; locally they explore new random examples each run.
+settings.register_profile("ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+if IN_CI:
+    settings.load_profile("ci")
 
 
 def free_port() -> int:
