@@ -30,14 +30,14 @@ class MLP:
             raise ValueError(f"layer_sizes must list >= 2 positive sizes, got {layer_sizes!r}")
         self.layer_sizes = sizes
         self.activation = activation
-        self.rng = as_generator(seed)
+        self._seed, self._rng = seed, None
         self.config = config
         self.metadata: dict = {}
         self.sha256: str | None = None  # set by mnistlite.load: the model file's hash
         init = init or ("he" if activation == "relu" else "glorot")
         self.layers, self.dense = [], []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            d = Dense(n_in, n_out, init=init, rng=self.rng)
+            d = Dense(n_in, n_out, init=init, rng=None if init == "zeros" else self.rng)
             self.layers.append(d)
             self.dense.append(d)
             if i < len(sizes) - 2:
@@ -49,6 +49,13 @@ class MLP:
         self._flatten()
         self.loss = SoftmaxCrossEntropy()
         self.weight_decay = 0.0  # coupled L2 (added to the loss); AdamW decays separately
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The model's generator (init, shuffling, dropout, shifts); made on first use from the seed."""
+        if self._rng is None:
+            self._rng = as_generator(self._seed)
+        return self._rng
 
     def _flatten(self):
         """Move every W, b (and dW, db) into one contiguous vector and make the layers views of it."""

@@ -33,5 +33,8 @@ def load_app(environ=None):
 
 
 # One BLAS thread per worker: workers are the parallelism, and batch-1 matmuls gain nothing from threads.
-threadpool_limits(1)
+# gunicorn.conf.py (and the image) set the variables before numpy loads; threadpoolctl (~10 ms of
+# start-up) is only needed when something else imports this module.
+if os.environ.get("OPENBLAS_NUM_THREADS") != "1" or os.environ.get("OMP_NUM_THREADS") != "1":
+    threadpool_limits(1)
 app = load_app()  # a StartupError exits the process with its message, no traceback
