@@ -15,11 +15,9 @@ which is slower than the server and so understates it), and RSS/PSS per worker f
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -29,9 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# scripts/ is sys.path[0] when run as a script: the load generator and /proc readers live next door.
+from loadgen import (BOUNDARY, ROOT, children, client_cpu, cpu_seconds, latency_c1, load_python, load_wrk, memory,
+                     multipart_request, roundtrip, start_server)
+
 sys.path.insert(0, str(ROOT))
-BOUNDARY = "----mnistlite-bench"
 
 
 def digit_png() -> bytes:
@@ -50,26 +50,6 @@ def digit_png() -> bytes:
     return buf.getvalue()
 
 
-def multipart_request(png: bytes, port: int) -> bytes:
-    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{BOUNDARY}--\r\n".encode()
-    head = (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench\r\n"
-            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n")
-    return head.encode() + body
-
-
-def roundtrip(port: int, raw: bytes) -> bytes:
-    """One request on a fresh connection; returns the whole response (the server closes)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(raw)
-        chunks = []
-        while True:
-            c = s.recv(65536)
-            if not c:
-                return b"".join(chunks)
-            chunks.append(c)
-
-
 def quick_model(path: Path) -> Path:
     import mnistlite as ml
 
@@ -77,119 +57,6 @@ def quick_model(path: Path) -> Path:
     model = ml.MLP([784, 128, 10], seed=0)
     model.fit(x[:30000], y[:30000], epochs=2, batch_size=64, optimizer=ml.Adam(1e-3), verbose=False)
     return ml.save(model, path)
-
-
-def start_server(model: Path, port: int, workers: int, log_path: Path) -> tuple[subprocess.Popen, float]:
-    """Start gunicorn; return it and the seconds from Popen to the first 200 on /readiness."""
-    env = {**os.environ, "MNISTLITE_MODEL": str(model), "MNISTLITE_BIND": f"127.0.0.1:{port}",
-           "WEB_CONCURRENCY": str(workers)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    ready = f"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([gunicorn, "-c", "service/gunicorn.conf.py", "service.wsgi:app"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"))
-    while time.perf_counter() - t0 < 30:
-        try:
-            if roundtrip(port, ready).startswith(b"HTTP/1.1 200"):
-                return proc, time.perf_counter() - t0
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.002)
-    proc.kill()
-    raise RuntimeError(f"gunicorn did not become ready; see {log_path}")
-
-
-def latency_c1(port: int, raw: bytes, seconds: float, max_requests: int = 20000) -> dict:
-    times, bad = [], 0
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end and len(times) < max_requests:
-        t = time.perf_counter()
-        resp = roundtrip(port, raw)
-        times.append(time.perf_counter() - t)
-        bad += not resp.startswith(b"HTTP/1.1 200")
-    times.sort()
-    pct = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1000  # noqa: E731
-    return {"requests": len(times), "non_200": bad, "p50_ms": pct(0.50), "p90_ms": pct(0.90),
-            "p99_ms": pct(0.99), "max_ms": times[-1] * 1000, "rps": len(times) / sum(times)}
-
-
-def load_wrk(url: str, png_path: Path, concurrency: int, seconds: int) -> dict:
-    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s",
-                          str(ROOT / "scripts" / "wrk_multipart.lua"), url],
-                         env={**os.environ, "MNISTLITE_BENCH_PNG": str(png_path)}, cwd=ROOT,
-                         capture_output=True, text=True, timeout=seconds + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    lat = {q: m.group(2) for q, m in ((q, re.search(rf"\s({q})%\s+([\d.]+\w+)", out)) for q in ("50", "99")) if m}
-    return {"tool": "wrk", "rps": rps, "requests": total, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errors.group(1) if errors else "none", "p50": lat.get("50"), "p99": lat.get("99"),
-            "raw": out}
-
-
-async def _worker(port, raw, end, counts):
-    while time.perf_counter() < end:
-        r, w = await asyncio.open_connection("127.0.0.1", port)
-        w.write(raw)
-        resp = await r.read()
-        w.close()
-        counts[resp.startswith(b"HTTP/1.1 200")] += 1
-
-
-def load_python(port: int, raw: bytes, concurrency: int, seconds: int) -> dict:
-    counts = [0, 0]
-    t0 = time.perf_counter()
-
-    async def main():
-        end = time.perf_counter() + seconds
-        await asyncio.gather(*(_worker(port, raw, end, counts) for _ in range(concurrency)))
-
-    asyncio.run(main())
-    return {"tool": "python-asyncio", "rps": sum(counts) / (time.perf_counter() - t0), "requests": sum(counts),
-            "non_2xx": counts[0],
-            "socket_errors": "n/a", "p50": None, "p99": None}
-
-
-def children(pid: int) -> list:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def cpu_seconds(pids) -> float:
-    """User + system CPU of these processes so far (from /proc/PID/stat)."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def client_cpu() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)  # finished children: wrk
-    s = resource.getrusage(resource.RUSAGE_SELF)      # this process: the Python load generator
-    return r.ru_utime + r.ru_stime + s.ru_utime + s.ru_stime
-
-
-def memory(master: int) -> dict:
-    def kb(path, key):
-        try:
-            m = re.search(rf"^{key}:\s+(\d+) kB", Path(path).read_text(), re.M)
-            return int(m.group(1)) / 1024 if m else float("nan")
-        except OSError:
-            return float("nan")
-
-    workers = children(master)
-    return {"master_rss_mb": kb(f"/proc/{master}/status", "VmRSS"),
-            "worker_rss_mb": [kb(f"/proc/{w}/status", "VmRSS") for w in workers],
-            "worker_pss_mb": [kb(f"/proc/{w}/smaps_rollup", "Pss") for w in workers]}
 
 
 def breakdown(model_path: Path, png: bytes) -> dict:
