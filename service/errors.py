@@ -30,28 +30,23 @@ class NotReady(Exception):
     """The model failed its start-up self-test (503)."""
 
 
-def _bad_input(req, resp, ex, params):
-    raise falcon.HTTPBadRequest(title="Invalid input", description=str(ex))
+# Domain error -> (Falcon HTTP error, title). Falcon picks the most specific handler by the
+# exception's MRO, so subclasses (BodyTooLarge, ImageTooLarge) win over their bases.
+ERRORS = {
+    InputError: (falcon.HTTPBadRequest, "Invalid input"),
+    BodyTooLarge: (falcon.HTTPContentTooLarge, "Request body too large"),
+    UnsupportedType: (falcon.HTTPUnsupportedMediaType, "Unsupported media type"),
+    ImageError: (falcon.HTTPBadRequest, "Invalid image"),
+    ImageTooLarge: (falcon.HTTPContentTooLarge, "Image too large"),
+    NotReady: (falcon.HTTPServiceUnavailable, "Not ready"),
+}
 
 
-def _bad_image(req, resp, ex, params):
-    raise falcon.HTTPBadRequest(title="Invalid image", description=str(ex))
+def _handler(http_error, title):
+    def handle(req, resp, ex, params):
+        raise http_error(title=title, description=str(ex))
 
-
-def _image_too_large(req, resp, ex, params):
-    raise falcon.HTTPContentTooLarge(title="Image too large", description=str(ex))
-
-
-def _body_too_large(req, resp, ex, params):
-    raise falcon.HTTPContentTooLarge(title="Request body too large", description=str(ex))
-
-
-def _unsupported(req, resp, ex, params):
-    raise falcon.HTTPUnsupportedMediaType(title="Unsupported media type", description=str(ex))
-
-
-def _not_ready(req, resp, ex, params):
-    raise falcon.HTTPServiceUnavailable(title="Not ready", description=str(ex))
+    return handle
 
 
 def serialize(req, resp, exception: falcon.HTTPError) -> None:
@@ -64,14 +59,7 @@ def serialize(req, resp, exception: falcon.HTTPError) -> None:
 
 
 def install(app: falcon.App) -> None:
-    """Register the mappings and the serializer on ``app``.
-
-    Falcon picks the most specific handler by the exception's MRO, so the order here does not matter.
-    """
-    app.add_error_handler(InputError, _bad_input)
-    app.add_error_handler(BodyTooLarge, _body_too_large)
-    app.add_error_handler(UnsupportedType, _unsupported)
-    app.add_error_handler(ImageError, _bad_image)
-    app.add_error_handler(ImageTooLarge, _image_too_large)
-    app.add_error_handler(NotReady, _not_ready)
+    """Register the ``ERRORS`` mappings and the JSON serializer on ``app``."""
+    for error, (http_error, title) in ERRORS.items():
+        app.add_error_handler(error, _handler(http_error, title))
     app.set_error_serializer(serialize)
