@@ -54,10 +54,6 @@ class Dense:
     def params(self):
         return [self.W, self.b]
 
-    @property
-    def grads(self):
-        return [self.dW, self.db]
-
     def forward(self, x, training: bool = False):
         self._x = x
         self._y = _buffer(self._y, (x.shape[0], self.W.shape[1]))
@@ -109,8 +105,6 @@ class Activation:
         self._fn, self._grad_fn, self._scratch_dtype = ACTIVATIONS[name]
         self._y = self._scratch = None
 
-    params = grads = property(lambda self: [])
-
     def forward(self, x, training: bool = False):
         self._y = self._fn(x)
         return self._y
@@ -135,8 +129,6 @@ class Dropout:
         self.rng = as_generator(rng)
         self.mask = None  # (n, d) float32 of 0 and 1/(1-p); tests may set it to fix the draw
         self.fixed_mask = False
-
-    params = grads = property(lambda self: [])
 
     def forward(self, x, training: bool = False):
         if not training or self.p == 0.0:

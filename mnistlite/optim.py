@@ -54,9 +54,6 @@ class Optimizer:
     def _update(self, lr):
         raise NotImplementedError
 
-    def state_dict(self):
-        return {"name": self.name, "lr": self.lr}
-
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum."""
@@ -89,9 +86,6 @@ class SGD(Optimizer):
             tmp[...] = v
         tmp *= F32(lr)
         p -= tmp
-
-    def state_dict(self):
-        return {**super().state_dict(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
 class Adam(Optimizer):
@@ -153,9 +147,6 @@ class Adam(Optimizer):
         """The textbook v_t: (1 - beta2) * v'."""
         return self.v * F32(1.0 - self.beta2)
 
-    def state_dict(self):
-        return {**super().state_dict(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
-
 
 class AdamW(Adam):
     """Adam with decoupled weight decay: weights shrink by ``lr * weight_decay`` each step."""
@@ -175,9 +166,6 @@ class AdamW(Adam):
             for w in self.decay_views:  # weights only: biases are not decayed
                 w *= shrink
         super()._update(lr)
-
-    def state_dict(self):
-        return {**super().state_dict(), "weight_decay": self.weight_decay}
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}

@@ -60,6 +60,7 @@ NOISE_LEVEL = 8       # of 255: margin pixels this faint are compression noise w
 BOX = 20              # MNIST: longest side of the digit, inside a FIELD x FIELD image
 FIELD = 28
 _EXIF_FORMATS = ("JPEG", "MPO", "WEBP", "TIFF")
+_PLUGINS = ("Bmp", "Gif", "Jpeg", "Mpo", "Png", "Ppm", "Tiff", "WebP")  # Pillow modules for FORMATS
 _LEVELS = np.arange(256, dtype=np.float32)
 _INDEX = np.arange(BOX, dtype=np.int64)   # row/column numbers of the <= 20 px box, for its centre of mass
 
@@ -84,9 +85,12 @@ def _pillow():
     Importing them by name keeps Image.open from calling Image.init(), which imports every plugin
     Pillow has (~40 modules, ~70 ms of a service's cold start).
     """
-    from PIL import (BmpImagePlugin, GifImagePlugin, Image, JpegImagePlugin, MpoImagePlugin,  # noqa: F401
-                     PngImagePlugin, PpmImagePlugin, TiffImagePlugin, WebPImagePlugin)
+    import importlib
 
+    from PIL import Image
+
+    for plugin in _PLUGINS:
+        importlib.import_module(f"PIL.{plugin}ImagePlugin")
     return Image
 
 
