@@ -5,35 +5,18 @@ or nested; outputs ``probabilities`` (FP32 [n, k]) and ``predicted_class`` (INT6
 """
 from __future__ import annotations
 
-import json
 
 import falcon
 import numpy as np
 
 import mnistlite
 
-from .errors import InputError, NotReady
+from .errors import InputError
 from .parsing import json_body, pixels
+from .resources import StaticJSON
 
 DATATYPES = {"FP32": 1.0, "UINT8": 255.0}  # datatype -> value range top, mapped onto [0, 1]
 INPUT_SHAPES = ([-1, 784], [-1, 28, 28])
-
-
-def _json(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-class _Static:
-    """A GET route whose body is fixed at start-up (optionally gated on readiness)."""
-
-    def __init__(self, body: dict, failure: str | None = None):
-        self.body, self.failure = _json(body), failure
-
-    def on_get(self, req, resp):
-        if self.failure:
-            raise NotReady(self.failure)
-        resp.data = self.body
-        resp.content_type = falcon.MEDIA_JSON
 
 
 class Infer:
@@ -111,9 +94,9 @@ def add_routes(app: falcon.App, predictor, metrics, settings, failure: str | Non
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, predictor.n_classes]},
                     {"name": "predicted_class", "datatype": "INT64", "shape": [-1]}],
     }
-    app.add_route("/v2", _Static({"name": "mnistlite", "version": mnistlite.__version__, "extensions": []}))
-    app.add_route("/v2/health/live", _Static({"live": True}))
-    app.add_route("/v2/health/ready", _Static({"ready": True}, failure))
-    app.add_route(f"/v2/models/{name}", _Static(metadata))
-    app.add_route(f"/v2/models/{name}/ready", _Static({"name": name, "ready": True}, failure))
+    app.add_route("/v2", StaticJSON({"name": "mnistlite", "version": mnistlite.__version__, "extensions": []}))
+    app.add_route("/v2/health/live", StaticJSON({"live": True}))
+    app.add_route("/v2/health/ready", StaticJSON({"ready": True}, failure))
+    app.add_route(f"/v2/models/{name}", StaticJSON(metadata))
+    app.add_route(f"/v2/models/{name}/ready", StaticJSON({"name": name, "ready": True}, failure))
     app.add_route(f"/v2/models/{name}/infer", Infer(predictor, metrics, settings))

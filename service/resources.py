@@ -49,37 +49,18 @@ class Predict:
         self.metrics.predicted(answers)
 
 
-class Liveness:
-    """GET /liveness: the process answers."""
+class StaticJSON:
+    """A GET route whose JSON body is fixed at start-up; with ``failure`` set it answers 503 instead.
 
-    body = _json({"status": "alive"})
+    Serves the probes, /v1/model, /openapi.json and the OIP metadata routes.
+    """
 
-    def on_get(self, req, resp):
-        resp.data = self.body
-        resp.content_type = falcon.MEDIA_JSON
-
-
-class Readiness:
-    """GET /readiness: 200 when the model is loaded and passed its self-test, else 503 with the reason."""
-
-    def __init__(self, predictor, failure: str | None):
-        self.failure = failure
-        self.body = _json({"status": "ready", "model_version": predictor.version})
+    def __init__(self, body: dict, failure: str | None = None):
+        self.body, self.failure = _json(body), failure
 
     def on_get(self, req, resp):
         if self.failure:
             raise NotReady(self.failure)
-        resp.data = self.body
-        resp.content_type = falcon.MEDIA_JSON
-
-
-class ModelInfo:
-    """GET /v1/model: what is being served and what it accepts."""
-
-    def __init__(self, description: dict):
-        self.body = _json(description)
-
-    def on_get(self, req, resp):
         resp.data = self.body
         resp.content_type = falcon.MEDIA_JSON
 
@@ -93,17 +74,6 @@ class MetricsText:
     def on_get(self, req, resp):
         resp.data = self.metrics.render()
         resp.content_type = METRICS_CONTENT_TYPE
-
-
-class OpenAPI:
-    """GET /openapi.json: the OpenAPI 3 document of every route."""
-
-    def __init__(self, document: dict):
-        self.body = _json(document)
-
-    def on_get(self, req, resp):
-        resp.data = self.body
-        resp.content_type = falcon.MEDIA_JSON
 
 
 def describe(model, predictor, settings) -> dict:
