@@ -17,6 +17,7 @@ Exit codes: 0 trained, 1 data or training problem, 2 usage error.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -106,10 +107,16 @@ def load_folder(path: Path):
     return folder.images, folder.labels
 
 
+@functools.cache
+def mnist_uint8():
+    """MNIST's train and test splits as uint8, read once even when training and testing both use them."""
+    return ml.load_mnist(as_float=False)
+
+
 def load_source(source: str, args):
     """Images (uint8 (n, 28, 28)) and labels from one --data source."""
     if source == "mnist":
-        (x, y), _ = ml.load_mnist(as_float=False)
+        (x, y), _ = mnist_uint8()
         return x, y
     if source.startswith("s3://"):
         from mnistlite.data.weekly import prepare_weeks
@@ -147,7 +154,7 @@ def load_test_data(args):
         if not source.startswith("s3://") and source != "mnist" and is_idx_dir(Path(source)):
             path = Path(source)
             return ml.data.mnist.load_idx_pair(path / FILES["test_images"], path / FILES["test_labels"])
-    _, (x, y) = ml.load_mnist(as_float=False)
+    _, (x, y) = mnist_uint8()
     return x, y
 
 
