@@ -93,6 +93,19 @@ def test_faint_pencil_on_grey_paper_is_stretched(mnist_uint8):
     assert _shift_corr(out, d) > 0.97
 
 
+def test_cached_lookup_tables_are_read_only_and_do_not_leak_between_images(mnist_uint8):
+    from mnistlite.preprocess import _lut
+
+    with pytest.raises(ValueError, match="read-only"):
+        _lut(255, True, 255)[0] = 1
+    (_, _), (x, _) = mnist_uint8
+    d = x[0]
+    grey = (200 - d.astype(np.int16) * 100 // 255).astype(np.uint8)
+    first = [to_mnist(a) for a in (255 - d, grey, d)]
+    again = [to_mnist(a) for a in (grey, d, 255 - d)]   # other order: cached tables must not matter
+    for a, b in zip(first, again[2:] + again[:2]):
+        np.testing.assert_array_equal(a, b)
+
 @pytest.mark.parametrize("value", [0, 77, 255])
 def test_blank_images_give_zeros(value):
     for shape in [(1, 1), (1, 50), (28, 28), (300, 200)]:
