@@ -21,10 +21,11 @@ BOUNDARY = "----mnistlite-bench"
 
 
 def multipart_request(png: bytes, port: int) -> bytes:
-    """A whole HTTP/1.1 POST /predict carrying png as multipart field "file", as raw bytes."""
+    """A whole HTTP/1.1 POST /predict carrying png as multipart field "file", as raw bytes (one per connection)."""
     body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
             f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{BOUNDARY}--\r\n".encode()
-    head = (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench\r\n"
+    # Connection: close so that a keep-alive server (the old-service replica) ends the exchange too.
+    head = (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench\r\nConnection: close\r\n"
             f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n")
     return head.encode() + body
 
@@ -41,15 +42,20 @@ def roundtrip(port: int, raw: bytes) -> bytes:
             chunks.append(c)
 
 
-def start_server(model: Path, port: int, workers: int, log_path: Path) -> tuple[subprocess.Popen, float]:
-    """Start gunicorn; return it and the seconds from Popen to the first 200 on /readiness."""
+def start_server(model: Path, port: int, workers: int, log_path: Path, *, app: str = "service.wsgi:app",
+                 extra_env: dict | None = None, probe: bytes | None = None) -> tuple[subprocess.Popen, float]:
+    """Start gunicorn serving ``app``; return it and the seconds from Popen to the first 200 on ``probe``.
+
+    ``probe`` is a whole raw request (default GET /readiness); ``extra_env`` is added to the environment.
+    """
     env = {**os.environ, "MNISTLITE_MODEL": str(model), "MNISTLITE_BIND": f"127.0.0.1:{port}",
-           "WEB_CONCURRENCY": str(workers)}
+           "WEB_CONCURRENCY": str(workers), **(extra_env or {})}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    ready = f"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    ready = probe or f"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([gunicorn, "-c", "service/gunicorn.conf.py", "service.wsgi:app"], cwd=ROOT, env=env,
+    path = [] if app == "service.wsgi:app" else ["--pythonpath", str(ROOT / "scripts")]  # bench-only apps
+    proc = subprocess.Popen([gunicorn, "-c", "service/gunicorn.conf.py", *path, app], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"))
     while time.perf_counter() - t0 < 30:
         try:
