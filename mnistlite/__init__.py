@@ -1,7 +1,7 @@
 """mnistlite: a small, fast, honest MNIST pipeline built on numpy alone.
 
 The public API is listed in ``__all__``; Pillow and boto3 are imported only by the modules
-that need them (``preprocess`` image functions, ``data.images``, ``data.s3``, ``registry``).
+that need them (``decode``, ``preprocess`` image functions, ``data.images``, ``data.s3``, ``registry``).
 """
 __version__ = "0.1.0"
 

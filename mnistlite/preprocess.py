@@ -1,14 +1,16 @@
 """Preprocessing shared by training and serving: arrays to model input, user images to MNIST form.
 
-Pillow is imported only inside the image functions, so array preprocessing stays numpy-only.
+Decoding image bytes lives in ``decode.py`` (Pillow, libspng); its public names are re-exported here.
 """
 from __future__ import annotations
 
 import functools
-
 import math
 
 import numpy as np
+
+from .decode import (FORMATS, MAX_PIXELS, MIN_CONTRAST, ImageError, ImageTooLarge, _decode,  # noqa: F401
+                     decode_image)
 
 # Bump when the mapping from pixels to model input changes; saved in every model file.
 PREPROCESSING_VERSION = 1
@@ -51,136 +53,12 @@ def to_model_input(x, n_inputs: int = 784):
 # User images (any size, mode, polarity) -> MNIST form. Pillow is imported inside functions.
 # ---------------------------------------------------------------------------------------------
 
-MAX_PIXELS = 4096 * 4096
-# Raster formats we decode; others (EPS would run Ghostscript, PDF, ...) are refused.
-FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")  # JPEG covers MPO
-MIN_CONTRAST = 32     # ink vs background levels below which the picture counts as blank
 INK_FRACTION = 0.1    # of the contrast: fainter pixels do not widen the ink bounding box
 NOISE_LEVEL = 8       # of 255: margin pixels this faint are compression noise when shrinking
 BOX = 20              # MNIST: longest side of the digit, inside a FIELD x FIELD image
 FIELD = 28
-_EXIF_FORMATS = ("JPEG", "MPO", "WEBP", "TIFF")
-_PLUGINS = ("Bmp", "Gif", "Jpeg", "Mpo", "Png", "Ppm", "Tiff", "WebP")  # Pillow modules for FORMATS
 _LEVELS = np.arange(256, dtype=np.float32)
 _INDEX = np.arange(BOX, dtype=np.int64)   # row/column numbers of the <= 20 px box, for its centre of mass
-
-
-class ImageError(ValueError):
-    """Bytes that are not a usable image (empty, unknown format, truncated, odd mode); one-line message."""
-
-
-class ImageTooLarge(ImageError):
-    """The image header declares more pixels than allowed; raised before pixels are decoded."""
-
-
-def _why(e: BaseException) -> str:
-    """An exception as ``Type: message`` on one line, for ImageError messages."""
-    return " ".join(f"{type(e).__name__}: {e}".split())
-
-
-@functools.cache
-def _pillow():
-    """Pillow's Image module with exactly the accepted formats' plugins registered.
-
-    Importing them by name keeps Image.open from calling Image.init(), which imports every plugin
-    Pillow has (~40 modules, ~70 ms of a service's cold start).
-    """
-    import importlib
-
-    from PIL import Image
-
-    for plugin in _PLUGINS:
-        importlib.import_module(f"PIL.{plugin}ImagePlugin")
-    return Image
-
-
-def _open_image(data, *, max_side: int = 4096, max_pixels: int = MAX_PIXELS, formats=FORMATS):
-    """Open ``data`` with Pillow reading only the header; check size limits; return the unloaded image."""
-    import io
-
-    Image = _pillow()
-    if not data:
-        raise ImageError("empty file")
-    try:
-        im = Image.open(io.BytesIO(data), formats=formats)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageTooLarge(f"image too large ({_why(e)})") from None
-    except Image.UnidentifiedImageError:
-        raise ImageError(f"not an image (unrecognised format; accepted: {', '.join(formats)})") from None
-    except Exception as e:  # plugin parsers raise SyntaxError, struct.error, ValueError... on junk
-        raise ImageError(f"truncated or corrupt image ({_why(e)})") from None
-    w, h = im.size
-    if w > max_side or h > max_side or w * h > max_pixels:
-        raise ImageTooLarge(f"image is {w}x{h} pixels; limit is {max_side} per side and {max_pixels} in all")
-    if w < 1 or h < 1:
-        raise ImageError(f"image has no pixels ({w}x{h})")
-    return im
-
-
-def _load(im) -> None:
-    """Decode the pixels of an opened image, turning every decoder failure into ImageError."""
-    from PIL import Image
-
-    try:
-        im.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageTooLarge(f"image too large ({_why(e)})") from None
-    except Exception as e:  # OSError "image file is truncated", SyntaxError "broken PNG file", ...
-        raise ImageError(f"truncated or corrupt image ({_why(e)})") from None
-
-
-def _composite(la: np.ndarray) -> np.ndarray:
-    """(h, w, 2) luminance+alpha uint8 -> (h, w) uint8 over white, or over black if white hides all ink."""
-    lum = la[..., 0].astype(np.uint32)
-    alpha = la[..., 1].astype(np.uint32)
-    ink = lum * alpha
-    out = (ink + 255 * (255 - alpha) + 127) // 255
-    if alpha.any() and out.min() > 255 - MIN_CONTRAST:  # light strokes on a transparent canvas
-        out = (ink + 127) // 255
-    return out.astype(np.uint8)
-
-
-def _pil_to_gray(im) -> np.ndarray:
-    """A loaded Pillow image of any mode -> uint8 (h, w) grayscale (maybe read-only); transparency composited."""
-    mode = im.mode
-    if mode == "L" and "transparency" not in im.info:
-        # What np.asarray(im) does, minus Pillow's __array_interface__ dict (a tenth of a small decode).
-        return np.frombuffer(im.tobytes(), np.uint8).reshape(im.height, im.width)
-    if mode.startswith("I;16") or mode == "I":  # convert("L") would clip at 255 instead of scaling
-        a = np.clip(np.asarray(im).astype(np.int64), 0, 65535)
-        return ((a * 255 + 32767) // 65535).astype(np.uint8)
-    if mode == "F":
-        a = np.nan_to_num(np.asarray(im, dtype=np.float32))
-        scale = 255.0 if a.size and a.max() <= 1.0 else 1.0
-        return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
-    try:
-        if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-            return _composite(np.asarray(im.convert("RGBA").convert("LA")))
-        return np.asarray(im.convert("L"))
-    except (ValueError, OSError) as e:
-        raise ImageError(f"image mode {mode} cannot be converted to grayscale ({_why(e)})") from None
-
-
-def _decode(data, max_side: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    im = _open_image(data, max_side=max_side, max_pixels=max_pixels)
-    if im.format in ("JPEG", "MPO") and im.mode != "L":
-        im.draft("L", None)  # libjpeg hands over the luma channel directly: no colour conversion
-    _load(im)
-    if im.format in _EXIF_FORMATS and im.getexif().get(0x0112, 1) not in (1, None):
-        from PIL import ImageOps
-
-        im = ImageOps.exif_transpose(im)
-    return _pil_to_gray(im)
-
-
-def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF, PPM) -> uint8 (h, w) grayscale.
-
-    EXIF orientation is applied; transparency is composited onto white (black if the ink is white).
-    Raises ImageTooLarge (from the header, before decoding) or ImageError with a one-line reason.
-    """
-    a = _decode(data, max_side, max_pixels)
-    return a if a.flags.writeable else a.copy()
 
 
 def _border_median(g: np.ndarray) -> int:

@@ -69,7 +69,7 @@ def test_runtime_requirements_pinned_and_minimal():
             name, _, version = line.partition("==")
             assert version, f"not pinned exactly: {line}"
             pins[name.lower().replace("_", "-")] = version
-    assert set(pins) == {"numpy", "threadpoolctl", "pillow", "falcon", "gunicorn", "prometheus-client"}
+    assert set(pins) == {"numpy", "threadpoolctl", "pillow", "pyspng", "falcon", "gunicorn", "prometheus-client"}
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     needed = cfg["options"]["install_requires"].split() + cfg["options.extras_require"]["serve"].split()

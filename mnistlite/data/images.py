@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..preprocess import ImageError, _load, _open_image, _pil_to_gray
+from ..decode import ImageError, _load, _open_image, _pil_to_gray
 from .idx import atomic_write_bytes
 
 NAME_PATTERN = re.compile(r"([0-9]{5,})_label_([0-9])\.png")
