@@ -4,7 +4,7 @@ Usage:
   python scripts/bench_ladder.py [--model M.npz] [--rounds 3] [--duration 8] [--rungs gunicorn,falcon,...]
 
 Every rung (see scripts/ladder_app.py) runs the request path up to one more stage of the real service:
-bare gunicorn, Falcon routing, the request-log/metrics middleware, the multipart read, Pillow decode,
+bare gunicorn, Falcon routing, the request-log/metrics middleware, the multipart read, image decode,
 to_mnist, the corruption detector, and the full app. Each is started under the service's own gunicorn
 config (2 sync workers), warmed, and loaded by wrk at concurrency 16 on the same cores; rungs alternate
 within each round so the machine's drift hits all of them alike. Prints median requests/s and the

@@ -92,7 +92,7 @@ def breakdown(model_path: Path, png: bytes) -> dict:
     assert b"predicted_class" in wsgi_call()
     stages = {
         "multipart parse (falcon)": lambda: parsing.multipart_file(body, ct),
-        "decode_image (Pillow)": lambda: decode_image(png),
+        "decode_image (libspng for PNG)": lambda: decode_image(png),
         "to_mnist": (lambda g: lambda: to_mnist(g))(decode_image(png)),
         "corruption detector": lambda: corruption_reasons(img[None]),
         "logits + softmax": lambda: pred.proba(x),

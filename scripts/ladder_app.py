@@ -8,7 +8,7 @@ out once at import):
   falcon      + falcon.App routing to a resource (no middleware)
   middleware  + the service's RequestLog middleware: request id, Prometheus metrics, JSON access log
   multipart   + the bounded body read and the multipart ``file`` field (service.parsing.image_bytes)
-  decode      + Pillow decode to grayscale (mnistlite.preprocess)
+  decode      + decode to grayscale (mnistlite.decode: libspng for this PNG, else Pillow)
   to_mnist    + invert, crop, scale and centre (mnistlite.preprocess.to_mnist)
   detector    + the corruption detector
   full        the real service: service.wsgi's app (adds the model, the answer JSON, class counters)
