@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -23,14 +21,13 @@ from pathlib import Path
 
 from bench_service import digit_png, quick_model
 from ladder_app import RUNGS
-from loadgen import children, cpu_seconds, load_wrk, multipart_request, roundtrip, start_server
+from loadgen import (children, cpu_seconds, free_port, load_wrk, multipart_request, preflight, roundtrip, start_server,
+                     stop)
 
 
 def measure(rung: str, model: Path, png_path: Path, tmp: Path, seconds: int, workers: int) -> tuple[float, float]:
     """(requests/s, worker CPU microseconds per request) of one rung under wrk -c16."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     raw = multipart_request(png_path.read_bytes(), port)
     proc, _ = start_server(model, port, workers, tmp / f"{rung}.log", app="ladder_app:app",
                            extra_env={"LADDER_RUNG": rung}, probe=raw)
@@ -44,8 +41,7 @@ def measure(rung: str, model: Path, png_path: Path, tmp: Path, seconds: int, wor
             raise RuntimeError(f"rung {rung}: {load['non_2xx']} non-2xx responses")
         return load["rps"], (cpu_seconds(pids) - cpu0) / load["requests"] * 1e6
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
+        stop(proc)
 
 
 def main(argv=None) -> int:
@@ -62,11 +58,9 @@ def main(argv=None) -> int:
         print(f"error: rungs must be among {', '.join(RUNGS)} (got {bad}); --duration 1..15, --rounds 1..10",
               file=sys.stderr)
         return 2
-    if not shutil.which("wrk"):
-        print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
-        return 2
-    if args.model and not args.model.is_file():
-        print(f"error: no model file {args.model}", file=sys.stderr)
+    problem = preflight(args.model)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="mnistlite-ladder-"))
     try:

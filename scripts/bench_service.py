@@ -19,17 +19,14 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 # scripts/ is sys.path[0] when run as a script: the load generator and /proc readers live next door.
-from loadgen import (BOUNDARY, ROOT, children, client_cpu, cpu_seconds, latency_c1, load_python, load_wrk, memory,
-                     multipart_request, roundtrip, start_server)
+from loadgen import (BOUNDARY, ROOT, children, client_cpu, cpu_seconds, free_port, latency_c1, load_python, load_wrk,
+                     memory, multipart_request, preflight, roundtrip, start_server, stop)
 
 sys.path.insert(0, str(ROOT))
 
@@ -135,15 +132,14 @@ def main(argv=None) -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
     try:
-        if args.model and not args.model.is_file():
-            print(f"error: no model file {args.model}", file=sys.stderr)
+        problem = preflight(args.model, need_wrk=False)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
             return 2
         model = args.model or quick_model(tmp / "model.npz")
         png = digit_png()
         (tmp / "digit.png").write_bytes(png)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         proc, cold = start_server(model, port, args.workers, tmp / "gunicorn.log")
         try:
             raw = multipart_request(png, port)
@@ -161,11 +157,7 @@ def main(argv=None) -> int:
             client_us = (client_cpu() - client0) / load["requests"] * 1e6
             mem = memory(proc.pid)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
         stages = breakdown(model, png) if args.breakdown else None
     except (RuntimeError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,32 @@ def multipart_request(png: bytes, port: int) -> bytes:
     head = (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench\r\nConnection: close\r\n"
             f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n")
     return head.encode() + body
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def preflight(model: Path | None, *, need_wrk: bool = True) -> str | None:
+    """Why a benchmark cannot start (wrk missing, no such model file), or None."""
+    if need_wrk and not shutil.which("wrk"):
+        return "wrk is not installed (apt-get install wrk)"
+    if model and not model.is_file():
+        return f"no model file {model}"
+    return None
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM a server (graceful stop), SIGKILL it if it is still there after ``timeout`` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def roundtrip(port: int, raw: bytes) -> bytes:
@@ -57,17 +84,23 @@ def start_server(model: Path, port: int, workers: int, log_path: Path, *, app: s
     path = [] if app == "service.wsgi:app" else ["--pythonpath", str(ROOT / "scripts")]  # bench-only apps
     proc = subprocess.Popen([gunicorn, "-c", "service/gunicorn.conf.py", *path, app], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"))
-    while time.perf_counter() - t0 < 30:
+    return proc, wait_ready(proc, port, ready, t0, 30, f"gunicorn did not become ready; see {log_path}")
+
+
+def wait_ready(proc: subprocess.Popen, port: int, probe: bytes, t0: float, limit: float, failure: str,
+               poll: float = 0.002) -> float:
+    """Seconds from ``t0`` to the first 200 answer to ``probe``; kill ``proc`` and raise ``failure`` if none."""
+    while time.perf_counter() - t0 < limit:
         try:
-            if roundtrip(port, ready).startswith(b"HTTP/1.1 200"):
-                return proc, time.perf_counter() - t0
+            if roundtrip(port, probe).startswith(b"HTTP/1.1 200"):
+                return time.perf_counter() - t0
         except OSError:
             pass
         if proc.poll() is not None:
             break
-        time.sleep(0.002)
+        time.sleep(poll)
     proc.kill()
-    raise RuntimeError(f"gunicorn did not become ready; see {log_path}")
+    raise RuntimeError(failure)
 
 
 def latency_c1(port: int, raw: bytes, seconds: float, max_requests: int = 20000) -> dict:
