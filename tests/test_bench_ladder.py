@@ -12,6 +12,7 @@ import pytest
 from falcon import testing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+pytest.register_assert_rewrite("service_helpers")  # imported here first; the service tests rely on its rewriting
 
 import ladder_app  # noqa: E402
 from bench_service import digit_png  # noqa: E402

@@ -61,7 +61,8 @@ def test_container_contract(small_model_path, tmp_path):
     frozen = run([*pip, "freeze", "--all"]).stdout
     names = {re.split(r"==| @ ", line)[0].strip().lower().replace("_", "-") for line in frozen.splitlines()
              if line.strip() and not line.startswith("#")}
-    assert names == {"numpy", "threadpoolctl", "pillow", "falcon", "gunicorn", "prometheus-client", "mnistlite"}
+    assert names == {"numpy", "threadpoolctl", "pillow", "pyspng", "falcon", "gunicorn", "prometheus-client",
+                     "mnistlite"}
 
     # 2. The final stage's file system, rooted in tmp: image paths -> local paths.
     image_root = tmp_path / "image"
@@ -119,6 +120,9 @@ def test_container_contract(small_model_path, tmp_path):
         answer = _post_png(base + "/predict", DIGIT_PNG.read_bytes())
         assert answer["predicted_class"] == DIGIT_CLASS, answer
         assert {"confidence", "probabilities", "model_version"} <= set(answer)
+        # Uploaded PNGs decode through libspng in the image, not only on developer machines.
+        probe = "from mnistlite.decode import _spng; raise SystemExit(_spng() is None)"
+        assert run([str(venv / "bin" / "python"), "-c", probe], env=env, cwd=workdir).returncode == 0
         # The HEALTHCHECK's own command, run as the image would run it.
         health = json.loads(dict(final)["HEALTHCHECK"].split(" CMD ", 1)[1])
         health[0] = shutil.which(health[0], path=env["PATH"])
