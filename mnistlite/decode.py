@@ -25,6 +25,8 @@ _PNG_MODES = {0: "L", 2: "RGB", 4: "RGBA", 6: "RGBA"}
 _PILLOW_CHUNKS = (b"tRNS", b"acTL")   # transparency, animation: Pillow's handling applies
 _CHUNK = struct.Struct(">I4s")
 _CRC = struct.Struct(">I")
+_min = np.minimum.reduce   # without ndarray.min/max's Python wrappers
+_max = np.maximum.reduce
 
 
 class ImageError(ValueError):
@@ -91,15 +93,37 @@ def _load(im) -> None:
         raise ImageError(f"truncated or corrupt image ({_why(e)})") from None
 
 
-def _composite(la: np.ndarray) -> np.ndarray:
-    """(h, w, 2) luminance+alpha uint8 -> (h, w) uint8 over white, or over black if white hides all ink."""
-    lum = la[..., 0].astype(np.uint32)
-    alpha = la[..., 1].astype(np.uint32)
-    ink = lum * alpha
-    out = (ink + 255 * (255 - alpha) + 127) // 255
-    if alpha.any() and out.min() > 255 - MIN_CONTRAST:  # light strokes on a transparent canvas
-        out = (ink + 127) // 255
+def _composite(lum: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """uint8 (h, w) luminance and alpha -> (h, w) uint8 over white, or over black if white hides all ink.
+
+    Over white: round((lum * alpha + 255 * (255 - alpha)) / 255) = (65152 - alpha * (255 - lum)) // 255,
+    every term within uint16, so a 4096x4096 upload needs a few 32 MB temporaries, not 64 MB uint32 ones.
+    """
+    a16 = alpha.astype(np.uint16)
+    out = np.subtract(255, lum, dtype=np.uint16)
+    out *= a16                   # alpha * (255 - lum) <= 65025
+    np.subtract(65152, out, out=out)
+    out //= 255
+    if _max(alpha, axis=None) and _min(out, axis=None) > 255 - MIN_CONTRAST:  # light strokes, transparent canvas
+        out = lum.astype(np.uint16)
+        out *= a16               # lum * alpha + 127 <= 65152
+        out += 127
+        out //= 255
     return out.astype(np.uint8)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """uint8 (h, w, 3 or 4) -> (h, w) uint8 with Pillow's RGB -> L: ITU-R 601-2 luma, 16-bit fixed point.
+
+    Computed in blocks of rows so the uint32 temporaries stay near 4 MB whatever the image size.
+    """
+    h, w = rgb.shape[:2]
+    out = np.empty((h, w), np.uint8)
+    step = max(1, (1 << 18) // w)
+    for top in range(0, h, step):
+        c = rgb[top:top + step].astype(np.uint32)
+        out[top:top + step] = (c[..., 0] * 19595 + c[..., 1] * 38470 + c[..., 2] * 7471 + 0x8000) >> 16
+    return out
 
 
 def _pil_to_gray(im) -> np.ndarray:
@@ -117,7 +141,8 @@ def _pil_to_gray(im) -> np.ndarray:
         return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
     try:
         if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-            return _composite(np.asarray(im.convert("RGBA").convert("LA")))
+            la = np.asarray(im.convert("RGBA").convert("LA"))
+            return _composite(la[..., 0], la[..., 1])
         return np.asarray(im.convert("L"))
     except (ValueError, OSError) as e:
         raise ImageError(f"image mode {mode} cannot be converted to grayscale ({_why(e)})") from None
@@ -170,11 +195,9 @@ def _plain_png(data, max_side: int, max_pixels: int) -> np.ndarray | None:
     if mode == "L":
         return a
     if data[25] == 4:  # grey + alpha, expanded to RGBA: R = G = B is the grey itself
-        return _composite(a[..., ::3])
-    # Pillow's RGB -> L: ITU-R 601-2 luma in 16-bit fixed point, rounded.
-    rgb = a.astype(np.uint32)
-    luma = ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16).astype(np.uint8)
-    return luma if mode == "RGB" else _composite(np.stack((luma, a[..., 3]), axis=-1))
+        return _composite(a[..., 0], a[..., 3])
+    luma = _luma(a)
+    return luma if mode == "RGB" else _composite(luma, a[..., 3])
 
 
 def _decode_pillow(data, max_side: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:

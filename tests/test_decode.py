@@ -123,3 +123,38 @@ def test_without_pyspng_pillow_decodes_everything(monkeypatch):
     monkeypatch.setattr(decode, "_spng", lambda: None)
     assert _plain_png(data, 4096, 4096 * 4096) is None
     np.testing.assert_array_equal(decode_image(data), fast)
+
+
+@settings(max_examples=100, deadline=None)
+@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12), st.just(2)),
+                  elements=st.integers(0, 255)))
+def test_compositing_is_the_rounded_blend_over_white_or_black(la):
+    lum, alpha = la[..., 0].astype(np.int64), la[..., 1].astype(np.int64)
+    over_white = (lum * alpha + 255 * (255 - alpha) + 127) // 255
+    if alpha.any() and over_white.min() > 255 - decode.MIN_CONTRAST:
+        expected = (lum * alpha + 127) // 255      # light strokes on a transparent canvas: over black
+    else:
+        expected = over_white
+    np.testing.assert_array_equal(decode._composite(la[..., 0], la[..., 1]), expected)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "RGB"])
+def test_big_uploads_decode_without_big_temporaries(mode):
+    # A 1024x1024 transparent PNG is a few KB on the wire; its decode must not need 20-40 bytes a pixel
+    # (uint32 temporaries over the whole image, as it once did), which at 4096x4096 is 300-650 MB in one
+    # worker. Now 5-9 bytes a pixel of numpy temporaries (Pillow's own buffers are not traced).
+    import tracemalloc
+
+    a = np.full((1024, 1024, 4), 255, np.uint8)
+    a[..., 3] = 0
+    a[300:700, 500:530] = (0, 0, 0, 255)
+    a = {"RGBA": a, "LA": a[..., [0, 3]], "RGB": a[..., :3]}[mode]
+    data = _png(np.ascontiguousarray(a), mode)
+    decode_image(data)
+    tracemalloc.start()
+    try:
+        decode_image(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 12 * 1024 * 1024, f"{peak / 1024 ** 2:.1f} bytes per pixel"
