@@ -190,7 +190,7 @@ def _plain_png(data, max_side: int, max_pixels: int) -> np.ndarray | None:
         return None
     try:
         a = spng.load(data, mode)
-    except (RuntimeError, ValueError):  # a stream libspng rejects: let Pillow say what is wrong
+    except (RuntimeError, ValueError, TypeError):  # libspng refuses it (or not bytes): Pillow says why
         return None
     if mode == "L":
         return a

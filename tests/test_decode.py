@@ -158,3 +158,9 @@ def test_big_uploads_decode_without_big_temporaries(mode):
     finally:
         tracemalloc.stop()
     assert peak <= 12 * 1024 * 1024, f"{peak / 1024 ** 2:.1f} bytes per pixel"
+
+
+def test_bytes_like_uploads_decode_the_same():
+    data = _png(np.random.default_rng(3).integers(0, 256, (28, 28), dtype=np.uint8), "L")
+    for blob in (bytearray(data), memoryview(data)):
+        np.testing.assert_array_equal(decode_image(blob), decode_image(data))
