@@ -1,72 +1,89 @@
-# syntax=docker/dockerfile:1
-# mnistlite service image: numpy MLP behind Falcon + gunicorn.
+# mnistlite service image: numpy MLP behind Falcon + gunicorn, on Debian trixie's own python3.
 #
 # Build context = repository root, after a model exists at model/model.npz:
-#   make train                      # or: python scripts/train.py --out model/model.npz --metrics model/model.metrics.json
-#   docker build -t mnistlite:dev .
+#   make image                      # trains model/model.npz if missing, builds mnistlite:dev
+#   docker build -t mnistlite:dev . # where the registry is reachable (GitHub's runners)
 # The image runs as UID 10001 with a read-only root filesystem; it writes only to /tmp.
+#
+# The base: the official debian:trixie-slim, pinned by the digest of its multi-arch index. Where no
+# registry is reachable, tools/image.sh builds the same suite from the Debian archive with mmdebstrap,
+# imports it as debian:trixie-slim and passes --build-arg BASE_IMAGE=debian:trixie-slim.
+ARG BASE_IMAGE=debian:trixie-slim@sha256:d7e12182ce18b85b93007c1dedf31f2d29e01ccf3182cc4017c709b6259bc132
+
+# Byte-compile exactly the modules the service and its HEALTHCHECK import at start-up, service.wsgi
+# included (importing it would load a model), under the prefix given as argument. The root
+# filesystem is read-only, so no .pyc can be written at run time, and compiling numpy & co from
+# source on every start would slow every start-up. Hash-based .pyc: mtimes do not matter.
+ARG PRECOMPILE="import compileall, importlib.util, sys, encodings.cp437, urllib.request, service.app, gunicorn.app.wsgiapp, gunicorn.glogging, gunicorn.workers.sync, prometheus_client.multiprocess, pyspng, threadpoolctl, PIL.BmpImagePlugin, PIL.GifImagePlugin, PIL.JpegImagePlugin, PIL.MpoImagePlugin, PIL.PngImagePlugin, PIL.PpmImagePlugin, PIL.TiffImagePlugin, PIL.WebPImagePlugin; mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH; files = [getattr(m, '__file__', None) or '' for m in list(sys.modules.values())] + [importlib.util.find_spec('service.wsgi').origin]; [compileall.compile_file(f, quiet=1, invalidation_mode=mode) for f in files if f.startswith(sys.argv[1]) and f.endswith('.py')]"
+
+########## python: the base + Debian's python3 (the interpreter both later stages share) ##########
+FROM ${BASE_IMAGE} AS python
+ARG DEBIAN_FRONTEND=noninteractive
+# Debian byte-compiles the whole standard library at install time (12 MB of .pyc, generated, not
+# part of any package): dropped here; the runtime stage compiles only what the service imports.
+# Versions come from the pinned base's suite and its security updates; pinning them again here
+# would break the build at every Debian point release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 \
+ && rm -rf /var/lib/apt/lists/* /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old \
+ && find /usr/lib/python3* -name __pycache__ -type d -prune -exec rm -rf {} +
 
 ########## builder: a venv with exactly requirements/runtime.txt + the mnistlite wheel ##########
-FROM python:3.12.15-slim-trixie AS builder
+FROM python AS builder
+ARG DEBIAN_FRONTEND=noninteractive
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1
 
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3-venv \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /src
 
-# Dependencies first: this layer is cached until requirements/runtime.txt changes.
+# Dependencies first: this layer is cached until requirements/runtime.txt changes. The optional `ca`
+# secret is a CA bundle for pip (a registry reached through a TLS proxy); it never lands in a layer.
 COPY requirements/runtime.txt requirements/runtime.txt
-RUN python -m venv /opt/venv \
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-compile --only-binary=:all: -r requirements/runtime.txt
 
 # The project itself, built as a wheel (the same artefact tests/test_delivery_contract.py installs).
-# Then: no installers in the venv, and nothing the service never loads (keeps the image < 200 MB):
-# test suites, type stubs, numpy's f2py/C headers/SIMD test modules, Pillow's optional AVIF codec.
-# Then byte-compile exactly the modules the service imports at start-up (~4 MB of .pyc, hash-based
-# so mtimes do not matter): the read-only root filesystem means no .pyc can be written at run time,
-# and compiling numpy & co from source on every start took 1.4-1.6 s instead of 0.45-0.5 s.
-ARG PRECOMPILE="import compileall, sys, service.app, gunicorn.app.wsgiapp, gunicorn.workers.sync, prometheus_client.multiprocess, pyspng, PIL.BmpImagePlugin, PIL.GifImagePlugin, PIL.JpegImagePlugin, PIL.MpoImagePlugin, PIL.PngImagePlugin, PIL.PpmImagePlugin, PIL.TiffImagePlugin, PIL.WebPImagePlugin; mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH; [compileall.compile_file(m.__file__, quiet=1, invalidation_mode=mode) for m in list(sys.modules.values()) if (getattr(m, '__file__', None) or '').startswith(sys.prefix)]"
+# Then: no installers in the venv, and nothing the service never loads: test suites, type stubs,
+# numpy's f2py/C headers/SIMD test modules, Pillow's optional AVIF codec, fonts, colour management
+# and Tk glue (the PRECOMPILE imports below load every Pillow plugin the service decodes with).
+# Then byte-compile what the service imports from the venv (PRECOMPILE, above).
+ARG PRECOMPILE
 COPY pyproject.toml setup.cfg README.md ./
 COPY mnistlite/ mnistlite/
 COPY service/ service/
-RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && /opt/venv/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
  && /opt/venv/bin/pip install --no-compile --no-deps /tmp/wheels/mnistlite-*.whl \
  && /opt/venv/bin/pip uninstall --yes pip setuptools wheel \
  && find /opt/venv -depth \( -name tests -o -name __pycache__ \) -type d -exec rm -rf {} + \
  && find /opt/venv -name '*.pyi' -type f -delete \
- && sp=/opt/venv/lib/python3.12/site-packages \
+ && sp="$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
  && rm -rf "$sp"/numpy/f2py "$sp"/numpy/_core/include "$sp"/numpy/_pyinstaller \
            "$sp"/numpy/_core/_simd.*.so "$sp"/numpy/_core/_multiarray_tests.*.so /opt/venv/bin/f2py \
            "$sp"/PIL/_avif.*.so "$sp"/pillow.libs/libavif-* \
- && /opt/venv/bin/python -I -c "$PRECOMPILE"
+           "$sp"/PIL/_imagingft.*.so "$sp"/pillow.libs/libfreetype-* "$sp"/pillow.libs/libharfbuzz-* \
+           "$sp"/pillow.libs/libbrotli* "$sp"/PIL/_imagingcms.*.so "$sp"/pillow.libs/liblcms2-* \
+           "$sp"/PIL/_imagingtk.*.so \
+ && /opt/venv/bin/python -I -c "$PRECOMPILE" /opt/venv
 
 ########## runtime ##########
-FROM python:3.12.15-slim-trixie AS runtime
+FROM python AS runtime
 
-ARG VERSION=dev
-ARG REVISION=unknown
-ARG CREATED=unknown
-ARG SOURCE=https://github.com/OWNER/mnistlite
-LABEL org.opencontainers.image.title="mnistlite" \
-      org.opencontainers.image.description="Pure-numpy MNIST MLP served by Falcon and gunicorn" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.base.name="docker.io/library/python:3.12.15-slim-trixie"
-
-# No package installers in the final image: drop the base image's pip (and its bundled wheels),
-# then add the unprivileged user the chart runs as (UID/GID 10001, no home, no login shell).
-RUN rm -rf /usr/local/lib/python3.12/site-packages/pip \
-           /usr/local/lib/python3.12/site-packages/pip-*.dist-info \
-           /usr/local/lib/python3.12/site-packages/setuptools* \
-           /usr/local/lib/python3.12/site-packages/wheel* \
-           /usr/local/lib/python3.12/ensurepip \
-           /usr/local/bin/pip /usr/local/bin/pip3 /usr/local/bin/pip3.12 \
- && groupadd --system --gid 10001 app \
+# The unprivileged user the chart runs as (UID/GID 10001, no home, no login shell). Debian's python3
+# brings no pip (that is python3-pip, not installed), and the venv's own pip is uninstalled above.
+RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin app
 
@@ -82,12 +99,33 @@ WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
 COPY service/gunicorn.conf.py /app/gunicorn.conf.py
 COPY model/model.npz /app/model/model.npz
+# The standard library's share of PRECOMPILE, and gunicorn's config file (checked-hash: a config
+# mounted over it is read afresh, never its stale .pyc).
+ARG PRECOMPILE
+RUN python -I -c "$PRECOMPILE" /usr/lib/python3 \
+ && python -I -m compileall -q --invalidation-mode checked-hash /app/gunicorn.conf.py
+
+# Late, so that new values do not invalidate the layers above.
+ARG BASE_IMAGE
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG SOURCE=https://github.com/OWNER/mnistlite
+LABEL org.opencontainers.image.title="mnistlite" \
+      org.opencontainers.image.description="Pure-numpy MNIST MLP served by Falcon and gunicorn" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
 
 USER 10001:10001
 EXPOSE 8000
 
-# The image has no curl: probe with the interpreter it already has. 503 (not ready) -> exit 1.
+# The image has no curl: probe with the interpreter it already has, at the address gunicorn binds
+# (MNISTLITE_BIND, else 0.0.0.0:$PORT; a wildcard host is probed on loopback). 503 -> exit 1.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readiness' % os.environ.get('PORT', '8000'), timeout=4)"]
+  CMD ["python", "-c", "import os, urllib.request; b = os.environ.get('MNISTLITE_BIND') or '0.0.0.0:' + os.environ.get('PORT', '8000'); h, _, p = b.rpartition(':'); h = h.strip('[]'); h = {'': '127.0.0.1', '0.0.0.0': '127.0.0.1', '::': '::1'}.get(h, h); urllib.request.urlopen('http://%s:%s/readiness' % ('[%s]' % h if ':' in h else h, p), timeout=4)"]
 
 CMD ["gunicorn", "--config", "/app/gunicorn.conf.py", "service.wsgi:app"]

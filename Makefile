@@ -9,7 +9,7 @@ MODEL ?= model/model.npz
 MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
 export MNISTLITE_DATA_DIR
 
-.PHONY: run test train serve install clean bench tools
+.PHONY: run test train serve install clean bench tools image image-check image-test image-stop
 
 $(VENV)/.installed-%: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,23 @@ tools:
 
 test: $(VENV)/.installed-test tools
 	$(PY) -m pytest -q
+
+# The service image, built and run for real (tools/image.sh): the engine is started if none answers
+# (Debian's docker.io, its data under ~/.cache/mnistlite-docker, so layers stay cached), the base is
+# built from the Debian archive when no registry is reachable. image-check: the checks cicd.yml runs.
+IMAGE ?= mnistlite:dev
+
+image: $(MODEL)
+	IMAGE=$(IMAGE) bash tools/image.sh build
+
+image-check:
+	IMAGE=$(IMAGE) bash tools/image.sh check
+
+image-test: image
+	IMAGE=$(IMAGE) bash tools/image.sh check
+
+image-stop:
+	bash tools/image.sh stop
 
 bench: $(VENV)/.installed-test
 	$(PY) scripts/bench_train.py

