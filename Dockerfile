@@ -7,8 +7,8 @@
 #
 # The base: the official debian:trixie-slim, pinned by the digest of its multi-arch index. Where no
 # registry is reachable, tools/image.sh builds the same suite from the Debian archive with mmdebstrap,
-# imports it as debian:trixie-slim and passes --build-arg BASE_IMAGE=debian:trixie-slim.
-ARG BASE_IMAGE=debian:trixie-slim@sha256:d7e12182ce18b85b93007c1dedf31f2d29e01ccf3182cc4017c709b6259bc132
+# imports it as debian:trixie-slim and passes --build-arg BASE_TAG=trixie-slim.
+ARG BASE_TAG=trixie-slim@sha256:d7e12182ce18b85b93007c1dedf31f2d29e01ccf3182cc4017c709b6259bc132
 
 # Byte-compile exactly the modules the service and its HEALTHCHECK import at start-up, service.wsgi
 # included (importing it would load a model), under the prefix given as argument. The root
@@ -17,7 +17,7 @@ ARG BASE_IMAGE=debian:trixie-slim@sha256:d7e12182ce18b85b93007c1dedf31f2d29e01cc
 ARG PRECOMPILE="import compileall, importlib.util, sys, encodings.cp437, urllib.request, service.app, gunicorn.app.wsgiapp, gunicorn.glogging, gunicorn.workers.sync, prometheus_client.multiprocess, pyspng, threadpoolctl, PIL.BmpImagePlugin, PIL.GifImagePlugin, PIL.JpegImagePlugin, PIL.MpoImagePlugin, PIL.PngImagePlugin, PIL.PpmImagePlugin, PIL.TiffImagePlugin, PIL.WebPImagePlugin; mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH; files = [getattr(m, '__file__', None) or '' for m in list(sys.modules.values())] + [importlib.util.find_spec('service.wsgi').origin]; [compileall.compile_file(f, quiet=1, invalidation_mode=mode) for f in files if f.startswith(sys.argv[1]) and f.endswith('.py')]"
 
 ########## python: the base + Debian's python3 (the interpreter both later stages share) ##########
-FROM ${BASE_IMAGE} AS python
+FROM debian:${BASE_TAG} AS python
 ARG DEBIAN_FRONTEND=noninteractive
 # Debian byte-compiles the whole standard library at install time (12 MB of .pyc, generated, not
 # part of any package): dropped here; the runtime stage compiles only what the service imports.
@@ -106,7 +106,7 @@ RUN python -I -c "$PRECOMPILE" /usr/lib/python3 \
  && python -I -m compileall -q --invalidation-mode checked-hash /app/gunicorn.conf.py
 
 # Late, so that new values do not invalidate the layers above.
-ARG BASE_IMAGE
+ARG BASE_TAG
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -118,7 +118,7 @@ LABEL org.opencontainers.image.title="mnistlite" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.base.name="${BASE_IMAGE}"
+      org.opencontainers.image.base.name="docker.io/library/debian:${BASE_TAG}"
 
 USER 10001:10001
 EXPOSE 8000

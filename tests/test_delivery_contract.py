@@ -93,7 +93,8 @@ def test_container_contract(small_model_path, tmp_path):
                 value = re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), ""), value)
                 env[key] = ":".join(local(p) for p in value.split(":")) if key == "PATH" else local(value)
     port = free_port()
-    env.update(PORT=str(port), MNISTLITE_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1")
+    # PORT names another (closed) port: gunicorn and the HEALTHCHECK must both follow MNISTLITE_BIND.
+    env.update(PORT=str(free_port()), MNISTLITE_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1")
     assert Path(env["MNISTLITE_MODEL"]).is_file()
 
     cmd = json.loads(dict(final)["CMD"])

@@ -4,8 +4,12 @@ and the exact, minimal runtime pins it installs. Tools: see tests/delivery_tools
 from __future__ import annotations
 
 import configparser
+import http.server
 import json
+import os
 import re
+import sys
+import threading
 
 import pytest
 
@@ -24,15 +28,19 @@ def test_hadolint_dockerfile_clean():
 
 def test_dockerfile_contract():
     ins = dockerfile_instructions()
-    froms = [a for _, w, a in ins if w == "FROM"]
-    assert len(froms) >= 2, "multi-stage build expected"
-    assert re.fullmatch(r"python:3\.12\.\d+-slim(-\w+)? AS \w+", froms[-1]), froms[-1]
+    # The base: Debian trixie-slim pinned by digest, the final stage built on it (through `python`).
+    global_args = dict(a.split("=", 1) for s, w, a in ins if s == -1 and w == "ARG" and "=" in a)
+    assert re.fullmatch(r"trixie-slim@sha256:[0-9a-f]{64}", global_args["BASE_TAG"]), global_args["BASE_TAG"]
+    froms = {s: a for s, w, a in ins if w == "FROM"}
+    assert froms[0] == "debian:${BASE_TAG} AS python"
+    assert froms[max(froms)] == "python AS runtime" and len(froms) >= 3, "multi-stage build expected"
     final = final_stage(ins)
     words = [w for w, _ in final]
     args = {w: a for w, a in final}
     assert args["USER"] in ("10001", "10001:10001")
     assert args["EXPOSE"].split() == ["8000"]
     assert "/readiness" in args["HEALTHCHECK"] and " CMD [" in " " + args["HEALTHCHECK"]
+    assert "MNISTLITE_BIND" in args["HEALTHCHECK"] and "PORT" in args["HEALTHCHECK"]
     cmd = json.loads(args["CMD"])  # exec form
     assert cmd[0] == "gunicorn" and cmd[-1] == "service.wsgi:app" and "--config" in cmd
     env = {}
@@ -43,22 +51,61 @@ def test_dockerfile_contract():
     assert env["OPENBLAS_NUM_THREADS"] == "1" and env["MNISTLITE_MODEL"] == "/app/model/model.npz"
     assert env["PATH"].startswith("/opt/venv/bin:")
     labels = " ".join(a for w, a in final if w == "LABEL")
-    for key in ("title", "source", "version", "revision", "created", "licenses"):
+    for key in ("title", "source", "version", "revision", "created", "licenses", "base.name"):
         assert f"org.opencontainers.image.{key}=" in labels
     copies = [a for w, a in final if w == "COPY"]
-    assert any(a.startswith("--from=") and "/opt/venv" in a for a in copies)
+    assert any(a.startswith("--from=builder") and "/opt/venv" in a for a in copies)
     assert "model/model.npz /app/model/model.npz" in copies
     assert words.index("USER") > max(i for i, w in enumerate(words) if w in ("RUN", "COPY"))
-    # No installers left: the builder strips its venv, the final stage strips the base image's pip.
-    builder = " ".join(a for s, w, a in ins if w == "RUN" and s < max(s for s, _, _ in ins))
-    assert "-r requirements/runtime.txt" in builder and "pip uninstall --yes pip setuptools wheel" in builder
-    final_run = " ".join(a for w, a in final if w == "RUN")
-    assert "site-packages/pip" in final_run and "/usr/local/bin/pip" in final_run
-    assert "apt-get" not in (ROOT / "Dockerfile").read_text()
+    # No installers left: the builder strips its venv's pip; Debian's python3 comes without pip
+    # (python3-pip) and ensurepip (python3-venv), which only the builder installs.
+    runs = {s: " ".join(a for t, w, a in ins if t == s and w == "RUN") for s in froms}
+    builder = next(s for s, a in froms.items() if a.endswith(" AS builder"))
+    assert "-r requirements/runtime.txt" in runs[builder] and "pip uninstall --yes pip setuptools wheel" in runs[builder]
+    installs = {s: [i.split() for i in re.findall(r"apt-get install ([^&]+)", r)] for s, r in runs.items()}
+    assert installs[0] == [["-y", "--no-install-recommends", "python3"]], installs[0]
+    assert installs[max(froms)] == [], "the runtime stage installs nothing beyond the python stage"
+    assert all("--no-install-recommends" in i for found in installs.values() for i in found)
+    # The CA bundle for pip only ever arrives as a BuildKit secret, never COPY'd into a layer.
+    assert "--mount=type=secret,id=ca" in runs[builder] and "PIP_CERT=/run/secrets/ca" in runs[builder]
+    assert not any("ca-certificates.crt" in a or "/run/secrets" in a for w, a in final if w != "RUN")
     ignore = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines()
               if ln.strip() and not ln.startswith("#")]
     assert ignore[0] == "*", ".dockerignore must be an allow-list"
     assert {"!model/model.npz", "!requirements/runtime.txt", "!mnistlite/", "!service/"} <= set(ignore)
+
+
+@pytest.mark.parametrize("env, served_on", [
+    ({"MNISTLITE_BIND": "127.0.0.1:{port}", "PORT": "1"}, "127.0.0.1"),  # the bind wins over PORT
+    ({"MNISTLITE_BIND": "0.0.0.0:{port}"}, "127.0.0.1"),                 # a wildcard is probed on loopback
+    ({"PORT": "{port}"}, "127.0.0.1"),                                   # no bind: 0.0.0.0:$PORT
+])
+def test_healthcheck_probes_where_gunicorn_listens(env, served_on):
+    """The HEALTHCHECK command itself, against a real HTTP server: 200 -> exit 0, refused -> non-zero."""
+    hits = []
+
+    class Ready(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200 if self.path == "/readiness" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    probe = json.loads(dict(final_stage(dockerfile_instructions()))["HEALTHCHECK"].split(" CMD ", 1)[1])
+    assert probe[0] == "python"
+    with http.server.ThreadingHTTPServer((served_on, 0), Ready) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        base_env = {"PATH": os.environ.get("PATH", "")}
+        filled = {k: v.format(port=port) for k, v in env.items()}
+        ok = run([sys.executable, *probe[1:]], env={**base_env, **filled}, timeout=30)
+        assert ok.returncode == 0 and hits == ["/readiness"], (ok.stderr[-2000:], hits)
+        server.shutdown()
+    # Nothing listens there any more: the probe must fail (connection refused), not pass.
+    refused = run([sys.executable, *probe[1:]], env={**base_env, **filled}, timeout=30)
+    assert refused.returncode != 0 and "Connection refused" in refused.stderr, refused.stderr[-2000:]
 
 
 def test_runtime_requirements_pinned_and_minimal():

@@ -106,7 +106,7 @@ def test_cicd_workflow_contract():
     assert jobs["deliver"]["needs"] == "test" and jobs["promote"]["needs"] == "deliver"
     assert any("make test" in r for _, _, r, _ in steps_text(jobs["test"]))
     text = "\n".join(f"{u} {r} {json.dumps(w)}" for _, u, r, w in steps_text(jobs["deliver"]))
-    order = ["make train", "docker/build-push-action", '"format": "table"', '"format": "sarif"',
+    order = ["make train", "docker/build-push-action", "make image-check", '"format": "table"', '"format": "sarif"',
              "codeql-action/upload-sarif", "medyagh/setup-minikube", "minikube image load",
              "helm upgrade --install", "helm test", "port-forward", "actions/upload-artifact"]
     positions = [text.find(s) for s in order]

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 IMAGE=${IMAGE:-mnistlite:dev}
 CACHE=${MNISTLITE_DOCKER_DIR:-$HOME/.cache/mnistlite-docker}
-BASE_TAG=debian:trixie-slim
+BASE_IMAGE=debian:trixie-slim
 BASE_SUITE=trixie
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 export DOCKER_BUILDKIT=1
@@ -107,8 +107,8 @@ stop() {
 # sources in deb822 form. Differences from the published image: see README ("The image").
 base() {
   engine
-  if "$DOCKER" image inspect "$BASE_TAG" >/dev/null 2>&1; then
-    say "base $BASE_TAG present ($(image_mb "$BASE_TAG") MB), reused; \`docker rmi $BASE_TAG\` to rebuild it"
+  if "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    say "base $BASE_IMAGE present ($(image_mb "$BASE_IMAGE") MB), reused; \`docker rmi $BASE_IMAGE\` to rebuild it"
     return
   fi
   command -v mmdebstrap >/dev/null || {
@@ -117,7 +117,7 @@ base() {
   }
   mkdir -p "$CACHE/base"
   local tar="$CACHE/base/$BASE_SUITE-slim.tar" start=$SECONDS
-  say "building $BASE_TAG with mmdebstrap from the Debian archive"
+  say "building $BASE_IMAGE with mmdebstrap from the Debian archive"
   mmdebstrap --variant=minbase --format=tar --quiet \
     --aptopt='Acquire::Languages "none"' \
     --aptopt='APT::AutoRemove::SuggestsImportant "false"' \
@@ -136,9 +136,9 @@ base() {
   mv "$tar.part" "$tar"
   "$DOCKER" import --change 'CMD ["bash"]' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    "$tar" "$BASE_TAG" >/dev/null
+    "$tar" "$BASE_IMAGE" >/dev/null
   rm -f "$tar"
-  say "base $BASE_TAG built in $((SECONDS - start)) s: $(image_mb "$BASE_TAG") MB"
+  say "base $BASE_IMAGE built in $((SECONDS - start)) s: $(image_mb "$BASE_IMAGE") MB"
 }
 
 image_mb() { "$DOCKER" image inspect "$1" --format '{{.Size}}' | awk '{printf "%.1f", $1 / 1e6}'; }
@@ -154,7 +154,7 @@ build() {
   [ -s "$CA_BUNDLE" ] && secret=(--secret "id=ca,src=$CA_BUNDLE")
   say "building $IMAGE"
   "$DOCKER" build --network=host "${secret[@]}" \
-    --build-arg "BASE_IMAGE=$BASE_TAG" \
+    --build-arg "BASE_TAG=${BASE_IMAGE#debian:}" \
     --build-arg "VERSION=$(git describe --always --dirty 2>/dev/null || echo dev)" \
     --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
     --build-arg "CREATED=$(git log -1 --format=%cI 2>/dev/null || echo unknown)" \
