@@ -81,15 +81,19 @@ ok "/metrics counts the prediction"
 
 mem=$("$DOCKER" stats --no-stream --format '{{.MemUsage}}' "$cid")
 rss=$("$DOCKER" exec "$cid" python -c '
-import glob
-rss = pss = n = 0
-for f in glob.glob("/proc/[0-9]*/smaps_rollup"):
+import glob, os
+rows = []
+for d in glob.glob("/proc/[0-9]*"):
     try:
-        rows = dict(line.split(":", 1) for line in open(f) if ":" in line and not line.startswith(" "))
+        if d == f"/proc/{os.getpid()}" or b"\0-c\0" in open(d + "/cmdline", "rb").read():
+            continue  # this probe, a HEALTHCHECK probe
+        kb = dict(line.split(":", 1) for line in open(d + "/smaps_rollup") if not line.startswith(" ") and ":" in line)
     except OSError:
         continue
-    n += 1; rss += int(rows["Rss"].split()[0]); pss += int(rows["Pss"].split()[0])
-print(f"{n} processes (gunicorn master + workers + this probe): RSS {rss / 1024:.0f} MB, PSS {pss / 1024:.0f} MB")')
+    rows.append((int(kb["Rss"].split()[0]), int(kb["Pss"].split()[0])))
+rows.sort(reverse=True)
+print(f"{len(rows)} gunicorn processes: RSS " + " + ".join(f"{r / 1024:.0f}" for r, _ in rows)
+      + f" = {sum(r for r, _ in rows) / 1024:.0f} MB, PSS {sum(p for _, p in rows) / 1024:.0f} MB")')
 say "memory: cgroup $mem; $rss"
 
 # ---- SIGTERM: a clean exit well inside the grace period -------------------------------------------
