@@ -98,12 +98,13 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
 COPY service/gunicorn.conf.py /app/gunicorn.conf.py
-COPY model/model.npz /app/model/model.npz
 # The standard library's share of PRECOMPILE, and gunicorn's config file (checked-hash: a config
 # mounted over it is read afresh, never its stale .pyc).
 ARG PRECOMPILE
 RUN python -I -c "$PRECOMPILE" /usr/lib/python3 \
  && python -I -m compileall -q --invalidation-mode checked-hash /app/gunicorn.conf.py
+# Last: a new model rebuilds only this layer.
+COPY model/model.npz /app/model/model.npz
 
 # Late, so that new values do not invalidate the layers above.
 ARG BASE_TAG

@@ -77,7 +77,7 @@ engine() {
     >"$CACHE/dockerd.log" 2>&1 < /dev/null &
   local pid=$! t
   for t in $(seq 1 120); do
-    answers && { say "dockerd $("$DOCKER" info --format '{{.ServerVersion}}') up (pid $pid)"; STARTED=started; return; }
+    answers && { say "dockerd $("$DOCKER" info --format '{{.ServerVersion}}') up (pid $pid); it keeps running for the next build: \`make image-stop\` stops it"; STARTED=started; return; }
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 15 "$CACHE/dockerd.log" >&2
       no_engine "dockerd exited: $(grep -m1 -iE 'level=(fatal|error)' "$CACHE/dockerd.log" || tail -n1 "$CACHE/dockerd.log")"

@@ -17,8 +17,9 @@ GRACE=15             # docker stop's grace period; gunicorn's own graceful_timeo
 PY=${PYTHON:-python3}
 
 say() { printf '[image-check] %s\n' "$*" >&2; }
-fail() { say "FAIL: $*"; exit 1; }
-ok() { say "ok: $*"; }
+passed=0
+fail() { say "FAIL: $*"; echo "image-check: $passed passed, 1 failed"; exit 1; }
+ok() { say "ok: $*"; passed=$((passed + 1)); }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
 
@@ -174,3 +175,4 @@ if bad:
 EOF
 ok "SBOM lists numpy, Pillow, Falcon and gunicorn at their pinned versions"
 say "all checks passed for $IMAGE"
+echo "image-check: $passed passed, 0 failed"
