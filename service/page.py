@@ -15,6 +15,7 @@ import falcon
 
 TYPES = {
     "index.html": "text/html; charset=utf-8",
+    "pad.js": "text/javascript; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",

@@ -122,7 +122,7 @@ def test_container_contract(small_model_path, tmp_path):
             html = resp.read().decode()
             assert resp.headers["Content-Type"].startswith("text/html") and '<canvas id="pad"' in html
         assets = re.findall(r'"(/static/[\w.-]+\?v=[0-9a-f]+)"', html)
-        assert len(assets) == 3, assets  # app.js, style.css, favicon.svg
+        assert len(assets) == 4, assets  # pad.js, app.js, style.css, favicon.svg
         for asset in assets:
             with urllib.request.urlopen(base + asset, timeout=5) as resp:
                 assert resp.status == 200 and resp.read(), asset

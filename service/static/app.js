@@ -1,11 +1,9 @@
-// The drawing page: pointer strokes on #pad (mouse, touch, pen), sent to POST /predict?explain=1 after
-// every stroke; photos are sent the same way. Only the answer to the newest drawing is ever shown:
+// The drawing page: the pad's drawing (pad.js) is sent to POST /predict?explain=1 after every stroke;
+// photos are sent the same way. Only the answer to the newest drawing is ever shown:
 // a new drawing aborts the request in flight, and an answer for an older drawing is dropped.
 "use strict";
 
 (() => {
-  const PEN = 0.07;        // stroke width as a share of the pad: an MNIST pen on a digit drawn ~60% of the pad high
-  const INK = "#111111";
   const SHRINK_SIDES = [2048, 1600, 1200, 800];  // photos over the service's byte limit are reduced to fit
 
   const $ = (id) => document.getElementById(id);
@@ -13,96 +11,18 @@
   const seen = $("seen"), seenFigure = seen.closest("figure"), status = $("status"), errorBox = $("error");
   const warningList = $("warnings");
   const rows = Array.from(document.querySelectorAll("#bars li"));
-  const ctx = pad.getContext("2d", { willReadFrequently: false });
 
-  let strokes = [];        // finished strokes, each a list of [x, y] in pad units (0..1)
-  let current = null;      // the stroke being drawn: {id, points}
   let drawing = 0;         // number of the newest drawing or photo; answers for older ones are dropped
   let inflight = null;     // AbortController of the request in flight
   let maxBody = 1 << 20;   // updated from /v1/model
-  let frame = 0;
   const urls = { photo: null, seen: null };
 
-  // ---- the pad ---------------------------------------------------------------------------------
-  function resize() {
-    const size = Math.max(1, Math.round(pad.clientWidth * (window.devicePixelRatio || 1)));
-    if (pad.width !== size || pad.height !== size) {
-      pad.width = size;
-      pad.height = size;
-    }
-    render();
-  }
-
-  function render() {
-    frame = 0;
-    const s = pad.width;
-    ctx.fillStyle = "#ffffff";  // opaque paper: the service sees dark ink on white, like a photo of a page
-    ctx.fillRect(0, 0, s, s);
-    ctx.strokeStyle = INK;
-    ctx.fillStyle = INK;
-    ctx.lineWidth = PEN * s;
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-    for (const points of strokes) drawStroke(points, s);
-    if (current) drawStroke(current.points, s);
-  }
-
-  function drawStroke(pts, s) {
-    ctx.beginPath();
-    if (pts.length === 1) {  // a tap is a dot
-      ctx.arc(pts[0][0] * s, pts[0][1] * s, (PEN * s) / 2, 0, 2 * Math.PI);
-      ctx.fill();
-      return;
-    }
-    ctx.moveTo(pts[0][0] * s, pts[0][1] * s);
-    // Quadratic curves through the midpoints: a smooth line, however sparse the pointer events.
-    for (let i = 1; i < pts.length - 1; i++) {
-      const mx = ((pts[i][0] + pts[i + 1][0]) / 2) * s, my = ((pts[i][1] + pts[i + 1][1]) / 2) * s;
-      ctx.quadraticCurveTo(pts[i][0] * s, pts[i][1] * s, mx, my);
-    }
-    const last = pts[pts.length - 1];
-    ctx.lineTo(last[0] * s, last[1] * s);
-    ctx.stroke();
-  }
-
-  function scheduleRender() {
-    if (!frame) frame = requestAnimationFrame(render);
-  }
-
-  function point(e) {
-    const r = pad.getBoundingClientRect();
-    const x = (e.clientX - r.left - pad.clientLeft) / pad.clientWidth;
-    const y = (e.clientY - r.top - pad.clientTop) / pad.clientHeight;
-    return [Math.min(Math.max(x, 0), 1), Math.min(Math.max(y, 0), 1)];
-  }
-
-  pad.addEventListener("pointerdown", (e) => {
-    if (current || (e.pointerType === "mouse" && e.button !== 0)) return;  // one pen at a time
-    e.preventDefault();
-    if (!photo.hidden) clearAll();  // drawing after a photo starts a new drawing
-    pad.setPointerCapture(e.pointerId);
-    pad.focus({ preventScroll: true });
-    current = { id: e.pointerId, points: [point(e)] };
-    scheduleRender();
+  const drawingPad = window.mnistlitePad(pad, {
+    onStart: () => {
+      if (!photo.hidden) clearAll();  // drawing after a photo starts a new drawing
+    },
+    onEnd: submitDrawing,
   });
-
-  pad.addEventListener("pointermove", (e) => {
-    if (!current || e.pointerId !== current.id) return;
-    const events = typeof e.getCoalescedEvents === "function" ? e.getCoalescedEvents() : [];
-    for (const ev of events.length ? events : [e]) current.points.push(point(ev));
-    scheduleRender();
-  });
-
-  function endStroke(e) {
-    if (!current || e.pointerId !== current.id) return;
-    strokes.push(current.points);
-    current = null;
-    render();
-    submitDrawing();
-  }
-  pad.addEventListener("pointerup", endStroke);
-  pad.addEventListener("pointercancel", endStroke);
-  pad.addEventListener("contextmenu", (e) => e.preventDefault());  // a long press draws, it opens no menu
   pad.addEventListener("keydown", (e) => {
     if (e.key === "Delete" || e.key === "Backspace" || e.key === "Escape") {
       e.preventDefault();
@@ -113,6 +33,7 @@
   // ---- sending -------------------------------------------------------------------------------
   function newDrawing() {
     drawing += 1;
+    prediction.dataset.latest = String(drawing);  // data-drawing says which drawing data-class answers
     if (inflight) inflight.abort();
     inflight = null;
     prediction.removeAttribute("data-class");  // no answer is the answer to this drawing yet
@@ -264,10 +185,8 @@
 
   function clearAll() {
     newDrawing();
-    strokes = [];
-    current = null;
+    drawingPad.clear();
     hidePhoto();
-    render();
     resetAnswer();
   }
   $("clear").addEventListener("click", () => {
@@ -305,9 +224,7 @@
     input.value = "";  // choosing the same file again is a new photo too
     if (!file) return;
     const n = newDrawing();
-    strokes = [];
-    current = null;
-    render();
+    drawingPad.clear();
     hidePhoto();
     urls.photo = URL.createObjectURL(file);
     photo.src = urls.photo;
@@ -344,8 +261,5 @@
       $("model-info").textContent = `Model information unavailable (${err.message || err}).`;
     });
 
-  if (typeof ResizeObserver === "function") new ResizeObserver(resize).observe(pad);
-  window.addEventListener("resize", resize);
-  resize();
   resetAnswer();
 })();

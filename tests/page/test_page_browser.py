@@ -160,7 +160,12 @@ def wait_for(driver, script: str, timeout: float = ANSWER_TIMEOUT, what: str = "
 
 INK_ON_PAD = ("const d = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;"
               "let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] < 128; return n;")
-ANSWER = "prediction.dataset.state === 'done' && prediction.hasAttribute('data-class') && prediction.dataset.class"
+# The answer to the newest drawing: data-latest counts drawings (strokes, photos, clears), data-drawing
+# is the one data-class answers.
+ANSWER = ("prediction.dataset.state === 'done' && prediction.dataset.drawing === prediction.dataset.latest"
+          " && prediction.dataset.class")
+LATEST = "return Number(prediction.dataset.latest || 0)"
+STALE = "return prediction.hasAttribute('data-class') && prediction.dataset.drawing !== prediction.dataset.latest"
 
 
 def settle(driver):
@@ -204,17 +209,22 @@ def answer(driver) -> dict:
         " warnings: Array.from(document.querySelectorAll('#warnings li')).map(e => e.textContent)}")
 
 
-def check_same_origin(driver, base: str, expected_errors=()):
+def network_events(driver, seen: list) -> list:
+    """The CDP network events logged since the last call, also appended to ``seen`` (reading drains the log)."""
+    new = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+    new = [m for m in new if m.get("method", "").startswith("Network.")]
+    seen.extend(new)
+    return new
+
+
+def check_same_origin(driver, base: str, events: list, expected_errors=()):
     """Every request the page made went to the service's own origin (blob: URLs of that origin included),
     and the console shows no error or CSP violation beyond the HTTP statuses in ``expected_errors``."""
     origin = urlsplit(base).netloc
     entries = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     foreign = [u for u in entries if urlsplit(u).netloc != origin]
-    urls = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message.get("method") == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
+    network_events(driver, events)
+    urls = [m["params"]["request"]["url"] for m in events if m["method"] == "Network.requestWillBeSent"]
     for url in urls:
         parts = urlsplit(url)
         if parts.scheme == "blob":
@@ -254,9 +264,10 @@ def test_page_reads_drawn_digits_and_photos(browser, server, artifacts, tmp_path
         strokes = paths(digit)
         kind = POINTER_OF[digit]
         for i, points in enumerate(strokes):
+            before = js(driver, LATEST)
             stroke(driver, points, kind)
-            # The drawing changed: whatever was shown is no longer the answer to it.
-            assert js(driver, "return prediction.hasAttribute('data-class')") is False
+            # Each stroke is a new drawing, and nothing shown answers an older one.
+            assert js(driver, LATEST) == before + 1 and not js(driver, STALE)
             if i < len(strokes) - 1 and digit % 2 == 0:
                 # A person who pauses between strokes sees the answer to the half-drawn digit.
                 wait_for(driver, ANSWER, what=f"an answer after stroke {i + 1} of {digit}")
@@ -277,6 +288,32 @@ def test_page_reads_drawn_digits_and_photos(browser, server, artifacts, tmp_path
     shown = driver.execute_script("return window.__answers")
     numbers = [n for n, _ in shown]
     assert numbers == sorted(numbers), f"an answer to an older drawing was shown after a newer one: {shown}"
+
+    # A slow network (1.5 s each way): the second stroke of a 4 ends while the first one's answer is still
+    # on its way. That request is cancelled, and the only answer shown is the whole 4's.
+    events: list = []
+    network_events(driver, events)
+    driver.find_element("id", "clear").click()
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions",
+                           {"offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1})
+    mark = len(shown)
+    try:
+        first, second = paths(4)
+        stroke(driver, first, "touch")
+        stroke(driver, second, "touch")
+        assert int(wait_for(driver, ANSWER, what="the answer for a 4 on a slow network")) == 4
+    finally:
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions",
+                               {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    latest = js(driver, LATEST)
+    after = driver.execute_script("return window.__answers")[mark:]
+    assert after == [[latest, "4"]], f"answers shown for the slow 4: {after} (newest drawing {latest})"
+    sent = {m["params"]["requestId"] for m in network_events(driver, events) if m["method"] == "Network.requestWillBeSent"
+            and urlsplit(m["params"]["request"]["url"]).path == "/predict"}
+    cancelled = [m for m in events if m["method"] == "Network.loadingFailed" and m["params"]["requestId"] in sent
+                 and m["params"].get("canceled")]
+    assert len(sent) == 2 and len(cancelled) == 1, (sent, cancelled)
 
     # The keyboard: Esc on the pad clears it, and Tab walks through the controls that are on screen.
     from selenium.webdriver.common.keys import Keys
@@ -334,7 +371,7 @@ def test_page_reads_drawn_digits_and_photos(browser, server, artifacts, tmp_path
     message = wait_for(driver, "!error.hidden && error.textContent", what="the error for a body over the limit")
     assert "too large (413)" in message and f"the limit is {limit} bytes" in message, message
 
-    check_same_origin(driver, server, expected_errors=(400, 413))  # the bad files' answers
+    check_same_origin(driver, server, events, expected_errors=(400, 413))  # the bad files' answers
 
     # Phone, tablet, desktop: the pad fits the screen, nothing scrolls sideways.
     driver.find_element("id", "clear").click()

@@ -75,13 +75,14 @@ def test_nothing_inline_and_no_other_origin_in_the_files():
         else:
             text = f.data.decode()
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I), f"{name} names another origin"
-    js = files["app.js"].data.decode()
-    assert "eval(" not in js and "innerHTML" not in js and "setAttribute(\"style\"" not in js
+    for name in ("pad.js", "app.js"):
+        js = files[name].data.decode()
+        assert "eval(" not in js and "innerHTML" not in js and "setAttribute(\"style\"" not in js, name
 
 
 def test_static_files_have_their_types_and_are_cached_by_hash(client, home):
     assets = _assets(home.text)
-    assert set(assets) == {"app.js", "style.css", "favicon.svg"}
+    assert set(assets) == {"pad.js", "app.js", "style.css", "favicon.svg"}
     for name, digest in assets.items():
         r = client.simulate_get(f"/static/{name}", query_string=f"v={digest}")
         assert r.status_code == 200
