@@ -72,7 +72,7 @@
       if (inflight === ctl) inflight = null;
     }
     if (n !== drawing) return;  // an answer to an older drawing: never shown
-    if (!resp.ok) {
+    if (!resp.ok || !body) {  // a refusal, or something that is not the service's JSON (a proxy's page)
       const title = (body && body.title) || `HTTP ${resp.status}`;
       showError(resp.status, title, (body && (body.description || body.error)) || resp.statusText || "");
       return;

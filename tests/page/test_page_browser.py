@@ -114,9 +114,15 @@ def server(page_model_path, tmp_path_factory):
         proc.wait()
 
 
+@pytest.fixture(scope="session")
+def browser_binaries() -> tuple[str, str]:
+    """(chromium, chromedriver); session-scoped so a missing browser skips (fails in CI) before any training."""
+    return _browser_paths()
+
+
 @pytest.fixture(scope="module")
-def browser():
-    chromium, chromedriver = _browser_paths()
+def browser(browser_binaries):
+    chromium, chromedriver = browser_binaries
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -240,7 +246,7 @@ def check_same_origin(driver, base: str, events: list, expected_errors=()):
 
 
 # ---- the test -------------------------------------------------------------------------------------
-def test_page_reads_drawn_digits_and_photos(browser, server, artifacts, tmp_path):
+def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, artifacts, tmp_path):
     driver = browser
     driver.get(server + "/")
     assert driver.title.startswith("mnistlite")
