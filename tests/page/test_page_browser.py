@@ -295,14 +295,14 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     numbers = [n for n, _ in shown]
     assert numbers == sorted(numbers), f"an answer to an older drawing was shown after a newer one: {shown}"
 
-    # A slow network (1.5 s each way): the second stroke of a 4 ends while the first one's answer is still
+    # A slow network (3 s of latency): the second stroke of a 4 ends while the first one's answer is still
     # on its way. That request is cancelled, and the only answer shown is the whole 4's.
     events: list = []
     network_events(driver, events)
     driver.find_element("id", "clear").click()
     driver.execute_cdp_cmd("Network.enable", {})
     driver.execute_cdp_cmd("Network.emulateNetworkConditions",
-                           {"offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1})
+                           {"offline": False, "latency": 3000, "downloadThroughput": -1, "uploadThroughput": -1})
     mark = len(shown)
     try:
         first, second = paths(4)
