@@ -9,7 +9,7 @@ MODEL ?= model/model.npz
 MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
 export MNISTLITE_DATA_DIR
 
-.PHONY: run test train serve install clean bench tools image image-check image-test image-stop
+.PHONY: run test train serve install clean bench tools browser image image-check image-test image-stop
 
 $(VENV)/.installed-%: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ export MNISTLITE_TOOLS_DIR
 tools:
 	bash tools/install.sh
 
-test: $(VENV)/.installed-test tools
+# Debian's headless Chromium + chromedriver for the page's browser test (apt, as root; never a download).
+browser:
+	bash tools/install-browser.sh
+
+test: $(VENV)/.installed-test tools browser
 	$(PY) -m pytest -q
 
 # The service image, built and run for real (tools/image.sh): the engine is started if none answers

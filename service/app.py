@@ -5,7 +5,7 @@ import sys
 
 import falcon
 
-from . import errors, oip, openapi, resources
+from . import errors, oip, openapi, page, resources
 from .accesslog import RequestLog
 from .metrics import Metrics, multiprocess_dir
 from .predictor import Predictor
@@ -35,4 +35,5 @@ def create_app(model, *, settings: Settings | None = None, log_stream=None) -> f
     app.add_route("/metrics", resources.MetricsText(metrics))
     app.add_route("/openapi.json", resources.StaticJSON(openapi.document(settings, predictor.n_classes)))
     oip.add_routes(app, predictor, metrics, settings, failure)
+    page.add_routes(app)  # GET /: the drawing page and its static files
     return app

@@ -40,7 +40,10 @@ def document(settings, n_classes: int = 10) -> dict:
                                       "confidence": {"type": "number"}, "probabilities": probs,
                                       "model_version": {"type": "string"},
                                       "warnings": {"type": "array", "items": {"type": "string"},
-                                                   "description": "present when the input looks like noise"}}},
+                                                   "description": "present when the input looks like noise"},
+                                      "preprocessed_png": {"type": "string", "format": "byte",
+                                                           "description": "with ?explain=1: base64 PNG of the "
+                                                                          "28x28 image the model saw"}}},
         "Predictions": {"type": "object", "required": ["predictions"],
                         "properties": {"predictions": {"type": "array",
                                                        "items": {"$ref": "#/components/schemas/Prediction"}}}},
@@ -70,6 +73,10 @@ def document(settings, n_classes: int = 10) -> dict:
     image = {"type": "string", "format": "binary"}
     predict = {"post": {
         "summary": "Predict the digit in an image (multipart or raw body) or a JSON batch",
+        "parameters": [{"name": "explain", "in": "query", "required": False,
+                        "description": "true/1: each answer also carries preprocessed_png, the 28x28 "
+                                       "grayscale image the model saw (after preprocessing) as a base64 PNG",
+                        "schema": {"type": "boolean", "default": False}}],
         "requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                                "properties": {"file": image}}},
@@ -101,6 +108,9 @@ def document(settings, n_classes: int = 10) -> dict:
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
                 "200": _resp("Prometheus text format", {"type": "string"}, "text/plain")}}},
             "/openapi.json": _get("This document", obj),
+            "/": {"get": {"summary": "The drawing page (HTML; its script and style sheet are under /static/)",
+                          "responses": {"200": _resp("The page", {"type": "string"}, "text/html"),
+                                        "304": {"description": "Not modified (If-None-Match matched the ETag)"}}}},
             "/v2": _get("OIP server metadata", obj),
             "/v2/health/live": _get("OIP liveness", obj),
             "/v2/health/ready": _get("OIP readiness", obj, 503),

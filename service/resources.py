@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 
 import falcon
+import numpy as np
 
 from .errors import InputError, NotReady
+from .explain import add_inputs
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .parsing import JSON_TYPES, image_bytes, json_body, media_type, pixels
 
@@ -35,15 +37,21 @@ class Predict:
         self.predictor, self.metrics, self.settings = predictor, metrics, settings
 
     def on_post(self, req, resp):
+        explain = req.get_param_as_bool("explain", default=False)  # ?explain=1: add the 28x28 input as PNG
         if media_type(req) in JSON_TYPES:
             doc = json_body(req, self.settings)
             if not isinstance(doc, dict) or "instances" not in doc:
                 raise InputError('the JSON body must be an object {"instances": [...]}')
-            answers = self.predictor.predict(pixels(doc["instances"], "instances", self.settings.max_batch))
+            x = pixels(doc["instances"], "instances", self.settings.max_batch)
+            answers = self.predictor.predict(x)
+            if explain:
+                add_inputs(answers, np.rint(x * np.float32(255)).astype(np.uint8).reshape(-1, 28, 28))
             resp.data = _media({"predictions": answers})
         else:
             image = self.predictor.image(image_bytes(req, self.settings))
             answers = self.predictor.predict_images(image[None])
+            if explain:
+                add_inputs(answers, image[None])
             resp.data = _media(answers[0])
         resp.content_type = falcon.MEDIA_JSON
         self.metrics.predicted(answers)

@@ -118,6 +118,15 @@ def test_container_contract(small_model_path, tmp_path):
             time.sleep(0.3)
         with urllib.request.urlopen(base + "/liveness", timeout=5) as resp:
             assert resp.status == 200
+        # The drawing page ships in the wheel (package data), with its script and style sheet.
+        with urllib.request.urlopen(base + "/", timeout=5) as resp:
+            html = resp.read().decode()
+            assert resp.headers["Content-Type"].startswith("text/html") and '<canvas id="pad"' in html
+        assets = re.findall(r'"(/static/[\w.-]+\?v=[0-9a-f]+)"', html)
+        assert len(assets) == 4, assets  # pad.js, app.js, style.css, favicon.svg
+        for asset in assets:
+            with urllib.request.urlopen(base + asset, timeout=5) as resp:
+                assert resp.status == 200 and resp.read(), asset
         answer = _post_png(base + "/predict", DIGIT_PNG.read_bytes())
         assert answer["predicted_class"] == DIGIT_CLASS, answer
         assert {"confidence", "probabilities", "model_version"} <= set(answer)

@@ -63,7 +63,7 @@ def test_openapi_lists_every_route(client):
     doc = client.simulate_get("/openapi.json").json
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {
-        "/predict", "/liveness", "/readiness", "/v1/model", "/metrics", "/openapi.json", "/v2",
+        "/", "/predict", "/liveness", "/readiness", "/v1/model", "/metrics", "/openapi.json", "/v2",
         "/v2/health/live", "/v2/health/ready", "/v2/models/mnistlite", "/v2/models/mnistlite/ready",
         "/v2/models/mnistlite/infer"}
     for path in doc["paths"]:  # each documented GET answers

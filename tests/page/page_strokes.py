@@ -1,0 +1,62 @@
+"""Digits 0-9 as a person draws them: strokes of control points, sampled into pointer paths.
+
+Each digit is a list of strokes in its own unit box (x right, y down, 0..1). A repeated control
+point is a corner (the pen stops and turns there); elsewhere the path is a Catmull-Rom curve
+through the points, as a hand moves. ``paths(digit)`` places the digit on the pad the way people
+do: a bit above centre, about 60% of the pad high, narrower than tall, leaning slightly right.
+"""
+from __future__ import annotations
+
+import math
+
+DIGITS = {
+    0: [[(0.55, 0.02), (0.25, 0.10), (0.07, 0.45), (0.20, 0.86), (0.50, 0.99), (0.82, 0.86), (0.94, 0.50),
+         (0.80, 0.14), (0.55, 0.02), (0.42, 0.07)]],
+    1: [[(0.56, 0.01), (0.51, 0.50), (0.46, 0.99)]],
+    2: [[(0.10, 0.25), (0.30, 0.04), (0.62, 0.02), (0.86, 0.20), (0.80, 0.45), (0.50, 0.70), (0.08, 0.97),
+         (0.08, 0.97), (0.50, 0.95), (0.95, 0.96)]],
+    3: [[(0.12, 0.14), (0.45, 0.00), (0.80, 0.12), (0.76, 0.36), (0.40, 0.48), (0.40, 0.48), (0.80, 0.60),
+         (0.88, 0.82), (0.55, 0.99), (0.10, 0.88)]],
+    4: [[(0.40, 0.00), (0.06, 0.64), (0.06, 0.64), (0.96, 0.62)],
+        [(0.74, 0.18), (0.71, 1.00)]],
+    5: [[(0.22, 0.03), (0.16, 0.45), (0.16, 0.45), (0.50, 0.38), (0.84, 0.54), (0.85, 0.80), (0.55, 0.98),
+         (0.10, 0.90)],
+        [(0.22, 0.03), (0.90, 0.01)]],
+    6: [[(0.76, 0.00), (0.42, 0.20), (0.16, 0.55), (0.20, 0.88), (0.50, 0.99), (0.80, 0.85), (0.78, 0.60),
+         (0.50, 0.50), (0.20, 0.62)]],
+    7: [[(0.05, 0.05), (0.95, 0.03), (0.95, 0.03), (0.62, 0.50), (0.42, 1.00)]],
+    8: [[(0.80, 0.12), (0.50, 0.00), (0.20, 0.12), (0.25, 0.35), (0.50, 0.50), (0.82, 0.68), (0.80, 0.92),
+         (0.50, 1.00), (0.18, 0.90), (0.20, 0.68), (0.50, 0.50), (0.75, 0.32), (0.80, 0.12)]],
+    9: [[(0.85, 0.16), (0.50, 0.00), (0.15, 0.16), (0.20, 0.42), (0.55, 0.46), (0.85, 0.24), (0.86, 0.10),
+         (0.86, 0.10), (0.82, 0.60), (0.74, 1.00)]],
+}
+
+HEIGHT, WIDTH, LEAN = 0.60, 0.42, 0.10  # of the pad; LEAN: x shift from bottom to top
+
+
+def _catmull_rom(points, per_segment: int) -> list:
+    pts = [points[0], *points, points[-1]]
+    out = []
+    for i in range(1, len(pts) - 2):
+        p0, p1, p2, p3 = pts[i - 1], pts[i], pts[i + 1], pts[i + 2]
+        for k in range(per_segment):
+            t = k / per_segment
+            t2, t3 = t * t, t * t * t
+            out.append(tuple(0.5 * (2 * p1[j] + (-p0[j] + p2[j]) * t + (2 * p0[j] - 5 * p1[j] + 4 * p2[j] - p3[j]) * t2
+                                    + (-p0[j] + 3 * p1[j] - 3 * p2[j] + p3[j]) * t3) for j in (0, 1)))
+    out.append(points[-1])
+    # Drop the repeats a corner leaves behind (a pen resting on one spot moves nowhere).
+    return [p for i, p in enumerate(out) if i == 0 or math.dist(p, out[i - 1]) > 1e-6]
+
+
+def paths(digit: int, per_segment: int = 8) -> list:
+    """The strokes of ``digit`` as lists of (x, y) in pad units (0..1 of its width and height)."""
+    out = []
+    for stroke in DIGITS[digit]:
+        pts = []
+        for bx, by in _catmull_rom(stroke, per_segment):
+            y = 0.47 + (by - 0.5) * HEIGHT
+            x = 0.5 + (bx - 0.5) * WIDTH + (0.5 - by) * LEAN
+            pts.append((x, y))
+        out.append(pts)
+    return out
