@@ -1,4 +1,4 @@
-"""The model registry against a real S3 server (moto's server mode on 127.0.0.1, no patching)."""
+"""The model registry against a real S3 server (SeaweedFS on 127.0.0.1, no patching)."""
 from __future__ import annotations
 
 import hashlib

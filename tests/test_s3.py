@@ -1,4 +1,4 @@
-"""Weeks on S3 against a real S3 HTTP endpoint (moto server mode): listing, fetch, resume, ETags, errors."""
+"""Weeks on S3 against a real S3 server (SeaweedFS on 127.0.0.1): listing, fetch, resume, ETags, errors."""
 from __future__ import annotations
 
 import contextlib
@@ -209,15 +209,18 @@ def socket_closed_port():
     yield port
 
 
-def test_access_denied_with_iam_enforced(s3_bucket, tmp_path, iam_enforced):
+def test_access_denied_for_an_identity_without_permissions(s3_bucket, tmp_path, denied_credentials):
     endpoint, bucket = s3_bucket
     upload_week(f"s3://{bucket}/p/week-1", _pngs(1), endpoint_url=endpoint)
-    with iam_enforced(endpoint) as (key_id, secret):
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                              aws_access_key_id=key_id, aws_secret_access_key=secret)
-        with pytest.raises(AccessDenied, match=rf"^access denied to s3://{bucket}/p \(check credentials/policy\)$"):
-            fetch(f"s3://{bucket}/p", "all", tmp_path, client=client)
-    # Switched off again: the shared server serves everyone else as before.
+    key_id, secret = denied_credentials
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id=key_id, aws_secret_access_key=secret)
+    with pytest.raises(AccessDenied, match=rf"^access denied to s3://{bucket}/p \(check credentials/policy\)$"):
+        fetch(f"s3://{bucket}/p", "all", tmp_path, client=client)
+    wrong = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                         aws_access_key_id=key_id, aws_secret_access_key="not-the-secret")
+    with pytest.raises(AccessDenied):           # a wrong secret (SignatureDoesNotMatch) is refused too
+        fetch(f"s3://{bucket}/p", "all", tmp_path, client=wrong)
     assert fetch(f"s3://{bucket}/p", "all", tmp_path, endpoint_url=endpoint)[0].downloaded == 1
 
 
