@@ -132,6 +132,7 @@ class SeaweedS3:
             return False
 
     def start(self) -> "SeaweedS3":
+        self.workdir.mkdir(parents=True, exist_ok=True)
         rng = random.Random()           # fresh entropy on purpose: parallel runs must pick different ports
         for attempt in range(3):        # a port taken between our check and weed's bind: try new ones
             self.ports = free_ports(rng)
