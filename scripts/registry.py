@@ -102,8 +102,9 @@ def run(args) -> None:
         print(f"rolled back: version {entry['version']} restores version {entry['restores_version']} "
               f"sha256 {entry['sha256']} image {image_ref(entry) or '(none)'} (was {entry['previous_sha256']})")
         if entry.get("image_digest"):
+            tag = f" --set-string image.tag={entry['git_commit']}" if entry.get("git_commit") else ""
             print(f"put it back into service: helm upgrade mnistlite ./chart --reuse-values "
-                  f"--set image.repository={entry.get('image_repository') or 'REPOSITORY'} "
+                  f"--set image.repository={entry.get('image_repository') or 'REPOSITORY'}{tag} "
                   f"--set image.digest={entry['image_digest']} --wait --atomic")
 
 

@@ -284,7 +284,7 @@ def test_cli_records_and_shows_the_image_pair(cli, s3_bucket, model_files, capsy
     assert run("show", "--field", "version")[1] == "2"
     code, out, _ = run("rollback")
     assert code == 0 and f"sha256 {file_sha256(model_files[0])} image {IMAGE}@{DIGESTS[0]}" in out
-    assert f"--set image.repository={IMAGE} --set image.digest={DIGESTS[0]}" in out
+    assert f"--set image.repository={IMAGE} " in out and f"--set image.digest={DIGESTS[0]} --wait" in out
     assert run("show", "--field", "image_digest")[1] == DIGESTS[0]
     assert run("show", "--field", "sha256")[1] == file_sha256(model_files[0])
     code, _, err = run("show", "--field", "nope")
