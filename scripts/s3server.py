@@ -152,16 +152,23 @@ class SeaweedS3:
     def stop(self) -> None:
         """SIGTERM (it exits within ~2 s), SIGKILL after 15 s; only our own process group."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+            except ProcessLookupError:
+                pass
+        # weed names some gRPC sockets after their port in /tmp and may leave them behind: ours only.
+        for service in _PAIRS:
+            port = self.ports.get(_PAIRS[service][1])
+            sock = Path("/tmp") / f"seaweedfs-{service}-grpc-{port}.sock"
+            if port and sock.is_socket():
+                sock.unlink(missing_ok=True)
 
     def client(self, **kw):
         """A boto3 S3 client for this server (admin credentials unless given)."""
