@@ -376,7 +376,11 @@ class Rehearsal:
         self.say(f"the whole pipeline on one machine; work folder {self.dir}")
         failed = None
         try:
-            self.prepare()
+            try:
+                self.prepare()
+            except (OSError, ValueError, RuntimeError) as e:   # no MNIST (DatasetError), an unwritable folder
+                failed = "set-up"
+                self.say(f"FAILED set-up: {e}")
             for name in STAGES:
                 if failed:
                     self.report.append({"stage": name, "ok": False, "detail": f"skipped: {failed} failed",
@@ -401,7 +405,7 @@ class Rehearsal:
             self.service.stop()
             if self.s3 is not None:
                 self.s3.stop()
-            if self.report:
+            if self.report and self.dir.is_dir():
                 self.write_report()
         total = time.monotonic() - self.t0
         print(f"\n{'stage':<9} {'ok':<5} {'seconds':>8} {'cpu s':>7}  detail")
