@@ -30,14 +30,9 @@ import os
 import resource
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +45,6 @@ from mnistlite.serialize import file_sha256  # noqa: E402
 STAGES = ("publish", "validate", "train", "gate", "promote", "serve", "refuse", "rollback")
 DATA_URI = "s3://mnistlite-data/weeks"
 REGISTRY_URI = "s3://mnistlite-registry/production"
-DIGIT = ROOT / "tests" / "data" / "digit_7.png"
-DIGIT_CLASS = 7
 # Small recipes, so the rehearsal takes about a minute or two on 2 cores. The first clears the gate's
 # 97% floor (784-128-10, the old Keras recipe, ~97.7%); the second is clearly better than the first
 # (784-256-10, 10 epochs, ~98.3%, no digit's recall lower), so it passes the gate against the first;
@@ -67,106 +60,21 @@ class StageFailed(RuntimeError):
     """A stage did not behave as expected; the message is the report's detail."""
 
 
-def _load_s3server():
-    spec = importlib.util.spec_from_file_location("mnistlite_s3server", ROOT / "scripts" / "s3server.py")
+def _load(name: str):
+    """A sibling script as a module (scripts/ is no package): s3server, local_service."""
+    spec = importlib.util.spec_from_file_location(f"mnistlite_{name}", ROOT / "scripts" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+local_service = _load("local_service")
 
 
 def _cpu() -> float:
     """CPU seconds of this process and its finished children."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _multipart(path: Path) -> tuple[bytes, str]:
-    """A multipart/form-data body with ``path`` as field ``file`` (what `curl -F file=@...` sends)."""
-    boundary = uuid.uuid4().hex
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-            f"Content-Type: image/png\r\n\r\n").encode()
-    return head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
-class Service:
-    """The service as production runs it: the repo's gunicorn config on a model file, on 127.0.0.1."""
-
-    def __init__(self, log_dir: Path, env: dict, say):
-        self.log_dir, self.env, self.say = log_dir, env, say
-        self.proc: subprocess.Popen | None = None
-        self.url = ""
-        self.starts = 0
-
-    def start(self, model: Path, timeout: float = 90.0) -> None:
-        self.stop()
-        self.starts += 1
-        bind = f"127.0.0.1:{_free_port()}"
-        self.url = f"http://{bind}"
-        log = self.log_dir / f"gunicorn-{self.starts}.log"
-        self.say(f"$ MNISTLITE_MODEL={model} MNISTLITE_BIND={bind} gunicorn -c service/gunicorn.conf.py "
-                 f"service.wsgi:app   (log: {log})")
-        env = {**self.env, "MNISTLITE_MODEL": str(model), "MNISTLITE_BIND": bind}
-        env.pop("PORT", None)
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py",
-                                          "service.wsgi:app"], cwd=ROOT, env=env, stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        t0, deadline = time.monotonic(), time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-                raise StageFailed(f"gunicorn exited with {self.proc.returncode}: {' | '.join(tail)}")
-            try:
-                with urllib.request.urlopen(self.url + "/readiness", timeout=2) as r:
-                    if r.status == 200:
-                        self.say(f"service ready on {self.url} after {time.monotonic() - t0:.1f} s")
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise StageFailed(f"the service on {self.url} was not ready within {timeout:.0f} s (log: {log})")
-
-    def get_json(self, path: str) -> dict:
-        with urllib.request.urlopen(self.url + path, timeout=10) as r:
-            return json.loads(r.read())
-
-    def predict(self, image: Path) -> dict:
-        body, ctype = _multipart(image)
-        req = urllib.request.Request(self.url + "/predict", data=body, headers={"Content-Type": ctype})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read())
-
-    def check(self, expected_sha: str) -> str:
-        """POST a real 7 and compare /v1/model's sha256 with ``expected_sha``; a one-line summary."""
-        answer = self.predict(DIGIT)
-        got = answer.get("predicted_class")
-        self.say(f"POST /predict {DIGIT.name} -> predicted_class {got} (confidence {answer.get('confidence')})")
-        if got != DIGIT_CLASS:
-            raise StageFailed(f"/predict answered {got} for {DIGIT.name}, expected {DIGIT_CLASS}")
-        served = self.get_json("/v1/model").get("sha256")
-        self.say(f"GET /v1/model -> sha256 {served}")
-        if served != expected_sha:
-            raise StageFailed(f"/v1/model serves {served}, the registry's production model is {expected_sha}")
-        return f"/predict -> {got}; /v1/model sha256 {served[:12]} = registry"
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
 
 
 class Rehearsal:
@@ -181,7 +89,7 @@ class Rehearsal:
         self.models = self.dir / "models"
         self.weeks = self.dir / "weeks"
         self.sha: dict = {}
-        self.service = Service(self.dir / "serve", {}, self.say)
+        self.service = local_service.LocalService(self.dir / "serve", {}, self.say)
 
     # ---- output -------------------------------------------------------------------------------
     def say(self, msg: str) -> None:
@@ -250,7 +158,7 @@ class Rehearsal:
 
     # ---- stages -------------------------------------------------------------------------------
     def stage_publish(self) -> str:
-        self.s3 = _load_s3server().SeaweedS3(self.dir / "s3")
+        self.s3 = _load("s3server").SeaweedS3(self.dir / "s3")
         self.s3.start()
         self.say(f"SeaweedFS S3 on {self.s3.endpoint} (every port on 127.0.0.1; log {self.s3.log_path})")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -317,9 +225,11 @@ class Rehearsal:
         model = self.dir / "serve" / f"production-{label}.npz"
         self.registry("fetch", "--out", model)
         p = self.pointer()
-        self.service.start(model)
         try:
-            return f"version {p['version']}: " + self.service.check(p["sha256"])
+            self.service.start(model)
+            return f"version {p['version']}: " + self.service.check(p["sha256"]) + " = registry"
+        except local_service.ServiceError as e:
+            raise StageFailed(str(e)) from None
         finally:
             self.service.stop()
 

@@ -77,3 +77,15 @@ def test_a_worse_candidate_that_is_not_worse_makes_the_run_fail(mnist_dir, tmp_p
     assert rollback == {"stage": "rollback", "ok": False, "detail": "skipped: refuse failed", "seconds": 0.0,
                         "cpu_seconds": 0.0}
     assert "FAIL: 6/8 stages behaved" in r.stdout
+
+
+def test_local_service_serves_a_model_and_checks_what_it_answers(small_model_path):
+    script = ROOT / "scripts" / "local_service.py"
+    ok = subprocess.run([sys.executable, str(script), str(small_model_path)], cwd=ROOT, capture_output=True,
+                        text=True, timeout=180)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "predicted_class 7" in ok.stdout and "MNISTLITE_BIND=127.0.0.1:" in ok.stdout
+    wrong = subprocess.run([sys.executable, str(script), str(small_model_path), "--expect-sha256", "0" * 64],
+                           cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert wrong.returncode == 1 and wrong.stderr.startswith("error: /v1/model serves ")
+    assert wrong.stderr.strip().endswith("expected " + "0" * 64)
