@@ -65,3 +65,24 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
+
+# ---- the pipeline (issue 10) -------------------------------------------------------------------
+# `make candidate` is THE training command of the PR gate (retrain.yml), the merge (cicd.yml) and
+# `make pipeline`: MNIST plus every week of DATA_URI that passes the data gate (failing weeks are
+# skipped and reported). CI runs it with its own Python: `make candidate PY=python DATA_URI=s3://...`.
+DATA_URI ?=
+CANDIDATE ?= artifacts/candidate.npz
+WEEKS_DIR ?= data/weeks
+TRAIN_FLAGS ?=
+PIPELINE_DIR ?= .pipeline
+
+.PHONY: candidate pipeline
+
+candidate:
+	@test -n "$(DATA_URI)" || { echo "make candidate: set DATA_URI=s3://BUCKET/PREFIX (the weekly data)" >&2; exit 2; }
+	$(PY) scripts/train.py --data mnist --data "$(DATA_URI)" --weeks all --work-dir "$(WEEKS_DIR)" \
+	  --out "$(CANDIDATE)" --metrics "$(basename $(CANDIDATE)).metrics.json" $(TRAIN_FLAGS)
+
+# The whole pipeline on one machine against a real S3 server (SeaweedFS on 127.0.0.1): see README.
+pipeline: $(VENV)/.installed-test
+	$(PY) scripts/pipeline.py --dir "$(PIPELINE_DIR)"

@@ -5,6 +5,10 @@ Layout under s3://BUCKET/PREFIX/:
   models/history/<version>.json  one entry per promotion or rollback, written once (If-None-Match: *)
   models/production.json         a copy of the latest history entry, swapped with If-Match on its ETag
 
+Each entry records what ships together: the model's sha256 and, when an image was built around it,
+that image's repository and digest (``image_digest``: "sha256:<64 hex>"), plus metrics and git commit.
+A rollback gives back the previous (model, image digest) pair.
+
 A new version N+1 is claimed by creating history entry N+1; the pointer only ever moves from entry
 N to entry N+1, so concurrent promotions serialize and none is lost. A writer that finds N+1 taken
 first helps move the pointer to it, so a crash between the two writes heals on the next promotion.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import re
 import time
 
 import numpy as np
@@ -25,6 +30,10 @@ from .serialize import ModelFileError, loads
 SCHEMA = "mnistlite.registry/1"
 POINTER = "models/production.json"
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+# If-Match on a key that does not exist: AWS and moto answer 404, SeaweedFS 412. Both mean "not written".
+_MISSING = ("NoSuchKey", "404", "NotFound")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_REPOSITORY = re.compile(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+")  # host[:port]/path, no tag or digest
 
 
 class RegistryError(RuntimeError):
@@ -62,8 +71,28 @@ def _scalars(metrics) -> dict:
             if (isinstance(v, (int, float, str, bool)) or v is None) and k != "model_path"}
 
 
+def check_image(digest: str | None, repository: str | None) -> tuple[str | None, str | None]:
+    """Validate an image digest ("sha256:<64 hex>") and repository; RegistryError with the fix otherwise."""
+    if digest is not None and not _DIGEST.fullmatch(digest):
+        raise RegistryError(f"image digest must look like sha256:<64 lowercase hex>, got {digest!r}")
+    if repository is not None:
+        if digest is None:
+            raise RegistryError(f"an image repository ({repository!r}) needs its digest too")
+        if not _REPOSITORY.fullmatch(repository):
+            raise RegistryError(f"image repository must be a lowercase name like ghcr.io/owner/repo "
+                                f"(no tag or digest), got {repository!r}")
+    return digest, repository
+
+
+def image_ref(entry: dict) -> str | None:
+    """"REPOSITORY@sha256:..." for an entry that records an image, else None."""
+    if not entry.get("image_digest"):
+        return None
+    return f"{entry.get('image_repository') or ''}@{entry['image_digest']}".lstrip("@")
+
+
 class Registry:
-    """The registry at ``url`` (s3://BUCKET/PREFIX); ``endpoint_url`` for MinIO, moto and other S3-compatibles."""
+    """The registry at ``url`` (s3://BUCKET/PREFIX); ``endpoint_url`` for SeaweedFS, MinIO and other S3-compatibles."""
 
     def __init__(self, url: str, endpoint_url: str | None = None, *, client=None, max_attempts: int = 50):
         self.url = url.rstrip("/")
@@ -95,7 +124,7 @@ class Registry:
             return getattr(self.s3, op)(Bucket=self.bucket, **kw), None
         except ClientError as e:
             code = str(e.response.get("Error", {}).get("Code", ""))
-            if code in ("NoSuchKey", "404", "NotFound") or code in _CONFLICT:
+            if code in _MISSING or code in _CONFLICT:
                 return None, code
             if code == "NoSuchBucket":
                 raise RegistryError(f"bucket {self.bucket!r} does not exist ({self.url})") from None
@@ -123,9 +152,7 @@ class Registry:
         """Conditional PutObject; False when the precondition failed (someone else wrote first)."""
         ctype = "application/json" if rel.endswith(".json") else "application/octet-stream"
         r, code = self._call("put_object", rel, Body=body, ContentType=ctype, **cond)
-        if code in ("NoSuchKey", "404", "NotFound"):  # If-Match on a key deleted meanwhile
-            return False
-        return r is not None
+        return r is not None  # None: a failed precondition (412/409), or If-Match on a missing key (404 or 412)
 
     def _sleep(self, attempt: int):
         time.sleep(float(self._rng.uniform(0, min(0.5, 0.01 * 2 ** attempt))))
@@ -184,11 +211,14 @@ class Registry:
             self._sleep(attempt)
         raise RegistryError(f"gave up after {self.max_attempts} attempts: too many concurrent writers on {self.url}")
 
-    def promote(self, path, metrics: dict | None = None, git_commit: str | None = None) -> tuple[dict, bool]:
-        """Upload the model file at ``path`` and make it production; (pointer entry, changed).
+    def promote(self, path, metrics: dict | None = None, git_commit: str | None = None, *,
+                image_digest: str | None = None, image_repository: str | None = None) -> tuple[dict, bool]:
+        """Upload the model file at ``path`` and make it production, with the image that serves it; (entry, changed).
 
-        ``changed`` is False when that exact file is already production. Corrupt files are refused.
+        ``changed`` is False when that exact (model, image digest) pair is already production.
+        Corrupt files and malformed digests are refused.
         """
+        image_digest, image_repository = check_image(image_digest, image_repository)
         try:
             with open(path, "rb") as f:
                 blob = f.read()
@@ -206,9 +236,11 @@ class Registry:
         self._put(model_key(sha), blob, IfNoneMatch="*")
 
         def make(current):
-            if current and current["sha256"] == sha:
+            if current and current["sha256"] == sha and current.get("image_digest") == image_digest:
                 return None
             return {"action": "promote", "sha256": sha, "key": self._key(model_key(sha)), "size": len(blob),
+                    "image_digest": image_digest, "image_repository": image_repository,
+                    "previous_image_digest": current.get("image_digest") if current else None,
                     "layer_sizes": model.layer_sizes, "metrics": metrics, "git_commit": git_commit,
                     "time": _now(), "previous_sha256": current["sha256"] if current else None,
                     "rollback_version": current["version"] if current else None}
@@ -233,6 +265,8 @@ class Registry:
             if self._call("head_object", model_key(target["sha256"]))[0] is None:
                 raise RegistryError(f"model file {self._where(model_key(target['sha256']))} is missing")
             return {"action": "rollback", "sha256": target["sha256"], "key": target["key"],
+                    "image_digest": target.get("image_digest"), "image_repository": target.get("image_repository"),
+                    "previous_image_digest": current.get("image_digest"),
                     "size": target.get("size"), "layer_sizes": target.get("layer_sizes"),
                     "metrics": target.get("metrics", {}), "git_commit": git_commit or target.get("git_commit"),
                     "time": _now(), "previous_sha256": current["sha256"],

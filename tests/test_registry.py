@@ -1,4 +1,4 @@
-"""The model registry against a real S3 server (moto's server mode on 127.0.0.1, no patching)."""
+"""The model registry against a real S3 server (SeaweedFS on 127.0.0.1, no patching)."""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 import mnistlite as ml
-from mnistlite.registry import POINTER, Registry, RegistryError, history_key, model_key, parse_url
+from mnistlite.registry import POINTER, Registry, RegistryError, history_key, image_ref, model_key, parse_url
 from mnistlite.serialize import file_sha256
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,9 +23,9 @@ SCRIPT = os.path.join(ROOT, "scripts", "registry.py")
 
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
-    """Six distinct, valid model files (untrained: the registry does not judge quality)."""
+    """Ten distinct, valid model files (untrained: the registry does not judge quality)."""
     d = tmp_path_factory.mktemp("registry_models")
-    return [ml.save(ml.MLP([784, 16, 10], seed=i), d / f"m{i}.npz", metadata={"seed": i}) for i in range(6)]
+    return [ml.save(ml.MLP([784, 16, 10], seed=i), d / f"m{i}.npz", metadata={"seed": i}) for i in range(10)]
 
 
 @pytest.fixture
@@ -131,7 +131,55 @@ def test_errors_are_one_line(reg, s3_server):
             parse_url(url)
 
 
-@pytest.mark.parametrize("writers", [2, 5])
+DIGESTS = [f"sha256:{hashlib.sha256(bytes([i])).hexdigest()}" for i in range(4)]
+IMAGE = "ghcr.io/owner/mnistlite"
+
+
+def test_promotion_records_the_image_digest_and_rollback_returns_the_previous_pair(reg, model_files):
+    a, b = model_files[:2]
+    e1, _ = reg.promote(a, image_digest=DIGESTS[0], image_repository=IMAGE)
+    assert (e1["sha256"], e1["image_digest"], e1["image_repository"]) == (file_sha256(a), DIGESTS[0], IMAGE)
+    assert image_ref(e1) == f"{IMAGE}@{DIGESTS[0]}"
+    # the same model in a new image (service code changed) is a new version; the same pair is a no-op
+    e2, changed = reg.promote(a, image_digest=DIGESTS[1], image_repository=IMAGE)
+    assert changed and e2["version"] == 2 and e2["previous_image_digest"] == DIGESTS[0]
+    assert reg.promote(a, image_digest=DIGESTS[1], image_repository=IMAGE) == (e2, False)
+    e3, _ = reg.promote(b, image_digest=DIGESTS[2], image_repository=IMAGE)
+    assert reg.show()["image_digest"] == DIGESTS[2]
+    r = reg.rollback()
+    assert (r["sha256"], r["image_digest"], r["image_repository"]) == (file_sha256(a), DIGESTS[1], IMAGE)
+    assert (r["previous_sha256"], r["previous_image_digest"]) == (file_sha256(b), DIGESTS[2])
+    assert reg.show() == r
+    r2 = reg.rollback()
+    assert (r2["sha256"], r2["image_digest"]) == (file_sha256(a), DIGESTS[0])
+    _assert_chain(reg)
+
+
+@pytest.mark.parametrize("digest, repository, match", [
+    ("sha256:abc", None, "image digest must look like"),
+    (DIGESTS[0].upper(), None, "image digest must look like"),
+    ("md5:" + "0" * 64, None, "image digest must look like"),
+    (None, IMAGE, "needs its digest too"),
+    (DIGESTS[0], "ghcr.io/Owner/Repo", "lowercase name"),
+    (DIGESTS[0], f"{IMAGE}:v1", "lowercase name"),
+    (DIGESTS[0], f"{IMAGE}@{DIGESTS[0]}", "lowercase name"),
+])
+def test_malformed_image_references_are_refused_before_any_write(reg, model_files, digest, repository, match):
+    with pytest.raises(RegistryError, match=match):
+        reg.promote(model_files[0], image_digest=digest, image_repository=repository)
+    assert _client(reg).list_objects_v2(Bucket=reg.bucket).get("KeyCount") == 0
+
+
+def test_if_match_on_a_missing_key_is_a_refusal_not_an_error(reg):
+    """SeaweedFS answers 412 (AWS and moto: 404) to If-Match on a key that does not exist."""
+    r, code = reg._call("put_object", "models/missing.json", Body=b"{}", IfMatch='"0123456789abcdef"')
+    assert r is None and code in ("PreconditionFailed", "412", "NoSuchKey", "404")
+    assert reg._put("models/missing.json", b"{}", IfMatch='"0123456789abcdef"') is False
+    assert reg._put("models/missing.json", b"{}", IfNoneMatch="*") is True
+    assert reg._put("models/missing.json", b"{}", IfNoneMatch="*") is False   # exists now: 412
+
+
+@pytest.mark.parametrize("writers", [2, 5, 8])
 def test_concurrent_promotions_are_all_recorded_in_order(s3_bucket, model_files, writers):
     endpoint, bucket = s3_bucket
     url = f"s3://{bucket}/team/mnist"
@@ -211,11 +259,38 @@ def test_cli_promote_show_fetch_rollback(cli, s3_bucket, model_files, tmp_path, 
     out_file = tmp_path / "prod.npz"
     assert run("fetch", "--out", out_file)[0] == 0 and file_sha256(out_file) == file_sha256(model_files[1])
     code, out, _ = run("rollback")
-    assert code == 0 and "restores version 1" in out
+    assert code == 0 and "restores version 1" in out and "image (none)" in out and "helm upgrade" not in out
     pointer = json.loads(run("show")[1])
     assert (pointer["version"], pointer["sha256"], pointer["git_commit"]) == (3, file_sha256(model_files[0]), "f00d")
     assert pointer["metrics"]["accuracy"] == 0.98
     assert [e["version"] for e in json.loads(run("show", "--history")[1])] == [1, 2, 3]
+
+
+def test_cli_records_and_shows_the_image_pair(cli, s3_bucket, model_files, capsys):
+    endpoint, bucket = s3_bucket
+    where = ["--registry", f"s3://{bucket}/pair", "--endpoint-url", endpoint]
+
+    def run(*args):
+        code = cli([*map(str, args), *where])
+        out, err = capsys.readouterr()
+        return code, out.strip(), err
+
+    assert run("promote", model_files[0], "--image-digest", DIGESTS[0], "--image-repository", IMAGE)[0] == 0
+    code, out, _ = run("promote", model_files[1], "--image-digest", DIGESTS[1], "--image-repository", IMAGE)
+    assert code == 0 and f"image {IMAGE}@{DIGESTS[1]}" in out
+    shown = json.loads(run("show")[1])
+    assert (shown["sha256"], shown["image_digest"]) == (file_sha256(model_files[1]), DIGESTS[1])
+    assert run("show", "--field", "image_digest")[1] == DIGESTS[1]
+    assert run("show", "--field", "version")[1] == "2"
+    code, out, _ = run("rollback")
+    assert code == 0 and f"sha256 {file_sha256(model_files[0])} image {IMAGE}@{DIGESTS[0]}" in out
+    assert f"--set image.repository={IMAGE} " in out and f"--set image.digest={DIGESTS[0]} --wait" in out
+    assert run("show", "--field", "image_digest")[1] == DIGESTS[0]
+    assert run("show", "--field", "sha256")[1] == file_sha256(model_files[0])
+    code, _, err = run("show", "--field", "nope")
+    assert code == 1 and err.startswith("error: --field 'nope' is not in the pointer")
+    code, _, err = run("promote", model_files[2], "--image-digest", "latest")
+    assert code == 1 and err.count("\n") == 1 and "sha256:<64 lowercase hex>" in err
 
 
 def test_cli_as_a_process_exit_codes_and_one_line_errors(s3_bucket, model_files, tmp_path):

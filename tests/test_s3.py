@@ -1,4 +1,4 @@
-"""Weeks on S3 against a real S3 HTTP endpoint (moto server mode): listing, fetch, resume, ETags, errors."""
+"""Weeks on S3 against a real S3 server (SeaweedFS on 127.0.0.1): listing, fetch, resume, ETags, errors."""
 from __future__ import annotations
 
 import contextlib
@@ -209,15 +209,18 @@ def socket_closed_port():
     yield port
 
 
-def test_access_denied_with_iam_enforced(s3_bucket, tmp_path, iam_enforced):
+def test_access_denied_for_an_identity_without_permissions(s3_bucket, tmp_path, denied_credentials):
     endpoint, bucket = s3_bucket
     upload_week(f"s3://{bucket}/p/week-1", _pngs(1), endpoint_url=endpoint)
-    with iam_enforced(endpoint) as (key_id, secret):
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                              aws_access_key_id=key_id, aws_secret_access_key=secret)
-        with pytest.raises(AccessDenied, match=rf"^access denied to s3://{bucket}/p \(check credentials/policy\)$"):
-            fetch(f"s3://{bucket}/p", "all", tmp_path, client=client)
-    # Switched off again: the shared server serves everyone else as before.
+    key_id, secret = denied_credentials
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id=key_id, aws_secret_access_key=secret)
+    with pytest.raises(AccessDenied, match=rf"^access denied to s3://{bucket}/p \(check credentials/policy\)$"):
+        fetch(f"s3://{bucket}/p", "all", tmp_path, client=client)
+    wrong = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                         aws_access_key_id=key_id, aws_secret_access_key="not-the-secret")
+    with pytest.raises(AccessDenied):           # a wrong secret (SignatureDoesNotMatch) is refused too
+        fetch(f"s3://{bucket}/p", "all", tmp_path, client=wrong)
     assert fetch(f"s3://{bucket}/p", "all", tmp_path, endpoint_url=endpoint)[0].downloaded == 1
 
 
@@ -231,3 +234,33 @@ def test_uploads_and_downloads_are_byte_identical(s3_bucket, tmp_path):
     fetch(f"s3://{bucket}/x", "9", tmp_path, endpoint_url=endpoint)
     got = read_folder(tmp_path / "week-9")
     assert len(got) == 30 and got.problems == [] and np.array_equal(got.labels, np.arange(30) % 10)
+
+
+def _listening(pid: int) -> set:
+    """(ip, port) of every TCP socket the process ``pid`` listens on (Linux /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] == "0A" and cols[9] in inodes:          # 0A: LISTEN
+                addr, port = cols[1].split(":")
+                ip = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0)) if width == 8 else addr
+                found.add((ip, int(port, 16)))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc (Linux)")
+def test_the_s3_server_listens_on_127_0_0_1_only_on_the_ports_it_was_given(seaweed):
+    listening = _listening(seaweed.proc.pid)
+    assert ("127.0.0.1", int(seaweed.endpoint.rsplit(":", 1)[1])) in listening
+    assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
+    assert {port for _, port in listening} <= set(seaweed.ports.values()), listening
+    assert len(set(seaweed.ports.values())) == len(seaweed.ports)          # every port distinct

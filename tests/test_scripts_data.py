@@ -100,12 +100,12 @@ def test_fetch_errors_exit_1_with_one_line(published, tmp_path):
     assert r.returncode == 0 and (tmp_path / "e" / "week-1").is_dir()
 
 
-def test_fetch_access_denied(published, tmp_path, iam_enforced):
+def test_fetch_access_denied(published, tmp_path, denied_credentials):
     endpoint, bucket = published
-    with iam_enforced(endpoint) as (key_id, secret):
-        msg = one_line_error(run("fetch_data.py", f"s3://{bucket}/digits", "--out", tmp_path / "o",
-                                 "--endpoint-url", endpoint,
-                                 env={"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}))
+    key_id, secret = denied_credentials
+    msg = one_line_error(run("fetch_data.py", f"s3://{bucket}/digits", "--out", tmp_path / "o",
+                             "--endpoint-url", endpoint,
+                             env={"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}))
     assert msg == f"fetch_data: access denied to s3://{bucket}/digits (check credentials/policy)"
 
 

@@ -1,0 +1,91 @@
+"""`make pipeline`, the whole pipeline on one machine, run for real: SeaweedFS, the scripts, gunicorn.
+
+One run must pass every stage; a run whose "worse" candidate is not worse must fail at `refuse`,
+stop there and say so in its report.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "pipeline.py"
+STAGES = ["publish", "validate", "train", "gate", "promote", "serve", "refuse", "rollback"]
+
+pytestmark = pytest.mark.slow
+
+
+def rehearse(*args, env=None, timeout=600):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    full.update(env or {})
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=ROOT, env=full,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_make_pipeline_runs_the_rehearsal_in_pipeline_dir():
+    r = subprocess.run(["make", "-n", "pipeline", "PIPELINE_DIR=/tmp/somewhere"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and 'scripts/pipeline.py --dir "/tmp/somewhere"' in r.stdout, r.stdout + r.stderr
+    r = subprocess.run(["make", "-n", "candidate", "DATA_URI=s3://b/w", "CANDIDATE=o/c.npz"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    text = r.stdout.replace("\\\n", " ")
+    assert "scripts/train.py --data mnist --data \"s3://b/w\" --weeks all" in text
+    assert '--out "o/c.npz" --metrics "o/c.metrics.json"' in text
+    r = subprocess.run(["make", "candidate"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "set DATA_URI=s3://BUCKET/PREFIX" in r.stderr
+
+
+def test_every_stage_behaves_and_the_report_says_so(mnist_dir, tmp_path):
+    out = tmp_path / "rehearsal"
+    r = rehearse(env={"PIPELINE_DIR": str(out), "MNISTLITE_DATA_DIR": str(mnist_dir)})
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert [s["stage"] for s in report] == STAGES
+    for s in report:
+        assert s["ok"] is True and isinstance(s["detail"], str) and s["detail"], s
+        assert isinstance(s["seconds"], float) and s["seconds"] > 0, s
+    by = {s["stage"]: s for s in report}
+    assert "500 quarantined" in by["validate"]["detail"]
+    assert "week-3 skipped" in by["train"]["detail"]
+    assert "refused (gate exit 1" in by["refuse"]["detail"] and "unchanged at version 1" in by["refuse"]["detail"]
+    first_sha = by["promote"]["detail"].split("version 1 = ")[1][:12]
+    assert by["rollback"]["detail"].endswith(f"sha256 {first_sha} = registry (first model)")
+    assert len(list((out / "weeks" / "week-3" / "quarantine").glob("*.png"))) == 500
+    assert "PASS: 8/8 stages behaved" in r.stdout
+    # every step was printed as it happened, with the commands a person would type
+    for step in ("publish_week.py", "fetch_data.py", "validate_data.py", "make --no-print-directory -s candidate",
+                 "evaluate.py", "registry.py promote", "gunicorn -c service/gunicorn.conf.py", "registry.py rollback"):
+        assert step in r.stdout, step
+
+
+def test_a_worse_candidate_that_is_not_worse_makes_the_run_fail(mnist_dir, tmp_path):
+    good = ("--hidden 128 --batch-size 32 --epochs 5 --lr 0.001 --schedule constant --seed 3 --optimizer adam "
+            "--label-smoothing 0 --shift 0")
+    r = rehearse("--dir", tmp_path, "--week-size", 100,
+                 env={"PIPELINE_WORSE_FLAGS": good, "MNISTLITE_DATA_DIR": str(mnist_dir)})
+    assert r.returncode == 1, r.stdout[-4000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [s["stage"] for s in report] == STAGES
+    assert all(s["ok"] for s in report[:6])
+    refuse, rollback = report[6], report[7]
+    assert refuse["ok"] is False and "was not refused: gate exit 0" in refuse["detail"]
+    assert rollback == {"stage": "rollback", "ok": False, "detail": "skipped: refuse failed", "seconds": 0.0,
+                        "cpu_seconds": 0.0}
+    assert "FAIL: 6/8 stages behaved" in r.stdout
+
+
+def test_local_service_serves_a_model_and_checks_what_it_answers(small_model_path):
+    script = ROOT / "scripts" / "local_service.py"
+    ok = subprocess.run([sys.executable, str(script), str(small_model_path)], cwd=ROOT, capture_output=True,
+                        text=True, timeout=180)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "predicted_class 7" in ok.stdout and "MNISTLITE_BIND=127.0.0.1:" in ok.stdout
+    wrong = subprocess.run([sys.executable, str(script), str(small_model_path), "--expect-sha256", "0" * 64],
+                           cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert wrong.returncode == 1 and wrong.stderr.startswith("error: /v1/model serves ")
+    assert wrong.stderr.strip().endswith("expected " + "0" * 64)
