@@ -87,8 +87,16 @@ def _limit_for(content_type: str) -> int:
 _settings = None
 
 
+def _gevent(worker) -> bool:
+    # The hooks wait with gevent timers: with another worker class (``-k sync`` on the command line,
+    # as benchmarks/bench_robustness.py does for its baseline) they stand aside.
+    return type(worker).__module__ == "gunicorn.workers.ggevent"
+
+
 def pre_request(worker, req):
     """Bound the body read and refuse an over-limit ``Expect: 100-continue`` (service/connection.py)."""
+    if not _gevent(worker):
+        return
     from service import connection
 
     connection.before_request(req, limit_for=_limit_for, body_timeout=_body_timeout)
@@ -96,6 +104,8 @@ def pre_request(worker, req):
 
 def post_request(worker, req, environ, resp):
     """Discard an unread body up to the cap after the answer, or close (service/connection.py)."""
+    if not _gevent(worker):
+        return
     from service import connection
 
     connection.after_request(req, discard_max_bytes=_discard_max_bytes)
