@@ -28,9 +28,11 @@ class DeadlineBody:
     work, and a client that sends one byte a second is cut off as surely as one that sends nothing.
     """
 
-    def __init__(self, body, deadline: float, seconds: float, on_timeout=None):
+    def __init__(self, body, deadline: float, seconds: float, on_timeout=None, length: int | None = None):
         self._body, self.deadline, self.seconds, self.on_timeout = body, deadline, seconds, on_timeout
+        self.length = length  # the declared Content-Length; None for a chunked body
         self.bytes_read = 0
+        self.finished = False  # the whole body has been read
 
     def _call(self, method, *args):
         error = TimeoutError(f"the request body did not arrive within {self.seconds:g} s")
@@ -44,7 +46,10 @@ class DeadlineBody:
             if self.on_timeout:  # before the app answers, so that its answer says "Connection: close"
                 self.on_timeout()
             raise
-        self.bytes_read += len(data) if isinstance(data, bytes) else sum(map(len, data))
+        n = len(data) if isinstance(data, bytes) else sum(map(len, data))
+        self.bytes_read += n
+        if (n == 0 and args[0] != 0) or (self.length is not None and self.bytes_read >= self.length):
+            self.finished = True
         return data
 
     def read(self, size=None):
@@ -99,8 +104,10 @@ def before_request(req, *, limit_for, body_timeout: float) -> None:
         req._expected_100_continue = False
         req.force_close()
         return  # the app reads none of this body, and nothing is discarded after the answer
-    if req.body is not None:
-        req.body = DeadlineBody(req.body, time.monotonic() + body_timeout, body_timeout, req.force_close)
+    chunked = _header(req, "TRANSFER-ENCODING") is not None
+    if req.body is not None and (chunked or (length or 0) > 0):  # GETs and empty POSTs have nothing to bound
+        req.body = DeadlineBody(req.body, time.monotonic() + body_timeout, body_timeout, req.force_close,
+                                None if chunked else length)
 
 
 def after_request(req, *, discard_max_bytes: int) -> None:
@@ -110,7 +117,7 @@ def after_request(req, *, discard_max_bytes: int) -> None:
     already; one that sends everything first finds it once its last byte is taken.
     """
     body = req.body
-    if not isinstance(body, DeadlineBody):
+    if not isinstance(body, DeadlineBody) or body.finished:
         return
     # Also when the connection closes anyway (urllib sends "Connection: close"): closing with unread
     # bytes in the socket's receive buffer makes the kernel send a reset, which can destroy the answer

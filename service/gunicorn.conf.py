@@ -53,6 +53,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Requests stay CPU-bound and run one at a time per worker, as before. gthread was measured too: a
 # thread that has read the first byte of a request head waits for the rest with no deadline, so
 # trickling clients still take every thread.
+# gevent patches the standard library in each worker after the fork; the preloaded app does no
+# socket I/O of its own (gunicorn does it), so patching after preload is safe.
 worker_class = "gevent"
 worker_connections = int(os.environ.get("MNISTLITE_WORKER_CONNECTIONS", "1000"))
 # The gevent worker bounds the wait for each request head (new or kept-alive connection) by keepalive.
