@@ -16,9 +16,21 @@ from __future__ import annotations
 import time
 
 import gevent
+from gevent.lock import BoundedSemaphore
 
 # Discarding reads this much per call: large enough that a 64 MiB body takes few Python-level reads.
 _DISCARD_CHUNK = 256 * 1024
+# A body is "large" above this declared size (or when chunked): such bodies are received only a few at a
+# time per worker, since each is held whole in memory while it arrives (the service reads it at once).
+LARGE_BODY = 1 << 20
+_upload_slots: BoundedSemaphore | None = None  # one per worker process, made on first use (after the fork)
+
+
+def _slots(n: int) -> BoundedSemaphore:
+    global _upload_slots
+    if _upload_slots is None:
+        _upload_slots = BoundedSemaphore(n)
+    return _upload_slots
 
 
 class DeadlineBody:
@@ -28,21 +40,38 @@ class DeadlineBody:
     work, and a client that sends one byte a second is cut off as surely as one that sends nothing.
     """
 
-    def __init__(self, body, deadline: float, seconds: float, on_timeout=None, length: int | None = None):
+    def __init__(self, body, deadline: float, seconds: float, on_timeout=None, length: int | None = None,
+                 slots: BoundedSemaphore | None = None):
         self._body, self.deadline, self.seconds, self.on_timeout = body, deadline, seconds, on_timeout
         self.length = length  # the declared Content-Length; None for a chunked body
         self.bytes_read = 0
         self.finished = False  # the whole body has been read
+        self.timed_out = False
+        self.slots, self.holding = slots, False  # a large body waits for an upload slot before its first read
+
+    def release(self) -> None:
+        if self.holding:
+            self.holding = False
+            self.slots.release()
 
     def _call(self, method, *args):
         error = TimeoutError(f"the request body did not arrive within {self.seconds:g} s")
         remaining = self.deadline - time.monotonic()
+        if self.slots is not None and not self.holding:
+            # Not a timeout of this client's: answer, then discard its body (after_request) and go on.
+            if remaining <= 0 or not self.slots.acquire(timeout=remaining):
+                raise TimeoutError("the server is receiving too many large uploads; retry in a few seconds")
+            self.holding = True
+            # Its turn now: the body gets its whole time from here (waiting was bounded by the same time).
+            self.deadline = time.monotonic() + self.seconds
+            remaining = self.seconds
         try:
             if remaining <= 0:
                 raise error
             with gevent.Timeout(remaining, error):
                 data = method(*args)
         except TimeoutError:
+            self.timed_out = True
             if self.on_timeout:  # before the app answers, so that its answer says "Connection: close"
                 self.on_timeout()
             raise
@@ -90,10 +119,12 @@ def declared_length(req) -> int | None:
         return None
 
 
-def before_request(req, *, limit_for, body_timeout: float) -> None:
+def before_request(req, *, limit_for, body_timeout: float, upload_slots: int = 2) -> None:
     """Refuse ``Expect: 100-continue`` over the limit (no 100, close after the 413); bound the body read.
 
-    ``limit_for(content_type)`` is the byte limit the app applies to a body of that type.
+    ``limit_for(content_type)`` is the byte limit the app applies to a body of that type. At most
+    ``upload_slots`` large bodies (see ``LARGE_BODY``) are received at once by this worker; the others
+    wait (their bytes stay in the kernel, and TCP slows their senders) within their body deadline.
     """
     length = declared_length(req)
     if getattr(req, "_expected_100_continue", False) and length is not None \
@@ -106,8 +137,9 @@ def before_request(req, *, limit_for, body_timeout: float) -> None:
         return  # the app reads none of this body, and nothing is discarded after the answer
     chunked = _header(req, "TRANSFER-ENCODING") is not None
     if req.body is not None and (chunked or (length or 0) > 0):  # GETs and empty POSTs have nothing to bound
+        large = chunked or length > LARGE_BODY
         req.body = DeadlineBody(req.body, time.monotonic() + body_timeout, body_timeout, req.force_close,
-                                None if chunked else length)
+                                None if chunked else length, _slots(upload_slots) if large else None)
 
 
 def after_request(req, *, discard_max_bytes: int) -> None:
@@ -117,8 +149,13 @@ def after_request(req, *, discard_max_bytes: int) -> None:
     already; one that sends everything first finds it once its last byte is taken.
     """
     body = req.body
-    if not isinstance(body, DeadlineBody) or body.finished:
+    if not isinstance(body, DeadlineBody):
         return
+    body.release()  # the app is done with its copy of the body
+    if body.finished or body.timed_out:  # a client too slow for its deadline is closed on, not waited for
+        return
+    body.slots = None  # discarding holds no memory: no slot needed
+    body.deadline = time.monotonic() + body.seconds  # a body refused unread gets its own time to arrive
     # Also when the connection closes anyway (urllib sends "Connection: close"): closing with unread
     # bytes in the socket's receive buffer makes the kernel send a reset, which can destroy the answer
     # before the client reads it.

@@ -34,11 +34,12 @@ def start(model_path, **env) -> tuple[subprocess.Popen, int]:
     port = free_port()
     environ = {**os.environ, "MNISTLITE_MODEL": str(model_path), "MNISTLITE_BIND": f"127.0.0.1:{port}",
                "WEB_CONCURRENCY": "2", "MNISTLITE_ACCESS_LOG": "0", **env}
+    n_workers = int(environ["WEB_CONCURRENCY"])
     environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     proc = subprocess.Popen([str(GUNICORN), "-c", "service/gunicorn.conf.py", "service.wsgi:app"], cwd=ROOT,
                             env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
-    while len(workers(proc)) < 2 or not _ready(port):
+    while len(workers(proc)) < n_workers or not _ready(port):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"gunicorn did not become ready: {proc.communicate()[1].decode()[-2000:]}")
@@ -264,6 +265,51 @@ def test_a_phone_photo_sized_upload_is_accepted(server):
     r = requests.post(f"http://127.0.0.1:{server}/predict", files={"file": ("photo.png", buf.getvalue(), "image/png")},
                       timeout=60)
     assert r.status_code == 200, r.text[:300]  # noise gets an answer plus warnings
+
+
+def test_large_uploads_wait_for_a_slot_and_small_requests_do_not(small_model_path, png):
+    """One worker, one upload slot, a large body stalled in it: small requests are still served, and the
+    large upload queued behind it gets a readable answer (served once the staller is cut off, or 408)."""
+    proc, port = start(small_model_path, WEB_CONCURRENCY="1", MNISTLITE_UPLOAD_SLOTS="1", MNISTLITE_BODY_TIMEOUT="2")
+    try:
+        size = 4 << 20
+        head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n" % size
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as holder, \
+                socket.create_connection(("127.0.0.1", port), timeout=15) as waiter:
+            holder.sendall(head + bytes(1 << 20))  # takes the slot, then stalls
+            waiter.sendall(head)
+            r = requests.post(f"http://127.0.0.1:{port}/predict", data=png, headers={"Content-Type": "image/png"},
+                              timeout=10)
+            assert r.status_code == 200
+            waiter.sendall(bytes(size))
+            answer = waiter.recv(65536)
+            assert answer.split()[1] in (b"400", b"408"), answer[:300]  # zeros are no image; or "too many"
+            assert json.loads(answer.partition(b"\r\n\r\n")[2])["description"]
+            assert closed_by_server(holder).startswith(b"HTTP/1.1 408")  # the staller itself is cut off
+    finally:
+        stop(proc)
+
+
+def test_upload_slot_is_waited_for_and_released():
+    """In-process: a large body reads only with a slot; the next one waits, and gets it once released."""
+    import io
+
+    from gevent.lock import BoundedSemaphore
+
+    from service.connection import DeadlineBody
+
+    slots = BoundedSemaphore(1)
+    first = DeadlineBody(io.BytesIO(b"a" * 10), time.monotonic() + 0.5, 0.5, length=10, slots=slots)
+    second = DeadlineBody(io.BytesIO(b"b" * 10), time.monotonic() + 0.5, 0.5, length=10, slots=slots)
+    assert first.read(100) == b"a" * 10 and first.finished and first.holding
+    with pytest.raises(TimeoutError, match="too many large uploads"):
+        second.read(100)  # the slot is taken for as long as it waits
+    assert not second.timed_out  # waiting for a slot is not the client's fault: its body is discarded later
+    first.release()
+    third = DeadlineBody(io.BytesIO(b"c" * 10), time.monotonic() + 5, 5, length=10, slots=slots)
+    assert third.read(100) == b"c" * 10 and third.holding
+    third.release()
+    assert slots.acquire(blocking=False)  # every holder released: the slot is free again
 
 
 # --- reload, drain, kill -----------------------------------------------------------------------------
