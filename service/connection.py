@@ -119,7 +119,7 @@ def declared_length(req) -> int | None:
         return None
 
 
-def before_request(req, *, limit_for, body_timeout: float, upload_slots: int = 2) -> None:
+def before_request(req, *, limit_for, body_timeout: float, upload_slots: int = 1) -> None:
     """Refuse ``Expect: 100-continue`` over the limit (no 100, close after the 413); bound the body read.
 
     ``limit_for(content_type)`` is the byte limit the app applies to a body of that type. At most

@@ -12,7 +12,7 @@ time, on a new connection or between keep-alive requests; an idle or trickling c
 ``MNISTLITE_DISCARD_MAX_BYTES`` (default 128 MiB): a body the app refused (413) or left unread is read
 and thrown away up to this size after the answer, so the client can read the answer; a larger one
 closes the connection. ``MNISTLITE_WORKER_CONNECTIONS`` (default 1000): open connections per worker.
-``MNISTLITE_UPLOAD_SLOTS`` (default 2): bodies over 1 MiB (or chunked) a worker receives at once; each
+``MNISTLITE_UPLOAD_SLOTS`` (default 1): bodies over 1 MiB (or chunked) a worker receives at once; each
 is held in memory whole, so this bounds memory under many concurrent photo uploads. The others wait
 within their body deadline (408 if none frees up); small requests never wait.
 ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20 s): how long a stopping worker finishes what it accepted.
@@ -63,7 +63,9 @@ worker_connections = int(os.environ.get("MNISTLITE_WORKER_CONNECTIONS", "1000"))
 # The gevent worker bounds the wait for each request head (new or kept-alive connection) by keepalive.
 keepalive = int(os.environ.get("MNISTLITE_IDLE_TIMEOUT", "5"))
 _body_timeout = float(os.environ.get("MNISTLITE_BODY_TIMEOUT", "15"))
-_upload_slots = int(os.environ.get("MNISTLITE_UPLOAD_SLOTS", "2"))
+# One: a worker decodes one image at a time anyway, and a second photo buffered beside a decode would
+# not leave two workers inside the chart's memory limit (README, "Slow clients, oversized bodies").
+_upload_slots = int(os.environ.get("MNISTLITE_UPLOAD_SLOTS", "1"))
 _discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 << 20)))
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
