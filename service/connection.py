@@ -55,7 +55,8 @@ class DeadlineBody:
             self.slots.release()
 
     def _call(self, method, *args):
-        error = TimeoutError(f"the request body did not arrive within {self.seconds:g} s")
+        error = TimeoutError(f"the request body did not arrive within {self.seconds:g} s; "
+                             "send it without pauses")
         remaining = self.deadline - time.monotonic()
         if self.slots is not None and not self.holding:
             # Not a timeout of this client's: answer, then discard its body (after_request) and go on.

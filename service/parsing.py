@@ -56,7 +56,7 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
         else:
             data = req.bounded_stream.read(limit + 1)
     except TimeoutError as e:  # the server's body deadline (MNISTLITE_BODY_TIMEOUT)
-        raise BodyTimeout(f"{e}; send the whole body at once") from None
+        raise BodyTimeout(str(e)) from None
     if len(data) > limit:
         raise BodyTooLarge(f"body is over the limit of {limit} bytes")
     return data
