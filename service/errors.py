@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from functools import partial
+
 import falcon
 
 from mnistlite.preprocess import ImageError, ImageTooLarge
@@ -20,6 +22,10 @@ class InputError(ValueError):
 
 class BodyTooLarge(InputError):
     """The request body is over the configured byte limit (413)."""
+
+
+class BodyTimeout(InputError):
+    """The request body did not arrive within the server's deadline (408)."""
 
 
 class UnsupportedType(InputError):
@@ -35,6 +41,7 @@ class NotReady(Exception):
 ERRORS = {
     InputError: (falcon.HTTPBadRequest, "Invalid input"),
     BodyTooLarge: (falcon.HTTPContentTooLarge, "Request body too large"),
+    BodyTimeout: (partial(falcon.HTTPError, falcon.HTTP_408), "Request timeout"),
     UnsupportedType: (falcon.HTTPUnsupportedMediaType, "Unsupported media type"),
     ImageError: (falcon.HTTPBadRequest, "Invalid image"),
     ImageTooLarge: (falcon.HTTPContentTooLarge, "Image too large"),

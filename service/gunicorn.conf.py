@@ -5,6 +5,18 @@ Environment: ``MNISTLITE_BIND`` (e.g. 127.0.0.1:8123; default 0.0.0.0:$PORT, POR
 ``PROMETHEUS_MULTIPROC_DIR`` (default: a fresh directory under $TMPDIR, removed at exit).
 Only /tmp (or $TMPDIR) is written, so the container's root filesystem can be read-only.
 
+Connections (gevent worker: a slow or idle client holds a greenlet, never a whole worker):
+``MNISTLITE_IDLE_TIMEOUT`` (default 5 s): a connection must deliver a complete request head within this
+time, on a new connection or between keep-alive requests; an idle or trickling client is then cut off.
+``MNISTLITE_BODY_TIMEOUT`` (default 15 s): the body must arrive within this time after its head (408).
+``MNISTLITE_DISCARD_MAX_BYTES`` (default 128 MiB): a body the app refused (413) or left unread is read
+and thrown away up to this size after the answer, so the client can read the answer; a larger one
+closes the connection. ``MNISTLITE_WORKER_CONNECTIONS`` (default 1000): open connections per worker.
+``MNISTLITE_UPLOAD_SLOTS`` (default 1): bodies over 1 MiB (or chunked) a worker receives at once; each
+is held in memory whole, so this bounds memory under many concurrent photo uploads. The others wait
+within their body deadline (408 if none frees up); small requests never wait.
+``GUNICORN_GRACEFUL_TIMEOUT`` (default 20 s): how long a stopping worker finishes what it accepted.
+
 preload_app: the master imports the app and loads the model once, then forks; workers share the
 weights and imported modules copy-on-write (less memory per worker, faster worker (re)starts).
 The price: a new model needs a restart (a HUP re-forks workers from the same preloaded master).
@@ -39,11 +51,27 @@ _own_prom_dir = os.environ.get("_MNISTLITE_PROM_OWNED") == "1"
 
 bind = os.environ.get("MNISTLITE_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "sync"  # CPU-bound sub-millisecond requests: no benefit from threads or async
+# gevent: a connection costs a greenlet while it waits for bytes, so slow, idle and speculative
+# (browser) connections cannot occupy the workers the way they do with "sync", and keep-alive works.
+# Requests stay CPU-bound and run one at a time per worker, as before. gthread was measured too: a
+# thread that has read the first byte of a request head waits for the rest with no deadline, so
+# trickling clients still take every thread.
+# gevent patches the standard library in each worker after the fork; the preloaded app does no
+# socket I/O of its own (gunicorn does it), so patching after preload is safe.
+worker_class = "gevent"
+worker_connections = int(os.environ.get("MNISTLITE_WORKER_CONNECTIONS", "1000"))
+# The gevent worker bounds the wait for each request head (new or kept-alive connection) by keepalive.
+keepalive = int(os.environ.get("MNISTLITE_IDLE_TIMEOUT", "5"))
+_body_timeout = float(os.environ.get("MNISTLITE_BODY_TIMEOUT", "15"))
+# One: a worker decodes one image at a time anyway, and a second photo buffered beside a decode would
+# not leave two workers inside the chart's memory limit (README, "Slow clients, oversized bodies").
+_upload_slots = int(os.environ.get("MNISTLITE_UPLOAD_SLOTS", "1"))
+_discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 << 20)))
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = 10
-# The sync worker touches its heartbeat file on every request: keep it in RAM when possible.
+# A stopping worker (SIGTERM, or the old generation after a SIGHUP) serves what it accepted for this long.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+# The worker touches its heartbeat file about once a second: keep it in RAM when possible.
 worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 # The gunicornc control socket would live under $HOME (read-only in the container) and collide
 # between several servers on one machine; nothing here uses it.
@@ -52,6 +80,44 @@ control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+
+
+def _limit_for(content_type: str) -> int:
+    from service.parsing import body_limit
+    from service.settings import Settings
+
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return body_limit(content_type, _settings)
+
+
+_settings = None
+
+
+def _gevent(worker) -> bool:
+    # The hooks wait with gevent timers: with another worker class (``-k sync`` on the command line,
+    # as benchmarks/bench_robustness.py does for its baseline) they stand aside.
+    return type(worker).__module__ == "gunicorn.workers.ggevent"
+
+
+def pre_request(worker, req):
+    """Bound the body read and refuse an over-limit ``Expect: 100-continue`` (service/connection.py)."""
+    if not _gevent(worker):
+        return
+    from service import connection
+
+    connection.before_request(req, limit_for=_limit_for, body_timeout=_body_timeout,
+                              upload_slots=_upload_slots)
+
+
+def post_request(worker, req, environ, resp):
+    """Discard an unread body up to the cap after the answer, or close (service/connection.py)."""
+    if not _gevent(worker):
+        return
+    from service import connection
+
+    connection.after_request(req, discard_max_bytes=_discard_max_bytes)
 
 
 def child_exit(server, worker):

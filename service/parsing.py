@@ -13,7 +13,7 @@ import falcon
 import numpy as np
 from falcon.media import MultipartFormHandler
 
-from .errors import BodyTooLarge, InputError, UnsupportedType
+from .errors import BodyTimeout, BodyTooLarge, InputError, UnsupportedType
 
 # Raw image bodies: Pillow sniffs the real format, so these only have to be plausible.
 IMAGE_TYPES = frozenset({
@@ -33,17 +33,30 @@ def media_type(req: falcon.Request) -> str:
     return ct.split(";", 1)[0].strip().lower() if ct else ""
 
 
+def body_limit(content_type: str, settings) -> int:
+    """The byte limit for a body of this Content-Type: JSON has its own, larger one."""
+    mt = content_type.split(";", 1)[0].strip().lower()
+    return settings.max_json_bytes if mt in JSON_TYPES else settings.max_body_bytes
+
+
 def read_body(req: falcon.Request, limit: int) -> bytes:
-    """The whole body, at most ``limit`` bytes; a larger declared length is refused before reading."""
+    """The whole body, at most ``limit`` bytes; a larger declared length is refused before reading.
+
+    The server discards a refused body after the answer (service/connection.py), so the client can
+    read the 413 instead of a connection reset.
+    """
     length = req.content_length
     if length is not None and length > limit:
         raise BodyTooLarge(f"body is {length} bytes; the limit is {limit} bytes")
-    if length is None and req.env.get("wsgi.input_terminated"):
-        # Chunked body (gunicorn ends wsgi.input at its last chunk): read one byte past the limit
-        # to tell "full" from "over". Without the flag, reading could block: treat as no body.
-        data = req.stream.read(limit + 1)
-    else:
-        data = req.bounded_stream.read(limit + 1)
+    try:
+        if length is None and req.env.get("wsgi.input_terminated"):
+            # Chunked body (gunicorn ends wsgi.input at its last chunk): read one byte past the limit
+            # to tell "full" from "over". Without the flag, reading could block: treat as no body.
+            data = req.stream.read(limit + 1)
+        else:
+            data = req.bounded_stream.read(limit + 1)
+    except TimeoutError as e:  # the server's body deadline (MNISTLITE_BODY_TIMEOUT)
+        raise BodyTimeout(str(e)) from None
     if len(data) > limit:
         raise BodyTooLarge(f"body is over the limit of {limit} bytes")
     return data

@@ -19,12 +19,12 @@ ENV = {
 class Settings:
     """Hard limits of the service.
 
-    ``max_body_bytes`` bounds image uploads (raw or multipart); JSON bodies get their own, larger
-    ``max_json_bytes`` because a batch of 1,000 x 784 numbers in text cannot fit in 1 MiB.
+    ``max_body_bytes`` bounds image uploads (raw or multipart) and admits a phone photo; JSON bodies get
+    their own ``max_json_bytes``, sized for a batch of 1,000 x 784 numbers in text.
     ``max_image_side`` is checked from the image header, before any pixel is decoded.
     """
 
-    max_body_bytes: int = 1 << 20
+    max_body_bytes: int = 16 << 20  # a phone photo (JPEG, up to ~12 MiB) with room for multipart framing
     max_json_bytes: int = 16 << 20  # 1,000 x 784 numbers as Python's json writes float64 (~20 chars)
     max_image_side: int = 4096
     max_batch: int = 1000

@@ -87,6 +87,20 @@ def test_deployment_is_hardened(chart_result):
     assert pod["serviceAccountName"] == sa["metadata"]["name"]
 
 
+def test_prestop_delay_fits_the_grace_period(chart_result):
+    """Endpoints drain during preStop; gunicorn's graceful stop gets the rest of the grace period."""
+    for value_set in VALUE_SETS:
+        pod = one(chart_result, value_set, "Deployment")["spec"]["template"]["spec"]
+        (c,) = pod["containers"]
+        command = c["lifecycle"]["preStop"]["exec"]["command"]
+        assert command[0] == "sleep" and int(command[1]) > 0
+        graceful = int({e["name"]: e.get("value") for e in c["env"]}["GUNICORN_GRACEFUL_TIMEOUT"])
+        assert graceful >= 5 and int(command[1]) + graceful < pod["terminationGracePeriodSeconds"]
+        # The probes still reach the server's own routes.
+        assert c["livenessProbe"]["httpGet"] == {"path": "/liveness", "port": "http"}
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readiness", "port": "http"}
+
+
 def test_labels_selectors_and_service(chart_result):
     for value_set in VALUE_SETS:
         for obj in objects(chart_result, value_set):

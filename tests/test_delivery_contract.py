@@ -59,10 +59,10 @@ def test_container_contract(small_model_path, tmp_path):
                      "-r", ROOT / "requirements" / "runtime.txt", wheel], timeout=600)
     assert installed.returncode == 0, installed.stderr[-3000:]
     frozen = run([*pip, "freeze", "--all"]).stdout
-    names = {re.split(r"==| @ ", line)[0].strip().lower().replace("_", "-") for line in frozen.splitlines()
+    names = {re.sub(r"[-_.]+", "-", re.split(r"==| @ ", line)[0].strip().lower()) for line in frozen.splitlines()
              if line.strip() and not line.startswith("#")}
     assert names == {"numpy", "threadpoolctl", "pillow", "pyspng", "falcon", "gunicorn", "prometheus-client",
-                     "mnistlite"}
+                     "gevent", "packaging", "greenlet", "zope-event", "zope-interface", "mnistlite"}
 
     # 2. The final stage's file system, rooted in tmp: image paths -> local paths.
     image_root = tmp_path / "image"
@@ -137,6 +137,8 @@ def test_container_contract(small_model_path, tmp_path):
         health = json.loads(dict(final)["HEALTHCHECK"].split(" CMD ", 1)[1])
         health[0] = shutil.which(health[0], path=env["PATH"])
         assert run(health, env=env, cwd=workdir, timeout=30).returncode == 0
+        # The image's venv runs the connection model the config names (slow clients cost a greenlet).
+        assert "Using worker: gevent" in (tmp_path / "server.log").read_text()
         # Nothing was written outside /tmp (the image's root file system is read-only).
         written = [p for p in image_root.rglob("*") if p.is_file() and p.name not in ("gunicorn.conf.py", "model.npz")]
         assert written == [], written
