@@ -117,12 +117,22 @@ def fog(d, rng):
     return _u8(x * 255 / x.max())
 
 
+def _across(rng):
+    """Two points on different sides of the 28x28 field."""
+    sides = rng.choice(4, 2, replace=False)
+    pts = []
+    for s in sides:
+        t = rng.uniform(0, 27)
+        pts.append(np.array([(t, 0), (t, 27), (0, t), (27, t)][s], float))
+    return pts
+
+
 def _draw_lines(d, rng, kind):
     im = Image.fromarray(d)
     dr = ImageDraw.Draw(im)
-    if kind == "dotted":
-        p0, p1 = rng.uniform(0, 28, 2), rng.uniform(0, 28, 2)
-        for t in np.linspace(0, 1, 12):
+    if kind == "dotted":   # a line of dots 3-4 px apart from one side of the field to another
+        p0, p1 = _across(rng)
+        for t in np.linspace(0, 1, max(2, int(np.hypot(*(p1 - p0)) / rng.uniform(3, 4)))):
             x, y = p0 + t * (p1 - p0)
             dr.ellipse([x - 0.7, y - 0.7, x + 0.7, y + 0.7], fill=255)
     elif kind == "zigzag":

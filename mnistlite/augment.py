@@ -88,6 +88,11 @@ def clutter_bank(n: int, rng: np.random.Generator) -> np.ndarray:
         d = ImageDraw.Draw(im)
         kind = i % 4
         p0, p1 = rng.uniform(0, 56, 2), rng.uniform(0, 56, 2)
+        if kind == 0 and i % 8 == 0:   # a line across the whole field, mostly upright (a ruled line, a fold)
+            x0 = rng.uniform(8, 48)
+            p0, p1 = np.array([x0, 0.0]), np.array([x0 + rng.uniform(-8, 8), 56.0])
+            if i % 16 == 0:
+                p0, p1 = p0[::-1], p1[::-1]
         if kind == 0:
             d.line([tuple(p0), tuple(p1)], fill=255, width=int(rng.integers(2, 4)))
         elif kind == 1:
@@ -96,7 +101,7 @@ def clutter_bank(n: int, rng: np.random.Generator) -> np.ndarray:
                 r = rng.uniform(1.0, 2.0)
                 d.ellipse([x - r, y - r, x + r, y + r], fill=255)
         elif kind == 2:
-            pts, ang = [tuple(p0)], rng.uniform(0, 2 * np.pi)
+            pts, ang = [tuple(rng.uniform(8, 48, 2))], rng.uniform(0, 2 * np.pi)
             for j in range(int(rng.integers(3, 7))):
                 a = ang + (0.9 if j % 2 else -0.9)
                 pts.append((pts[-1][0] + 14 * np.cos(a), pts[-1][1] + 14 * np.sin(a)))
@@ -116,7 +121,7 @@ class Augment:
     """How much of each distortion a batch gets; ``p`` is the share of images distorted at all.
 
     rotate (degrees), shear and scale (relative) are maxima of uniform draws; thick, thin, blur
-    and clutter are the probabilities of those per distorted image.
+    clutter and edges (outline only) are the probabilities of those per distorted image.
     """
     p: float = 0.5
     rotate: float = 15.0
@@ -126,6 +131,7 @@ class Augment:
     thin: float = 0.1
     blur: float = 0.15
     clutter: float = 0.15
+    edges: float = 0.05
     bank: int = 1024
 
     def __call__(self, x, rng: np.random.Generator, bank=None):
@@ -152,6 +158,10 @@ class Augment:
             y[thick] = _filter3(y[thick], np.maximum)
         if thin.any():
             y[thin] = np.maximum(_filter3(y[thin], np.minimum), 0.5 * y[thin])
+        edges = u[3] < self.edges
+        if edges.any():   # outline only: the morphological gradient, strengthened
+            e = y[edges]
+            y[edges] = np.minimum((_filter3(e, np.maximum) - _filter3(e, np.minimum)) * 1.5, 1)
         blur = u[1] < self.blur
         if blur.any():
             kinds = rng.integers(0, 5, int(blur.sum()))

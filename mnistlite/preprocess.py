@@ -110,8 +110,9 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
 
     A picture whose border is not one flat level (a photo: uneven light, shadow, grain, page edges;
     fog or noise) first goes through ``ink.clean``: background removed, ink found whatever its
-    polarity, only the digit's connected components kept. Then: light backgrounds inverted (border
-    median), ink stretched to 0..255, cropped to the ink box, strokes far thinner or thicker than
+    polarity, only the digit's connected components kept. Then: inverted if the ink is darker than
+    the background (border median); in a small picture, lines across it and specks apart from the
+    digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the ink box, strokes far thinner or thicker than
     MNIST's brought towards its width (crops that must shrink only), longest side scaled to 20 px
     (Lanczos), centre of mass on pixel (14, 14). A picture with no ink gives all zeros.
     """
@@ -122,12 +123,21 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
         g = ink.clean(g)
     out = np.zeros((FIELD, FIELD), np.uint8)
     bg = _border_median(g)
-    invert = bg > 127
-    contrast = bg - int(_min(g, axis=None)) if invert else int(_max(g, axis=None)) - bg
+    lo, hi = int(_min(g, axis=None)), int(_max(g, axis=None))
+    invert = bg - lo > hi - bg     # the ink is on the side further from the background
+    contrast = bg - lo if invert else hi - bg
     if contrast < MIN_CONTRAST:
         return out
     cut = INK_FRACTION * contrast
-    r0, r1, c0, c1 = _bbox(g < bg - cut if invert else g > bg + cut)
+    mask = g < bg - cut if invert else g > bg + cut
+    if max(g.shape) <= ink.SMALL:
+        cleared = ink.declutter(g, mask, bg)
+        if cleared is not g:
+            g = cleared
+            mask = g < bg - cut if invert else g > bg + cut
+            if not _any(mask, axis=None):
+                return out
+    r0, r1, c0, c1 = _bbox(mask)
     # One lookup table does inversion, background removal and contrast stretch on the crop only;
     # none when already white-on-black with full contrast (MNIST itself): the identity.
     lut = _lut(bg, invert, contrast) if invert or bg or contrast != 255 else None
