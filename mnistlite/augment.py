@@ -175,6 +175,5 @@ class Augment:
             pick = bank[rng.integers(0, len(bank), len(clutter))]
             y[clutter] = np.maximum(y[clutter], pick * rng.uniform(0.5, 1.0, (len(clutter), 1)).astype(np.float32))
         np.clip(y, 0, 1, out=y)
-        y[y < 1e-4] = 0   # interpolation leaves float32 subnormals, which make BLAS products crawl
         out[sel] = y
         return out

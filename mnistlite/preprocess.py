@@ -14,7 +14,7 @@ from .decode import (FORMATS, MAX_PIXELS, MIN_CONTRAST, ImageError, ImageTooLarg
                      decode_image)
 
 # Bump when the mapping from pixels to model input changes; saved in every model file.
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2   # 2: photos and damaged scans are cleaned first (ink.py)
 
 
 def to_float(images):
