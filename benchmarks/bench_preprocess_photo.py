@@ -7,7 +7,8 @@ For each resolution (640x480 .. 4032x3024) it renders --photos photo-like JPEGs 
 (each photo --repeat times), with the median CPU time of the calling thread beside it, which a busy
 machine inflates less than wall time. The peak-memory figure is measured in a fresh child process per
 resolution: its peak RSS (VmHWM, reset through /proc/self/clear_refs) while preprocessing the photos
-minus its RSS just before (imports, the JPEG bytes and one warm-up call on a 28x28 PNG already done). Then every MNIST test digit goes
+minus its RSS just before (imports, the JPEG bytes and one warm-up call on a 28x28 PNG already done).
+Then every MNIST test digit goes
 through ``preprocess_image`` as a PNG: the share that comes back within one grey level of itself.
 """
 from __future__ import annotations
@@ -88,7 +89,8 @@ def main(argv=None) -> int:
             mem = json.loads(out.strip().splitlines()[-1])
             size = np.mean([len(b) for b in blobs]) / 1e6
             print(f"preprocess_image {w}x{h} JPEG (~{size:.1f} MB): p50 {np.median(t):.1f} ms  "
-                  f"p95 {np.percentile(t, 95):.1f} ms  max {t.max():.1f} ms  (CPU time p50 {np.median(cpu):.1f} ms)  "
+                  f"p95 {np.percentile(t, 95):.1f} ms  max {t.max():.1f} ms  "
+                  f"(CPU time p50 {np.median(cpu):.1f} ms)  "
                   f"peak RSS +{mem['rss_increase_mb']:.0f} MB (process {mem['peak_rss_mb']:.0f} MB)")
     out = np.stack([preprocess_image(_png(d)) for d in x])
     err = np.abs(out.astype(np.int16) - x).reshape(len(x), -1).max(axis=1)

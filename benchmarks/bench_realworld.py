@@ -167,11 +167,13 @@ def main(argv=None) -> int:
     kinds = [results[k]["accuracy"] for k in KINDS if k in results]
     photos = {k: results[k]["accuracy"] for k in PHOTOS if k in results}
     summary = {"cpu": cpu_model(), "model": args.model, "model_sha256": model.sha256,
-               "clean_mnist": results["clean MNIST"]["accuracy"], "seconds": round(time.perf_counter() - t0, 1)}
+               "clean_mnist": results["clean MNIST"]["accuracy"],
+               "seconds": round(time.perf_counter() - t0, 1)}
     if kinds:
         worst = min((results[k]["accuracy"], k) for k in KINDS if k in results)
         summary.update({"mnistc_mean": float(np.mean(kinds)), "mnistc_worst": worst})
-        print(f"MNIST-C-style mean {np.mean(kinds):.2%} over {len(kinds)} kinds; worst {worst[1]} {worst[0]:.2%}")
+        print(f"MNIST-C-style mean {np.mean(kinds):.2%} over {len(kinds)} kinds; "
+              f"worst {worst[1]} {worst[0]:.2%}")
     if photos:
         res = [photos[k] for k in photos if "x" in k.split()[-1] and k.split()[-1][0].isdigit()]
         summary.update({"photo_min": min(photos.values()), "photo_min_resolution": min(res) if res else None})

@@ -104,7 +104,8 @@ def _plasma(rng, size=32):
     out = np.zeros((size, size))
     amp = 1.0
     for k in (2, 4, 8, 16):
-        o = Image.fromarray(rng.random((k, k)).astype(np.float32), "F").resize((size, size), Image.Resampling.BICUBIC)
+        o = Image.fromarray(rng.random((k, k)).astype(np.float32), "F")
+        o = o.resize((size, size), Image.Resampling.BICUBIC)
         out += amp * np.asarray(o)
         amp *= 0.55
     out -= out.min()

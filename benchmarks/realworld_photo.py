@@ -57,7 +57,8 @@ def _light(w, h, rng, cfg):
         r = rng.uniform(0.3, 0.8) * w // 8
         pts = [(cx + r * np.cos(t), cy + r * np.sin(t)) for t in np.sort(rng.uniform(0, 2 * np.pi, 5))]
         ImageDraw.Draw(sh).polygon(pts, fill=int(255 * rng.uniform(0.45, 0.7)))
-        sh = sh.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3))).resize((w, h), Image.Resampling.BILINEAR)
+        sh = sh.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3)))
+        sh = sh.resize((w, h), Image.Resampling.BILINEAR)
         im = ImageChops.multiply(im, sh)
     return im
 
@@ -76,7 +77,7 @@ def render(digit, rng, cfg: Photo) -> bytes:
         paper = tuple(int(v) for v in rng.integers(35, 75, 3))
         ink = tuple(int(v) for v in rng.integers(200, 240, 3))
     else:
-        paper = tuple(int(v) for v in (rng.integers(215, 250), rng.integers(210, 245), rng.integers(195, 235)))
+        paper = (int(rng.integers(215, 250)), int(rng.integers(210, 245)), int(rng.integers(195, 235)))
         ink = INKS[ink_name]
     refl = Image.new("RGB", (w, h), paper)
     if rng.random() < cfg.page_edge:   # the table beyond the page along one side

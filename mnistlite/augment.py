@@ -72,9 +72,11 @@ def _blur(x, kind, rng):
     """Box blur: 3x3 (kind 0) or a 5-tap motion streak along one of four directions (kinds 1-4)."""
     p = np.pad(x, ((0, 0), (2, 2), (2, 2)))
     if kind == 0:
-        return sum(p[:, 1 + dy:SIDE + 1 + dy, 1 + dx:SIDE + 1 + dx] for dy in (0, 1, 2) for dx in (0, 1, 2)) / 9
+        return sum(p[:, 1 + dy:SIDE + 1 + dy, 1 + dx:SIDE + 1 + dx]
+                   for dy in (0, 1, 2) for dx in (0, 1, 2)) / 9
     dy, dx = ((0, 1), (1, 0), (1, 1), (1, -1))[kind - 1]
-    return sum(p[:, 2 + k * dy:SIDE + 2 + k * dy, 2 + k * dx:SIDE + 2 + k * dx] for k in range(-2, 3)) / 5 * 1.4
+    streak = sum(p[:, 2 + k * dy:SIDE + 2 + k * dy, 2 + k * dx:SIDE + 2 + k * dx] for k in range(-2, 3))
+    return streak / 5 * 1.4
 
 
 def clutter_bank(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -173,7 +175,8 @@ class Augment:
         clutter = np.flatnonzero(u[2] < self.clutter)
         if len(clutter) and bank is not None:
             pick = bank[rng.integers(0, len(bank), len(clutter))]
-            y[clutter] = np.maximum(y[clutter], pick * rng.uniform(0.5, 1.0, (len(clutter), 1)).astype(np.float32))
+            strength = rng.uniform(0.5, 1.0, (len(clutter), 1)).astype(np.float32)
+            y[clutter] = np.maximum(y[clutter], pick * strength)
         np.clip(y, 0, 1, out=y)
         out[sel] = y
         return out

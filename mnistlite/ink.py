@@ -13,7 +13,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 WORK = 384          # longest side (pixels) the ink search works at
 SMALL = 64          # pictures up to this many pixels a side are scans or digit crops, not photos
 FLAT = (24, 8)      # border 5th..95th percentile spread (levels) of one flat background: small, photo
-STROKE = 0.10       # MNIST's typical stroke width over the digit's longest side (training-set median, stroke_width)
+STROKE = 0.10       # MNIST's stroke width over the digit's longest side (training-set median of stroke_width)
 _OFFSETS8 = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
 
@@ -154,7 +154,8 @@ def select(ink: np.ndarray, mask: np.ndarray, *, photo: bool = True, anywhere: b
     if anywhere:   # a scan's own field: every piece of some weight is the digit's, wherever it lies
         keep = (mean >= 0.4 * mean[main]) & ((mass >= 0.05 * mass[main]) | inside)
     else:
-        keep = good & near & (mean >= 0.4 * mean[main]) & ((mass >= 0.05 * mass[main]) | (inside & (not photo)))
+        heavy = (mass >= 0.05 * mass[main]) | (inside & (not photo))
+        keep = good & near & (mean >= 0.4 * mean[main]) & heavy
     keep[main] = True
     return keep[np.maximum(lab, 0)] & on
 

@@ -112,8 +112,8 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     fog or noise) first goes through ``ink.clean``: background removed, ink found whatever its
     polarity, only the digit's connected components kept. Then: inverted if the ink is darker than
     the background (border median); in a small picture, lines across it and specks apart from the
-    digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the ink box, strokes far thinner or thicker than
-    MNIST's brought towards its width (crops that must shrink only), longest side scaled to 20 px
+    digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the ink box, strokes far
+    thinner or thicker than MNIST's brought towards its width (crops that must shrink only), longest side scaled to 20 px
     (Lanczos), centre of mass on pixel (14, 14). A picture with no ink gives all zeros.
     """
     g = np.asarray(gray)

@@ -67,7 +67,7 @@ def test_median3_is_the_exact_3x3_median(a):
 
 
 def _photo(digit, rng, *, size=(960, 720), dark_board=False, page_edge=False, specks=False, pen=False):
-    """A MNIST digit photographed on paper: lighting gradient, grain, JPEG (a small, self-contained renderer)."""
+    """A MNIST digit photographed on paper: lighting gradient, grain, JPEG (a small renderer of its own)."""
     w, h = size
     side = int(h * 0.45)
     strokes = Image.fromarray(digit).resize((112, 112), Image.Resampling.BICUBIC)
@@ -94,11 +94,13 @@ def _photo(digit, rng, *, size=(960, 720), dark_board=False, page_edge=False, sp
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("kind", ["ink on paper", "chalk on a dark board", "page edge and specks", "thin pen"])
+@pytest.mark.parametrize("kind", ["ink on paper", "chalk on a dark board", "page edge and specks",
+                                  "thin pen"])
 def test_photos_are_read(kind, mnist_uint8, small_model):
     _, (x, y) = mnist_uint8
     rng = np.random.default_rng(3)
-    opts = {"chalk on a dark board": {"dark_board": True}, "page edge and specks": {"page_edge": True, "specks": True},
+    opts = {"chalk on a dark board": {"dark_board": True},
+            "page edge and specks": {"page_edge": True, "specks": True},
             "thin pen": {"pen": True}}.get(kind, {})
     digits = np.stack([preprocess_image(_photo(x[i], rng, **opts)) for i in range(30)])
     assert digits.dtype == np.uint8 and digits.shape == (30, 28, 28)
