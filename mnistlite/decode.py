@@ -200,11 +200,25 @@ def _plain_png(data, max_side: int, max_pixels: int) -> np.ndarray | None:
     return luma if mode == "RGB" else _composite(luma, a[..., 3])
 
 
-def _decode_pillow(data, max_side: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Any accepted format via Pillow -> uint8 (h, w) grayscale (maybe read-only); ImageError on bad input."""
+def _draft_size(w: int, h: int, reduce: int):
+    """The size to ask libjpeg's DCT scaling for: the smallest of 1/2, 1/4, 1/8 keeping >= ``reduce`` a side."""
+    k = 1
+    while k < 8 and max(w, h) // (2 * k) >= reduce:
+        k *= 2
+    return None if k == 1 else (-(-w // k), -(-h // k))
+
+
+def _decode_pillow(data, max_side: int, max_pixels: int = MAX_PIXELS, reduce: int = 0) -> np.ndarray:
+    """Any accepted format via Pillow -> uint8 (h, w) grayscale (maybe read-only); ImageError on bad input.
+
+    With ``reduce`` > 0, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's draft mode) as long
+    as its longest side stays >= ``reduce``: a 12-megapixel photo costs an eighth of the work.
+    """
     im = _open_image(data, max_side=max_side, max_pixels=max_pixels)
-    if im.format in ("JPEG", "MPO") and im.mode != "L":
-        im.draft("L", None)  # libjpeg hands over the luma channel directly: no colour conversion
+    if im.format in ("JPEG", "MPO"):
+        size = _draft_size(*im.size, reduce) if reduce else None
+        if im.mode != "L" or size:
+            im.draft("L", size)  # libjpeg hands over the luma channel directly: no colour conversion
     _load(im)
     if im.format in _EXIF_FORMATS and im.getexif().get(0x0112, 1) not in (1, None):
         from PIL import ImageOps
@@ -213,10 +227,13 @@ def _decode_pillow(data, max_side: int, max_pixels: int = MAX_PIXELS) -> np.ndar
     return _pil_to_gray(im)
 
 
-def _decode(data, max_side: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """decode_image without the copy: plain PNGs through libspng, everything else through Pillow."""
+def _decode(data, max_side: int, max_pixels: int = MAX_PIXELS, reduce: int = 0) -> np.ndarray:
+    """decode_image without the copy: plain PNGs through libspng, everything else through Pillow.
+
+    ``reduce`` > 0 lets JPEGs decode at reduced scale, no smaller than that a side (see _decode_pillow).
+    """
     a = _plain_png(data, max_side, max_pixels)
-    return _decode_pillow(data, max_side, max_pixels) if a is None else a
+    return _decode_pillow(data, max_side, max_pixels, reduce) if a is None else a
 
 
 def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIXELS) -> np.ndarray:

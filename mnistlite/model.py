@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from .augment import random_shift
+from .augment import Augment, clutter_bank, random_shift
 from .config import TrainConfig
 from .layers import Activation, Dense, Dropout, as_generator
 from .losses import SoftmaxCrossEntropy, softmax
@@ -144,12 +144,14 @@ class MLP:
 
     def fit(self, x, y, *, epochs: int = 5, batch_size: int = 32, optimizer: Optimizer | None = None,
             schedule: str = "constant", validation_data=None, label_smoothing: float = 0.0,
-            weight_decay: float = 0.0, shift: int = 0, patience: int = 0, callbacks=(),
-            verbose: bool = True):
+            weight_decay: float = 0.0, shift: int = 0, augment: float = 0.0, patience: int = 0,
+            callbacks=(), verbose: bool = True):
         """Train on x: (n, 784) float32 in [0, 1] (or uint8 (n, 28, 28)), y: (n,) int labels.
 
         Mini-batches are shuffled from the model's generator, so the same seed and data give
-        bit-identical weights. With ``patience`` > 0 and validation data, training stops after that
+        bit-identical weights. ``augment`` > 0 distorts that share of every batch (``Augment``) before
+        the ``shift``; labels are never changed. With ``patience`` > 0 and validation data, training stops
+        after that
         many epochs without a better validation loss and the best weights are restored.
         ``callbacks`` are called as ``cb(record, model)`` after each epoch; returning True stops.
         Returns a history dict of per-epoch lists (loss, acc, val_loss, val_acc, lr, seconds).
@@ -164,6 +166,12 @@ class MLP:
             raise ValueError(f"epochs and batch_size must be >= 1, got {epochs!r}, {batch_size!r}")
         if patience and validation_data is None:
             raise ValueError("patience (early stopping) needs validation_data")
+        if not 0.0 <= augment <= 1.0:
+            raise ValueError(f"augment must be in [0, 1], got {augment!r}")
+        if augment and x.shape[1] != 784:
+            raise ValueError(f"augment needs 28x28 images (784 inputs), got {x.shape[1]} inputs")
+        distort = Augment(p=float(augment)) if augment else None
+        bank = clutter_bank(distort.bank, self.rng) if distort else None
         optimizer = optimizer or make_optimizer("adam", 1e-3)
         decay = [d.W for d in self.dense]
         optimizer.bind(self.flat_params, self.flat_grads, decay)
@@ -192,6 +200,8 @@ class MLP:
                     yb = np.take(y, idx, out=yb_full)
                 else:
                     xb, yb = x[idx], y[idx]
+                if distort:
+                    xb = distort(xb, self.rng, bank)
                 if shift:
                     xb = random_shift(xb, shift, self.rng)
                 lr = optimizer.lr * sched(step, total_steps)
@@ -248,6 +258,7 @@ def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=(), verb
     history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, optimizer=opt,
                         schedule=config.schedule, validation_data=validation_data,
                         label_smoothing=config.label_smoothing, weight_decay=config.weight_decay,
-                        shift=config.shift, patience=config.patience, callbacks=callbacks,
+                        shift=config.shift, augment=config.augment, patience=config.patience,
+                        callbacks=callbacks,
                         verbose=verbose)
     return model, history

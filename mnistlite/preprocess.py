@@ -9,11 +9,12 @@ import math
 
 import numpy as np
 
+from . import ink
 from .decode import (FORMATS, MAX_PIXELS, MIN_CONTRAST, ImageError, ImageTooLarge, _decode,  # noqa: F401
                      decode_image)
 
 # Bump when the mapping from pixels to model input changes; saved in every model file.
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2   # 2: photos and damaged scans are cleaned first (ink.py)
 
 
 def to_float(images):
@@ -107,21 +108,36 @@ def _lut(bg: int, invert: bool, contrast: int) -> np.ndarray:
 def to_mnist(gray: np.ndarray) -> np.ndarray:
     """uint8 (h, w) grayscale of any polarity -> uint8 (28, 28) white-on-black digit, the MNIST way.
 
-    Inverts light backgrounds (border median), stretches ink to 0..255, crops to the ink box, scales
-    its longest side to 20 px (Lanczos) and pastes it so its centre of mass sits on pixel (14, 14).
-    A picture with no ink (contrast < MIN_CONTRAST) gives all zeros.
+    A picture whose border is not one flat level (a photo: uneven light, shadow, grain, page edges;
+    fog or noise) first goes through ``ink.clean``: background removed, ink found whatever its
+    polarity, only the digit's connected components kept. Then: inverted if the ink is darker than
+    the background (border median); in a small picture, lines across it and specks apart from the
+    digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the ink box, strokes far
+    thinner or thicker than MNIST's brought towards its width (crops that must shrink only), longest side scaled to 20 px
+    (Lanczos), centre of mass on pixel (14, 14). A picture with no ink gives all zeros.
     """
     g = np.asarray(gray)
     if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:
         raise ValueError(f"to_mnist expects a non-empty uint8 (h, w) array, got {g.dtype} {g.shape}")
+    if not ink.is_flat(g):
+        g = ink.clean(g)
     out = np.zeros((FIELD, FIELD), np.uint8)
     bg = _border_median(g)
-    invert = bg > 127
-    contrast = bg - int(_min(g, axis=None)) if invert else int(_max(g, axis=None)) - bg
+    lo, hi = int(_min(g, axis=None)), int(_max(g, axis=None))
+    invert = bg - lo > hi - bg     # the ink is on the side further from the background
+    contrast = bg - lo if invert else hi - bg
     if contrast < MIN_CONTRAST:
         return out
     cut = INK_FRACTION * contrast
-    r0, r1, c0, c1 = _bbox(g < bg - cut if invert else g > bg + cut)
+    mask = g < bg - cut if invert else g > bg + cut
+    if max(g.shape) <= ink.SMALL:
+        cleared = ink.declutter(g, mask, bg)
+        if cleared is not g:
+            g = cleared
+            mask = g < bg - cut if invert else g > bg + cut
+            if not _any(mask, axis=None):
+                return out
+    r0, r1, c0, c1 = _bbox(mask)
     # One lookup table does inversion, background removal and contrast stretch on the crop only;
     # none when already white-on-black with full contrast (MNIST itself): the identity.
     lut = _lut(bg, invert, contrast) if invert or bg or contrast != 255 else None
@@ -138,6 +154,9 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
         r0, r1, c0, c1 = _bbox(box > NOISE_LEVEL)
     box = box[r0:r1 + 1, c0:c1 + 1]
     h, w = box.shape
+    if max(h, w) >= 2 * BOX:
+        box = ink.normalise_stroke(box)
+        h, w = box.shape
     if max(h, w) != BOX:
         from PIL import Image
 
@@ -159,8 +178,11 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
 
 
 def preprocess_image(data: bytes, *, max_side: int = 4096) -> np.ndarray:
-    """Image bytes -> uint8 (28, 28) MNIST-form digit (decode_image + to_mnist); raises ImageError."""
-    return to_mnist(_decode(data, max_side))
+    """Image bytes -> uint8 (28, 28) MNIST-form digit (decode_image + to_mnist); raises ImageError.
+
+    Big JPEGs are decoded at reduced scale, never below the resolution the ink search works at.
+    """
+    return to_mnist(_decode(data, max_side, reduce=ink.WORK))
 
 
 def image_to_input(data: bytes, *, max_side: int = 4096) -> np.ndarray:

@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--dropout", type=float)
     p.add_argument("--shift", type=int, help="random translation augmentation, in pixels")
+    p.add_argument("--augment", type=float, help="share of each batch distorted (rotation, shear, scale, stroke "
+                                                  "width, blur, clutter); 0 turns it off")
     p.add_argument("--val-split", type=float, help="share of training data held out for validation")
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better val loss")
     p.add_argument("--seed", type=int)
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 def make_config(args) -> ml.TrainConfig:
     overrides = {k: getattr(args, k) for k in (
         "hidden", "activation", "optimizer", "lr", "momentum", "nesterov", "batch_size", "epochs", "schedule",
-        "weight_decay", "label_smoothing", "dropout", "shift", "val_split", "patience", "seed")
+        "weight_decay", "label_smoothing", "dropout", "shift", "augment", "val_split", "patience", "seed")
         if getattr(args, k) is not None}
     return ml.RECIPES[args.recipe].replace(**overrides)
 
