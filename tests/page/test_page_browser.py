@@ -85,7 +85,10 @@ def server(page_model_path, tmp_path_factory):
     """The service the production way: gunicorn with the repo's config and the full-MNIST reference model."""
     port = _free_port()
     log = tmp_path_factory.mktemp("page-server") / "gunicorn.log"
-    env = {**os.environ, "MNISTLITE_MODEL": str(page_model_path), "MNISTLITE_BIND": f"127.0.0.1:{port}"}
+    # A 1 MiB body limit (the default admits 16 MiB) lets the test drive the page's shrink-to-fit path
+    # and a 413 with files of a few MB.
+    env = {**os.environ, "MNISTLITE_MODEL": str(page_model_path), "MNISTLITE_BIND": f"127.0.0.1:{port}",
+           "MNISTLITE_MAX_BODY_BYTES": str(1 << 20)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with log.open("wb") as out:
         proc = subprocess.Popen([str(GUNICORN), "-c", "service/gunicorn.conf.py", "service.wsgi:app"], cwd=ROOT,
@@ -344,6 +347,7 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     a = answer(driver)
     assert a["seen"] and a["seen"][:2] == [28, 28] and max(a["bars"]) > 0, a
     print(f"photo of a 3 -> read {got} ({a['confidence']}); warnings: {a['warnings']}")
+    assert got == 3, f"the photo of a 3 was read as {got}"
     settle(driver)
     driver.save_screenshot(str(artifacts / "photo.png"))
 
@@ -369,7 +373,7 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     limit = json.load(urllib.request.urlopen(server + "/v1/model", timeout=10))["input"]["image"]["max_body_bytes"]
     assert big.stat().st_size > limit
     driver.find_element("id", "file").send_keys(str(big))
-    wait_for(driver, ANSWER, what="the answer for a photo over the byte limit")
+    assert int(wait_for(driver, ANSWER, what="the answer for a photo over the byte limit")) == 7
     note = js(driver, "return status.textContent")
     assert "3000\u00d72250" in note and "reduced to 2048\u00d71536" in note, note
     blob = tmp_path / "raw.jpg"
