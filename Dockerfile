@@ -11,10 +11,12 @@
 ARG BASE_TAG=trixie-slim@sha256:d7e12182ce18b85b93007c1dedf31f2d29e01ccf3182cc4017c709b6259bc132
 
 # Byte-compile exactly the modules the service and its HEALTHCHECK import at start-up, service.wsgi
-# included (importing it would load a model), under the prefix given as argument. The root
+# included (importing it would load a model), under the prefix given as argument: gunicorn's gevent
+# worker with the standard library it patches and its hub (patch_all and get_hub run here as in a
+# worker), and importlib's resource readers (service/page.py reads the page through them). The root
 # filesystem is read-only, so no .pyc can be written at run time, and compiling numpy & co from
 # source on every start would slow every start-up. Hash-based .pyc: mtimes do not matter.
-ARG PRECOMPILE="import compileall, importlib.util, sys, encodings.cp437, urllib.request, service.app, gunicorn.app.wsgiapp, gunicorn.glogging, gunicorn.workers.sync, prometheus_client.multiprocess, pyspng, threadpoolctl, PIL.BmpImagePlugin, PIL.GifImagePlugin, PIL.JpegImagePlugin, PIL.MpoImagePlugin, PIL.PngImagePlugin, PIL.PpmImagePlugin, PIL.TiffImagePlugin, PIL.WebPImagePlugin; mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH; files = [getattr(m, '__file__', None) or '' for m in list(sys.modules.values())] + [importlib.util.find_spec('service.wsgi').origin]; [compileall.compile_file(f, quiet=1, invalidation_mode=mode) for f in files if f.startswith(sys.argv[1]) and f.endswith('.py')]"
+ARG PRECOMPILE="import compileall, importlib.util, sys, encodings.cp437, urllib.request, service.app, gunicorn.app.wsgiapp, gunicorn.glogging, gunicorn.workers.ggevent, service.connection, importlib.readers, importlib.resources._adapters, importlib.resources.readers, prometheus_client.multiprocess, pyspng, threadpoolctl, PIL.BmpImagePlugin, PIL.GifImagePlugin, PIL.JpegImagePlugin, PIL.MpoImagePlugin, PIL.PngImagePlugin, PIL.PpmImagePlugin, PIL.TiffImagePlugin, PIL.WebPImagePlugin, gevent.monkey; gevent.monkey.patch_all(); gevent.get_hub(); mode = compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH; files = [getattr(m, '__file__', None) or '' for m in list(sys.modules.values())] + [importlib.util.find_spec('service.wsgi').origin]; [compileall.compile_file(f, quiet=1, invalidation_mode=mode) for f in files if f.startswith(sys.argv[1]) and f.endswith('.py')]"
 
 ########## python: the base + Debian's python3 (the interpreter both later stages share) ##########
 FROM debian:${BASE_TAG} AS python
@@ -23,8 +25,15 @@ ARG DEBIAN_FRONTEND=noninteractive
 # part of any package): dropped here; the runtime stage compiles only what the service imports.
 # Versions come from the pinned base's suite and its security updates; pinning them again here
 # would break the build at every Debian point release.
+# The C-API test modules of Debian's standard library (lib-dynload/_test*, xx*: 1 MB no program
+# imports) are left out with dpkg's own path-exclude filter, the mechanism the slim base uses for
+# /usr/share/doc: the filter file stays in the image and every package stays registered at its
+# version, so scanners see what they would see without it. Pure-Python parts (test/, pydoc_data/)
+# cannot go this way: python3.13's postinst byte-compiles every .py that dpkg lists, filtered or not.
 # hadolint ignore=DL3008
-RUN apt-get update \
+RUN printf 'path-exclude=/usr/lib/python3.*/lib-dynload/%s\n' '_test*' '_ctypes_test*' '_xxtestfuzz*' \
+      'xxlimited*' 'xxsubtype*' > /etc/dpkg/dpkg.cfg.d/mnistlite-python-exclude \
+ && apt-get update \
  && apt-get install -y --no-install-recommends python3 \
  && rm -rf /var/lib/apt/lists/* /var/log/apt/* /var/log/dpkg.log /var/cache/debconf/*-old \
  && find /usr/lib/python3* -name __pycache__ -type d -prune -exec rm -rf {} +
@@ -40,7 +49,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3-venv \
+ && apt-get install -y --no-install-recommends python3-venv binutils \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -55,8 +64,13 @@ RUN --mount=type=secret,id=ca \
 
 # The project itself, built as a wheel (the same artefact tests/test_delivery_contract.py installs).
 # Then: no installers in the venv, and nothing the service never loads: test suites, type stubs,
-# numpy's f2py/C headers/SIMD test modules, Pillow's optional AVIF codec, fonts, colour management
-# and Tk glue (the PRECOMPILE imports below load every Pillow plugin the service decodes with).
+# numpy's f2py/C headers/static libraries/SIMD test modules, Pillow's optional AVIF codec, fonts,
+# colour management and Tk glue (the PRECOMPILE imports below load every Pillow plugin the service
+# decodes with), gevent's test harness, its libuv loop and c-ares resolver (the worker uses the
+# default libev loop and thread resolver), Falcon's benchmarks, C/C++/Cython sources and headers.
+# Every *.dist-info stays whole (METADATA is what SBOM tools read). Extension modules and their
+# bundled libraries lose their symbol tables and debug sections (strip --strip-unneeded keeps the
+# dynamic symbols they link by).
 # Then byte-compile what the service imports from the venv (PRECOMPILE, above).
 ARG PRECOMPILE
 COPY pyproject.toml setup.cfg README.md ./
@@ -76,6 +90,12 @@ RUN --mount=type=secret,id=ca \
            "$sp"/PIL/_imagingft.*.so "$sp"/pillow.libs/libfreetype-* "$sp"/pillow.libs/libharfbuzz-* \
            "$sp"/pillow.libs/libbrotli* "$sp"/PIL/_imagingcms.*.so "$sp"/pillow.libs/liblcms2-* \
            "$sp"/PIL/_imagingtk.*.so \
+           "$sp"/numpy/random/_examples "$sp"/numpy/random/lib "$sp"/numpy/_core/lib \
+           "$sp"/gevent/testing "$sp"/gevent/libuv "$sp"/gevent/resolver/cares.*.so "$sp"/falcon/bench \
+           "$sp"/greenlet/platform \
+ && find "$sp" -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.h' -o -name '*.hpp' -o -name '*.pyx' \
+                          -o -name '*.pxd' \) -delete \
+ && find /opt/venv -type f -name '*.so*' -exec strip --strip-unneeded {} + \
  && /opt/venv/bin/python -I -c "$PRECOMPILE" /opt/venv
 
 ########## runtime ##########

@@ -163,7 +163,7 @@ pins = {norm(n): v for n, _, v in (line.split("#")[0].strip().partition("==")
 debs = sum(str(c.get("purl", "")).startswith("pkg:deb/") for c in comps)
 print(f"[image-check] SBOM {sys.argv[1]}: {len(comps)} components ({len(found)} Python, {debs} Debian)", file=sys.stderr)
 bad = []
-for name in ("numpy", "pillow", "falcon", "gunicorn"):
+for name in ("numpy", "pillow", "falcon", "gunicorn", "gevent", "greenlet"):
     print(f"[image-check]   {name} {found.get(name)}", file=sys.stderr)
     if found.get(name) != pins[name]:
         bad.append(f"{name}: SBOM {found.get(name)!r}, pinned {pins[name]}")
@@ -173,6 +173,6 @@ if bad:
     print("[image-check] " + "; ".join(bad), file=sys.stderr)
     raise SystemExit(1)
 EOF
-ok "SBOM lists numpy, Pillow, Falcon and gunicorn at their pinned versions"
+ok "SBOM lists numpy, Pillow, Falcon, gunicorn, gevent and greenlet at their pinned versions"
 say "all checks passed for $IMAGE"
 echo "image-check: $passed passed, 0 failed"
