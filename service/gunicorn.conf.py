@@ -24,6 +24,7 @@ The price: a new model needs a restart (a HUP re-forks workers from the same pre
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 
 # Before numpy is imported (preload imports it in this process, then forks): one BLAS thread per
@@ -118,6 +119,16 @@ def post_request(worker, req, environ, resp):
     from service import connection
 
     connection.after_request(req, discard_max_bytes=_discard_max_bytes)
+
+
+def post_fork(server, worker):
+    """Until the new worker installs its own handlers, a SIGTERM or SIGINT ends it at once."""
+    # A forked worker keeps the master's Python signal handlers until gunicorn's init_signals, which the
+    # gevent worker reaches only after monkey-patching. A stop signal landing in that window goes to the
+    # worker's copy of the master's queue and is lost, and the master then waits the whole graceful
+    # timeout before it kills the worker. A worker this young has accepted nothing, so dying is right.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def child_exit(server, worker):

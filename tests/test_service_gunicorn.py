@@ -135,3 +135,29 @@ def test_bad_model_stops_start_up_with_a_reason(tmp_path, case):
     expected = {"corrupt": b"not a readable .npz", "missing": b"no such model file", "unset": b"MNISTLITE_MODEL is not set"}
     assert expected[case] in err, err[-500:]
     assert b"Traceback" not in err
+
+
+def test_sigterm_right_after_start_stops_every_worker(small_model_path):
+    """A stop that reaches a worker still booting (the gevent worker patches before it installs its signal
+    handlers) must end it, not be lost: with a 300 s graceful timeout a lost SIGTERM would hang the stop."""
+    for _ in range(3):
+        port = free_port()
+        proc = start(small_model_path, port, GUNICORN_GRACEFUL_TIMEOUT="300")
+        try:
+            while request_or_none(port) != 200:
+                assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def request_or_none(port):
+    try:
+        return request(port, "GET", "/readiness")[0]
+    except OSError:
+        return None
