@@ -151,8 +151,7 @@ class MLP:
         Mini-batches are shuffled from the model's generator, so the same seed and data give
         bit-identical weights. ``augment`` > 0 distorts that share of every batch (``Augment``) before
         the ``shift``; labels are never changed. With ``patience`` > 0 and validation data, training stops
-        after that
-        many epochs without a better validation loss and the best weights are restored.
+        after that many epochs without a better validation loss and the best weights are restored.
         ``callbacks`` are called as ``cb(record, model)`` after each epoch; returning True stops.
         Returns a history dict of per-epoch lists (loss, acc, val_loss, val_acc, lr, seconds).
         """
@@ -259,6 +258,5 @@ def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=(), verb
                         schedule=config.schedule, validation_data=validation_data,
                         label_smoothing=config.label_smoothing, weight_decay=config.weight_decay,
                         shift=config.shift, augment=config.augment, patience=config.patience,
-                        callbacks=callbacks,
-                        verbose=verbose)
+                        callbacks=callbacks, verbose=verbose)
     return model, history

@@ -27,16 +27,18 @@ ACCEPTED = sorted(IMAGE_TYPES | JSON_TYPES | {MULTIPART})
 _MULTIPART = MultipartFormHandler()  # stateless; built once, not per request
 
 
+def _bare(content_type: str | None) -> str:
+    return content_type.split(";", 1)[0].strip().lower() if content_type else ""
+
+
 def media_type(req: falcon.Request) -> str:
     """The request's media type without parameters, lower-cased ('' when absent)."""
-    ct = req.content_type
-    return ct.split(";", 1)[0].strip().lower() if ct else ""
+    return _bare(req.content_type)
 
 
-def body_limit(content_type: str, settings) -> int:
+def body_limit(content_type: str | None, settings) -> int:
     """The byte limit for a body of this Content-Type: JSON has its own, larger one."""
-    mt = content_type.split(";", 1)[0].strip().lower()
-    return settings.max_json_bytes if mt in JSON_TYPES else settings.max_body_bytes
+    return settings.max_json_bytes if _bare(content_type) in JSON_TYPES else settings.max_body_bytes
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:
