@@ -9,7 +9,7 @@ MODEL ?= model/model.npz
 MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
 export MNISTLITE_DATA_DIR
 
-.PHONY: run test train serve install clean bench tools browser image image-check image-test image-stop
+.PHONY: run test lint train serve install clean bench tools browser image image-check image-test image-stop
 
 $(VENV)/.installed-%: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,11 @@ tools:
 browser:
 	bash tools/install-browser.sh
 
-test: $(VENV)/.installed-test tools browser
+# ruff's rules and settings are in pyproject.toml.
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+
+test: $(VENV)/.installed-test tools browser lint
 	$(PY) -m pytest -q
 
 # The service image, built and run for real (tools/image.sh): the engine is started if none answers
@@ -61,7 +65,7 @@ image-stop:
 	bash tools/image.sh stop
 
 bench: $(VENV)/.installed-test
-	$(PY) scripts/bench_train.py
+	$(PY) benchmarks/bench_train.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -19,7 +19,7 @@ the service used before (its hooks stand aside there), so both columns differ on
   keep-alive sessions): requests sent, failed, and for kill the time until a new worker exists.
   After SIGTERM the listener closes: connections refused from then on were never accepted, and are
   counted apart from failures.
-- throughput without attack: wrk (benchmarks use scripts/wrk_multipart.lua) at c=16 and c=1, the two
+- throughput without attack: wrk (benchmarks use benchmarks/wrk_multipart.lua) at c=16 and c=1, the two
   configs alternating ``--rounds`` times: ranges of requests/s and p50.
 
 Every loop is bounded in time. Prints the CPU model and load average: the figures depend on the machine.
@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for _p in (ROOT / "scripts", ROOT / "benchmarks", ROOT):
+for _p in (ROOT / "benchmarks", ROOT):
     sys.path.insert(0, str(_p))
 
 from loadgen import load_wrk  # noqa: E402

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for _p in (ROOT / "scripts", ROOT):
+for _p in (ROOT / "benchmarks", ROOT):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 

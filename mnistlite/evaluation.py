@@ -5,7 +5,6 @@ whose input size does not fit the images) raises ``EvaluationError`` with a one-
 """
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from .gate import Policy, compare
 from .metrics import confusion_matrix, expected_calibration_error, log_loss, per_class_report
 from .model import MLP
 from .serialize import ModelFileError, load
+from .utils import utc_now
 
 N_CLASSES = 10
 VERDICT_SCHEMA = "mnistlite.verdict/1"
@@ -180,4 +180,4 @@ def error_verdict(message: str, policy: Policy | None = None, *, first_deploy: b
 
 def _stamp() -> dict:
     return {"schema": VERDICT_SCHEMA,
-            "evaluated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            "evaluated_at": utc_now()}

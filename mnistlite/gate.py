@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .metrics import accuracy, mcnemar_exact, mcnemar_table, per_class_report
+from .utils import percent
 
 _EPS = 1e-12  # float slack so a drop of exactly the allowed size passes
 
@@ -76,10 +77,6 @@ def _summary(y_true, y_pred, n_classes):
             "recall": per_class_report(y_true, y_pred, n_classes)["recall"]}
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
-
-
 def compare(y_true, pred_candidate, pred_production=None, policy: Policy | None = None,
             n_classes: int = 10) -> Verdict:
     """Judge candidate predictions against production predictions (or None: first deploy).
@@ -93,7 +90,7 @@ def compare(y_true, pred_candidate, pred_production=None, policy: Policy | None 
         raise ValueError(f"candidate predictions have shape {pc.shape}, labels {y.shape}")
     cand = _summary(y, pc, n_classes)
     checks = [Check("min_accuracy", cand["accuracy"] + _EPS >= policy.min_accuracy,
-                    f"candidate accuracy {_pct(cand['accuracy'])} vs floor {_pct(policy.min_accuracy)}")]
+                    f"candidate accuracy {percent(cand['accuracy'])} vs floor {percent(policy.min_accuracy)}")]
     prod = mc = None
     if pred_production is not None:
         pp = np.asarray(pred_production, dtype=np.int64)
@@ -102,14 +99,14 @@ def compare(y_true, pred_candidate, pred_production=None, policy: Policy | None 
         prod = _summary(y, pp, n_classes)
         ca, pa = cand["accuracy"], prod["accuracy"]
         checks.append(Check("non_inferiority", ca + _EPS >= pa - policy.max_drop,
-                            f"candidate {_pct(ca)} vs production {_pct(pa)} - margin {_pct(policy.max_drop)}"))
+                            f"candidate {percent(ca)} vs production {percent(pa)} - margin {percent(policy.max_drop)}"))
         drops = np.asarray(prod["recall"]) - np.asarray(cand["recall"])
         worst = int(np.argmax(drops))
         bad = [int(k) for k in np.flatnonzero(drops > policy.max_class_drop + _EPS)]
-        detail = (f"largest recall drop {_pct(max(drops[worst], 0.0))} on digit {worst} "
-                  f"(allowed {_pct(policy.max_class_drop)})")
+        detail = (f"largest recall drop {percent(max(drops[worst], 0.0))} on digit {worst} "
+                  f"(allowed {percent(policy.max_class_drop)})")
         if bad:
-            detail += "; over the limit: " + ", ".join(f"digit {k} -{_pct(drops[k])}" for k in bad)
+            detail += "; over the limit: " + ", ".join(f"digit {k} -{percent(drops[k])}" for k in bad)
         checks.append(Check("class_recall", not bad, detail))
         b, c = mcnemar_table(pc == y, pp == y)  # b: only candidate right, c: only production right
         p = mcnemar_exact(b, c)
@@ -121,7 +118,7 @@ def compare(y_true, pred_candidate, pred_production=None, policy: Policy | None 
                             + f" at alpha={policy.alpha}"))
         if policy.require_improvement:
             checks.append(Check("improvement", ca > pa + _EPS,
-                                f"candidate {_pct(ca)} must beat production {_pct(pa)} (--require-improvement)"))
+                                f"candidate {percent(ca)} must beat production {percent(pa)} (--require-improvement)"))
     reasons = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
     if prod is None:
         reasons.append("first deploy: no production model, only the accuracy floor applies")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 WORK = 384          # longest side (pixels) the ink search works at
 SMALL = 64          # pictures up to this many pixels a side are scans or digit crops, not photos

@@ -7,10 +7,11 @@ import numpy as np
 
 from .augment import Augment, clutter_bank, random_shift
 from .config import TrainConfig
-from .layers import Activation, Dense, Dropout, as_generator
+from .layers import Activation, Dense, Dropout
 from .losses import SoftmaxCrossEntropy, softmax
 from .optim import Optimizer, make_optimizer, schedule_fn
 from .preprocess import to_model_input
+from .utils import as_generator
 
 F32 = np.float32
 _PREDICT_CHUNK = 4096  # rows per block in predict_proba: bounds memory for big inputs

@@ -10,8 +10,7 @@ import math
 import numpy as np
 
 from . import ink
-from .decode import (FORMATS, MAX_PIXELS, MIN_CONTRAST, ImageError, ImageTooLarge, _decode,  # noqa: F401
-                     decode_image)
+from .decode import FORMATS, MAX_PIXELS, MIN_CONTRAST, ImageError, ImageTooLarge, _decode, decode_image  # noqa: F401
 
 # Bump when the mapping from pixels to model input changes; saved in every model file.
 PREPROCESSING_VERSION = 2   # 2: photos and damaged scans are cleaned first (ink.py)

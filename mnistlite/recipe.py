@@ -8,10 +8,10 @@ import numpy as np
 
 from .config import TrainConfig
 from .data.mnist import data_sha256
-from .layers import as_generator
 from .metrics import accuracy, log_loss, per_class_report
 from .model import train
 from .preprocess import to_model_input
+from .utils import as_generator
 
 
 def blas_threads(batch_size: int) -> int:

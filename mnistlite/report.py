@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.idx import atomic_write_bytes
+from .utils import atomic_write_bytes, percent
 
 MARKER = "<!-- mnistlite-gate-report -->"  # lets a workflow find and update its one PR comment
 MAX_MARKDOWN_BYTES = 100_000
@@ -148,7 +148,7 @@ def errors_png(images, y_true, pred, path, limit: int = MAX_DIGITS) -> Path:
 
 # ---- Markdown ------------------------------------------------------------------------------
 def _pct(x) -> str:
-    return "–" if x is None else f"{100 * x:.2f}%"
+    return "–" if x is None else percent(x)
 
 
 def _pp(d) -> str:

@@ -5,7 +5,6 @@ name, shape, dtype and finiteness, so a corrupt, truncated or foreign file raise
 """
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
 import json
@@ -16,9 +15,9 @@ import numpy as np
 
 from . import __version__
 from .config import TrainConfig
-from .data.idx import atomic_write_bytes
 from .model import MLP
 from .preprocess import PREPROCESSING_VERSION
+from .utils import atomic_write_bytes, utc_now
 
 FORMAT = "mnistlite.mlp"
 FORMAT_VERSION = 1
@@ -49,7 +48,7 @@ def save(model: MLP, path, metadata: dict | None = None, *, float16: bool = Fals
         "preprocessing_version": PREPROCESSING_VERSION,
         "mnistlite_version": __version__,
         "config": model.config.to_dict() if model.config else None,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         **{k: v for k, v in model.metadata.items() if k not in ("user",)},
     }
     if metadata:

@@ -18,10 +18,17 @@ import json
 import sys
 from pathlib import Path
 
-from mnistlite.data.idx import atomic_write_bytes
-from mnistlite.evaluation import EvaluationError, compare_files, error_verdict, evaluate, load_model, load_test_set
+from mnistlite.evaluation import (
+    EvaluationError,
+    compare_files,
+    error_verdict,
+    evaluate,
+    load_model,
+    load_test_set,
+)
 from mnistlite.gate import Policy
 from mnistlite.report import CONFUSION_PNG, ERRORS_PNG, confusion_png, errors_png, headline, write_report
+from mnistlite.utils import atomic_write_bytes
 
 PASS, FAIL, ERROR = 0, 1, 2
 

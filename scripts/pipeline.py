@@ -38,9 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mnistlite.data.idx import atomic_write_bytes  # noqa: E402
 from mnistlite.data.mnist import find_mnist  # noqa: E402
 from mnistlite.serialize import file_sha256  # noqa: E402
+from mnistlite.utils import atomic_write_bytes  # noqa: E402
 
 STAGES = ("publish", "validate", "train", "gate", "promote", "serve", "refuse", "rollback")
 DATA_URI = "s3://mnistlite-data/weeks"

@@ -6,7 +6,7 @@ usage: scripts/publish_week.py --data IDXDIR --start I --count N s3://BUCKET/PRE
 
 --data is a folder with the four MNIST IDX .gz files; sample ids are the indices in the split, so weeks
 published from different slices never collide. --tarball uploads one images.tar.gz instead of N objects.
---corrupt replaces every image with seeded noise (the kinds in mnistlite.data.noise), like the incident.
+--corrupt replaces every image with seeded noise (the kinds in mnistlite.quality.noise), like the incident.
 Exit 0 on success, 1 on an S3 or data error, 2 on usage errors.
 """
 from __future__ import annotations

@@ -23,7 +23,7 @@ import os
 import subprocess
 import sys
 
-from mnistlite.registry import Registry, RegistryError, image_ref
+from mnistlite.model_registry import Registry, RegistryError, image_ref
 
 
 def git_commit(explicit: str | None) -> str | None:

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 import mnistlite as ml  # noqa: E402
-from mnistlite.data.idx import atomic_write_bytes  # noqa: E402
 from mnistlite.data.mnist import FILES  # noqa: E402
+from mnistlite.utils import atomic_write_bytes  # noqa: E402
 
 
 def parse_hidden(text: str) -> tuple:

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mnistlite.data.validate import validate_folder, write_report
+from mnistlite.quality.validate import validate_folder, write_report
 
 
 def main(argv=None) -> int:

@@ -7,8 +7,8 @@ import falcon
 
 from . import errors, oip, openapi, page, resources
 from .accesslog import RequestLog
-from .metrics import Metrics, multiprocess_dir
 from .predictor import Predictor
+from .prometheus_metrics import Metrics, multiprocess_dir
 from .settings import Settings
 
 

@@ -8,7 +8,6 @@ can surface as a 500. Every error body is Falcon's ``{"title", "description"}`` 
 from __future__ import annotations
 
 import json
-
 from functools import partial
 
 import falcon

@@ -5,7 +5,6 @@ or nested; outputs ``probabilities`` (FP32 [n, k]) and ``predicted_class`` (INT6
 """
 from __future__ import annotations
 
-
 import falcon
 import numpy as np
 

@@ -14,8 +14,7 @@ import numpy as np
 
 from mnistlite.losses import softmax
 from mnistlite.preprocess import preprocess_image, to_float
-
-from mnistlite.data.detector import corruption_reasons
+from mnistlite.quality.detector import corruption_reasons
 
 # A typical MNIST "6" (training image 165), zlib + base64 of its 784 uint8 pixels: a real
 # handwritten digit that even weak models (one epoch on 5k images, softmax regression) give

@@ -12,8 +12,8 @@ import numpy as np
 
 from .errors import InputError, NotReady
 from .explain import add_inputs
-from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .parsing import JSON_TYPES, image_bytes, json_body, media_type, pixels
+from .prometheus_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 
 def _json(obj) -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from falcon import testing
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 pytest.register_assert_rewrite("service_helpers")  # imported here first; the service tests rely on its rewriting
 
 import ladder_app  # noqa: E402

@@ -12,7 +12,16 @@ import pytest
 
 pytest.register_assert_rewrite("delivery_tools")  # keep pytest's assert diffs in the shared helpers
 from delivery_tools import (  # noqa: E402
-    CHART, DIGIT_CLASS, DIGIT_PNG, INVALID_VALUES, NAMESPACE, VALUE_SETS, assert_checkov_clean, objects, one, run,
+    CHART,
+    DIGIT_CLASS,
+    DIGIT_PNG,
+    INVALID_VALUES,
+    NAMESPACE,
+    VALUE_SETS,
+    assert_checkov_clean,
+    objects,
+    one,
+    run,
 )
 
 pytest_plugins = ["delivery_tools"]  # its session fixtures: one Helm render, one checkov run

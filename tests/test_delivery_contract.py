@@ -20,7 +20,13 @@ import pytest
 
 pytest.register_assert_rewrite("delivery_tools")  # keep pytest's assert diffs in the shared helpers
 from delivery_tools import (  # noqa: E402
-    DIGIT_CLASS, DIGIT_PNG, ROOT, dockerfile_instructions, final_stage, parse_env, run,
+    DIGIT_CLASS,
+    DIGIT_PNG,
+    ROOT,
+    dockerfile_instructions,
+    final_stage,
+    parse_env,
+    run,
 )
 
 

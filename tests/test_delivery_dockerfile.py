@@ -15,7 +15,13 @@ import pytest
 
 pytest.register_assert_rewrite("delivery_tools")  # keep pytest's assert diffs in the shared helpers
 from delivery_tools import (  # noqa: E402
-    ROOT, assert_checkov_clean, dockerfile_instructions, final_stage, parse_env, run, tool,
+    ROOT,
+    assert_checkov_clean,
+    dockerfile_instructions,
+    final_stage,
+    parse_env,
+    run,
+    tool,
 )
 
 pytest_plugins = ["delivery_tools"]  # its session fixtures: one Helm render, one checkov run

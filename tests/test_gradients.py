@@ -1,7 +1,8 @@
 """Central-difference gradient checks for every layer, the loss and the whole MLP (hypothesis shapes)."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mnistlite as ml
 from mnistlite.layers import Activation, Dense, Dropout

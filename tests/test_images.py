@@ -9,8 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from mnistlite.data.images import (NAME_PATTERN, ImageFolder, encode_png, format_name, parse_name,
-                                   read_folder, write_folder)
+from mnistlite.data.images import (
+    NAME_PATTERN,
+    ImageFolder,
+    encode_png,
+    format_name,
+    parse_name,
+    read_folder,
+    write_folder,
+)
 
 
 @pytest.fixture(scope="module")

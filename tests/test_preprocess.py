@@ -15,8 +15,17 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from mnistlite.data.images import encode_png
-from mnistlite.preprocess import (MAX_PIXELS, ImageError, ImageTooLarge, decode_image, image_to_input,
-                                  preprocess_image, to_float, to_mnist, to_model_input)
+from mnistlite.preprocess import (
+    MAX_PIXELS,
+    ImageError,
+    ImageTooLarge,
+    decode_image,
+    image_to_input,
+    preprocess_image,
+    to_float,
+    to_mnist,
+    to_model_input,
+)
 
 
 def _save(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:

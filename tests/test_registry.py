@@ -14,7 +14,15 @@ import boto3
 import pytest
 
 import mnistlite as ml
-from mnistlite.registry import POINTER, Registry, RegistryError, history_key, image_ref, model_key, parse_url
+from mnistlite.model_registry import (
+    POINTER,
+    Registry,
+    RegistryError,
+    history_key,
+    image_ref,
+    model_key,
+    parse_url,
+)
 from mnistlite.serialize import file_sha256
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

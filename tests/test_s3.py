@@ -18,11 +18,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mnistlite.data import noise
-from mnistlite.data.images import encode_png, format_name, read_folder
 from mnistlite.data.fetch import MANIFEST, fetch
-from mnistlite.data.s3 import (AccessDenied, EndpointUnreachable, NoSuchBucket, NoWeeks, S3Error, UnknownWeek, Week,
-                               list_weeks, make_client, parse_uri, select_weeks, upload_week, week_number)
+from mnistlite.data.images import encode_png, format_name, read_folder
+from mnistlite.data.s3 import (
+    AccessDenied,
+    EndpointUnreachable,
+    NoSuchBucket,
+    NoWeeks,
+    S3Error,
+    UnknownWeek,
+    Week,
+    list_weeks,
+    make_client,
+    parse_uri,
+    select_weeks,
+    upload_week,
+    week_number,
+)
+from mnistlite.quality import noise
 
 ROOT = Path(__file__).resolve().parent.parent
 

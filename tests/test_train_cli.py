@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 import mnistlite as ml
-from conftest import ROOT
 
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
 

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mnistlite.data import noise
 from mnistlite.data.images import encode_png, write_folder
-from mnistlite.data.detector import RULES, _stats, corruption_reasons, image_stats, is_corrupt
-from mnistlite.data.validate import QUARANTINE, class_balance, duplicate_of, validate_folder, write_report
+from mnistlite.quality import noise
+from mnistlite.quality.detector import RULES, _stats, corruption_reasons, image_stats, is_corrupt
+from mnistlite.quality.validate import QUARANTINE, class_balance, duplicate_of, validate_folder, write_report
 
 N_NOISE = 3000   # per kind: 99.9% detection means at most 3 misses
 

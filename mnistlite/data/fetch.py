@@ -18,8 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .idx import atomic_write_bytes
-from .s3 import TARBALL, S3Error, Week, list_weeks, make_client, parse_uri, parse_week_spec, s3_errors, select_weeks
+from ..utils import atomic_write_bytes
+from .s3 import (
+    TARBALL,
+    S3Error,
+    Week,
+    list_weeks,
+    make_client,
+    parse_uri,
+    parse_week_spec,
+    s3_errors,
+    select_weeks,
+)
 
 MANIFEST = ".etags.json"
 QUARANTINE = "quarantine"

@@ -6,13 +6,13 @@ per dimension, then the data. Anything else raises ``IDXError`` naming the file 
 from __future__ import annotations
 
 import gzip
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ..utils import atomic_write_bytes
 
 # IDX type byte -> numpy big-endian dtype
 _TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
@@ -20,8 +20,6 @@ _TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
 _CODES = {dt.newbyteorder("="): code for code, dt in _TYPES.items()}
 
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 class IDXError(ValueError):
@@ -79,25 +77,3 @@ def write_idx(path, array, *, compress: bool | None = None) -> Path:
         payload = gzip.compress(payload, mtime=0)
     atomic_write_bytes(path, payload)
     return path
-
-
-def atomic_write_bytes(path, payload: bytes) -> None:
-    """Write bytes to a temp file beside ``path``, fsync, then rename over it: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes 0600 files; give the result the usual umask-based mode (readable by a
-        # non-root server when root wrote it, as in a container fetching its model)
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..decode import ImageError, _load, _open_image, _pil_to_gray, _plain_png
-from .idx import atomic_write_bytes
+from ..utils import atomic_write_bytes
 
 NAME_PATTERN = re.compile(r"([0-9]{5,})_label_([0-9])\.png")
 _LOOSE_PATTERN = re.compile(r"([0-9]{5,})_label_(-?[0-9]+)\.png")  # only to say why a label is bad

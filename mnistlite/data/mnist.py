@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..preprocess import to_float
-from .idx import IDXError, atomic_write_bytes, read_idx
+from ..utils import atomic_write_bytes
+from .idx import IDXError, read_idx
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",

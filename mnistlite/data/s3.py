@@ -2,7 +2,7 @@
 
 Creates clients (retries with backoff, custom endpoints), turns botocore failures into ``S3Error``
 subclasses with one-line messages, lists and selects week folders, and publishes weeks. Downloading
-lives in ``mnistlite.data.fetch``. boto3 is imported only here (and in ``mnistlite.registry``).
+lives in ``mnistlite.data.fetch``. boto3 is imported only here (and in ``mnistlite.model_registry``).
 """
 from __future__ import annotations
 

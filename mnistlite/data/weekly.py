@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import noise
+from ..quality import noise
+from ..quality.validate import validate_folder, write_report
 from .fetch import fetch
 from .mnist import FILES, load_idx_pair
-from .validate import validate_folder, write_report
 
 
 class DataRejected(RuntimeError):

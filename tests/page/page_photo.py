@@ -4,9 +4,8 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
-
 from page_strokes import paths
+from PIL import Image, ImageDraw, ImageFilter
 
 
 def photo_jpeg(digit: int, size=(1200, 900), seed: int = 0, quality: int = 85) -> bytes:

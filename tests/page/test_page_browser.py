@@ -23,7 +23,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from page_photo import photo_jpeg
 from page_strokes import paths
 

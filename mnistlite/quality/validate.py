@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import atomic_write_bytes
 from .detector import corruption_reasons
-from .idx import atomic_write_bytes
 
 # MNIST train class counts (digits 0..9): the default reference for class balance.
 MNIST_CLASS_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
@@ -141,7 +141,7 @@ def validate_folder(folder, *, max_bad_fraction: float = 0.01, reference_balance
                     quarantine: bool = True) -> ValidationReport:
     """Check every image in ``folder`` (decode, 28x28, name and label, duplicates, corruption), apply the
     policy, and move bad files to ``folder/quarantine/`` (unless ``quarantine=False``)."""
-    from .images import read_folder    # Pillow stays out of the detector's import path
+    from ..data.images import read_folder  # Pillow stays out of the detector's import path
 
     if not 0 <= max_bad_fraction <= 1:
         raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction!r}")

@@ -1,7 +1,7 @@
 """Benchmark training and inference: the figures in the README's performance table.
 
 Usage:
-  python scripts/bench_train.py [--data DIR] [--skip-default] [--torch] [--out bench.json]
+  python benchmarks/bench_train.py [--data DIR] [--skip-default] [--torch] [--out bench.json]
 
 Trains the reference configuration (784-128-10, Adam 1e-3, batch 32, 5 epochs) and the default
 recipe, each in its own process (so peak RSS is that run's alone), then times model load and

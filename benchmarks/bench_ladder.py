@@ -1,9 +1,9 @@
 """Where the service's throughput goes: /predict built up one stage at a time, each rung under gunicorn + wrk.
 
 Usage:
-  python scripts/bench_ladder.py [--model M.npz] [--rounds 3] [--duration 8] [--rungs gunicorn,falcon,...]
+  python benchmarks/bench_ladder.py [--model M.npz] [--rounds 3] [--duration 8] [--rungs gunicorn,falcon,...]
 
-Every rung (see scripts/ladder_app.py) runs the request path up to one more stage of the real service:
+Every rung (see benchmarks/ladder_app.py) runs the request path up to one more stage of the real service:
 bare gunicorn, Falcon routing, the request-log/metrics middleware, the multipart read, image decode,
 to_mnist, the corruption detector, and the full app. Each is started under the service's own gunicorn
 config (2 sync workers), warmed, and loaded by wrk at concurrency 16 on the same cores; rungs alternate
@@ -21,8 +21,17 @@ from pathlib import Path
 
 from bench_service import digit_png, quick_model
 from ladder_app import RUNGS
-from loadgen import (children, cpu_seconds, free_port, load_wrk, multipart_request, preflight, roundtrip, start_server,
-                     stop)
+from loadgen import (
+    children,
+    cpu_seconds,
+    free_port,
+    load_wrk,
+    multipart_request,
+    preflight,
+    roundtrip,
+    start_server,
+    stop,
+)
 
 
 def measure(rung: str, model: Path, png_path: Path, tmp: Path, seconds: int, workers: int) -> tuple[float, float]:

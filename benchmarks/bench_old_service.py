@@ -1,9 +1,9 @@
 """Side by side: the mnistlite service against a replica of the FastAPI + TensorFlow service it replaces.
 
 Usage:
-  python scripts/bench_old_service.py --old-python TF_VENV/bin/python [--model M.npz] [--duration 10]
+  python benchmarks/bench_old_service.py --old-python TF_VENV/bin/python [--model M.npz] [--duration 10]
 
-The replica (scripts/old_service_app.py) needs its own venv: pip install tensorflow-cpu fastapi
+The replica (benchmarks/old_service_app.py) needs its own venv: pip install tensorflow-cpu fastapi
 python-multipart uvicorn pillow. Both services serve the same weights on 127.0.0.1 and get the same
 requests (one 28x28 PNG as multipart "file"): cold start, concurrency-1 latency, wrk throughput at
 concurrency 16, RSS per worker, and the answers to a text file, an empty upload and a 5000x5000 PNG.
@@ -23,8 +23,19 @@ import time
 from pathlib import Path
 
 from bench_service import digit_png, quick_model
-from loadgen import (ROOT, free_port, latency_c1, load_wrk, memory, multipart_request, preflight, roundtrip,
-                     start_server, stop, wait_ready)
+from loadgen import (
+    ROOT,
+    free_port,
+    latency_c1,
+    load_wrk,
+    memory,
+    multipart_request,
+    preflight,
+    roundtrip,
+    start_server,
+    stop,
+    wait_ready,
+)
 
 
 def start_old(python: str, weights: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
@@ -32,7 +43,7 @@ def start_old(python: str, weights: Path, port: int, log: Path) -> tuple[subproc
     env = {**os.environ, "OLD_SERVICE_WEIGHTS": str(weights), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     probe = b"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([python, "-m", "uvicorn", "--app-dir", str(ROOT / "scripts"), "old_service_app:app",
+    proc = subprocess.Popen([python, "-m", "uvicorn", "--app-dir", str(ROOT / "benchmarks"), "old_service_app:app",
                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "warning"],
                             env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
     return proc, wait_ready(proc, port, probe, t0, 180, f"the old-service replica did not start; see {log}", 0.05)

@@ -13,7 +13,7 @@ out once at import):
   detector    + the corruption detector
   full        the real service: service.wsgi's app (adds the model, the answer JSON, class counters)
 
-Run: ``MNISTLITE_MODEL=m.npz LADDER_RUNG=decode gunicorn -c service/gunicorn.conf.py --pythonpath scripts
+Run: ``MNISTLITE_MODEL=m.npz LADDER_RUNG=decode gunicorn -c service/gunicorn.conf.py --pythonpath benchmarks
 ladder_app:app`` (bench_ladder.py does this for every rung).
 """
 from __future__ import annotations
@@ -33,18 +33,17 @@ def _build(rung: str):
         return app
 
     import falcon
+    from bench_service import digit_png
 
     import mnistlite as ml
     from mnistlite.preprocess import decode_image, to_mnist
     from service import errors
     from service.accesslog import RequestLog
-    from service.metrics import Metrics, multiprocess_dir
     from service.parsing import image_bytes
     from service.predictor import Predictor
+    from service.prometheus_metrics import Metrics, multiprocess_dir
     from service.resources import _media
     from service.settings import Settings
-
-    from bench_service import digit_png
 
     level = RUNGS.index(rung)
     model = ml.load(os.environ["MNISTLITE_MODEL"])

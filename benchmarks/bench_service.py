@@ -1,13 +1,13 @@
 """Benchmark the prediction service under real gunicorn on 127.0.0.1 and print one table.
 
 Usage:
-  python scripts/bench_service.py [--model M.npz] [--workers 2] [--concurrency 16] [--duration 10]
+  python benchmarks/bench_service.py [--model M.npz] [--workers 2] [--concurrency 16] [--duration 10]
                                   [--latency-seconds 10] [--breakdown] [--json OUT.json]
 
 Measures, for one 28x28 PNG sent as multipart field "file" (like `curl -F file=@digit.png`):
 cold start (process start to the first 200 on /readiness), p50/p99 latency at concurrency 1 (a new
 connection per request: the sync worker closes after each response), requests/s at the given
-concurrency (wrk with scripts/wrk_multipart.lua when installed, else a Python asyncio generator,
+concurrency (wrk with benchmarks/wrk_multipart.lua when installed, else a Python asyncio generator,
 which is slower than the server and so understates it), and RSS/PSS per worker from /proc.
 --breakdown adds in-process per-stage times of the request path. Without --model a quick
 784-128-10 model is trained on MNIST (MNISTLITE_DATA_DIR). Every run is bounded in time.
@@ -24,9 +24,24 @@ import tempfile
 import time
 from pathlib import Path
 
-# scripts/ is sys.path[0] when run as a script: the load generator and /proc readers live next door.
-from loadgen import (BOUNDARY, ROOT, children, client_cpu, cpu_seconds, free_port, latency_c1, load_python, load_wrk,
-                     memory, multipart_request, preflight, roundtrip, start_server, stop)
+# benchmarks/ is sys.path[0] when run as a script: the load generator and /proc readers live next door.
+from loadgen import (
+    BOUNDARY,
+    ROOT,
+    children,
+    client_cpu,
+    cpu_seconds,
+    free_port,
+    latency_c1,
+    load_python,
+    load_wrk,
+    memory,
+    multipart_request,
+    preflight,
+    roundtrip,
+    start_server,
+    stop,
+)
 
 sys.path.insert(0, str(ROOT))
 
@@ -60,8 +75,8 @@ def breakdown(model_path: Path, png: bytes) -> dict:
     """Per-stage CPU microseconds in this process (best of 5 runs of 1000 calls), metrics in multiprocess mode."""
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlite-bench-metrics-")
     import mnistlite as ml
-    from mnistlite.data.detector import corruption_reasons
     from mnistlite.preprocess import decode_image, preprocess_image, to_float, to_mnist
+    from mnistlite.quality.detector import corruption_reasons
     from service import parsing, resources
     from service.app import create_app
     from service.predictor import Predictor
@@ -98,7 +113,7 @@ def breakdown(model_path: Path, png: bytes) -> dict:
                                                      app_metrics.predicted([{"predicted_class": 6}])),
         "whole app call (WSGI, no server)": wsgi_call,
     }
-    from service.metrics import Metrics, multiprocess_dir
+    from service.prometheus_metrics import Metrics, multiprocess_dir
 
     app_metrics = Metrics("bench", "v", "s", [784, 10], 10, multiprocess_dir=multiprocess_dir())
     out = {}

@@ -1,6 +1,6 @@
 """Time user-image preprocessing and PNG-folder reading.
 
-Usage: python scripts/bench_preprocess.py [--data DIR] [--repeat N] [--folder-count N]
+Usage: python benchmarks/bench_preprocess.py [--data DIR] [--repeat N] [--folder-count N]
 
 Prints the median and p95 time per call of ``preprocess_image`` on a 28x28 PNG (a real MNIST digit
 when --data is given, else a synthetic one), a 1000x1000 JPEG and a 1000x1000 PNG, then the time

@@ -1,9 +1,9 @@
 """Measure the corruption detector: false positives on real MNIST, detection per noise kind, speed.
 
-usage: scripts/bench_validate.py [--data IDXDIR] [--per-kind 10000] [--seed 0]
+usage: benchmarks/bench_validate.py [--data IDXDIR] [--per-kind 10000] [--seed 0]
 
 Prints the false-positive rate on all 70,000 MNIST images (train and test apart), the detection
-rate of each noise kind in mnistlite.data.noise (and after preprocess_image, as the service sees
+rate of each noise kind in mnistlite.quality.noise (and after preprocess_image, as the service sees
 uploads), the time to validate a folder of 10,000 PNGs (decode + checks), and one image's latency.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ import time
 import numpy as np
 
 import mnistlite as ml
-from mnistlite.data import noise
 from mnistlite.data.images import encode_png, write_folder
-from mnistlite.data.detector import corruption_reasons, is_corrupt
-from mnistlite.data.validate import validate_folder
+from mnistlite.quality import noise
+from mnistlite.quality.detector import corruption_reasons, is_corrupt
+from mnistlite.quality.validate import validate_folder
 
 
 def flagged(x) -> int:

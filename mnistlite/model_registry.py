@@ -15,7 +15,6 @@ first helps move the pointer to it, so a crash between the two writes heals on t
 """
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import re
@@ -23,9 +22,9 @@ import time
 
 import numpy as np
 
-from .data.idx import atomic_write_bytes
 from .data.s3 import make_client, parse_uri
 from .serialize import ModelFileError, loads
+from .utils import atomic_write_bytes, utc_now
 
 SCHEMA = "mnistlite.registry/1"
 POINTER = "models/production.json"
@@ -54,10 +53,6 @@ def parse_url(url: str) -> tuple[str, str]:
         return parse_uri(url)
     except ValueError:
         raise RegistryError(f"registry must look like s3://BUCKET/PREFIX, got {url!r}") from None
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _scalars(metrics) -> dict:
@@ -115,7 +110,12 @@ class Registry:
 
         Missing keys and failed preconditions come back as codes; everything else raises RegistryError.
         """
-        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+        )
 
         where = self._where(rel) if rel is not None else self.url
         if rel is not None:
@@ -242,7 +242,7 @@ class Registry:
                     "image_digest": image_digest, "image_repository": image_repository,
                     "previous_image_digest": current.get("image_digest") if current else None,
                     "layer_sizes": model.layer_sizes, "metrics": metrics, "git_commit": git_commit,
-                    "time": _now(), "previous_sha256": current["sha256"] if current else None,
+                    "time": utc_now(), "previous_sha256": current["sha256"] if current else None,
                     "rollback_version": current["version"] if current else None}
 
         return self._append(make)
@@ -269,7 +269,7 @@ class Registry:
                     "previous_image_digest": current.get("image_digest"),
                     "size": target.get("size"), "layer_sizes": target.get("layer_sizes"),
                     "metrics": target.get("metrics", {}), "git_commit": git_commit or target.get("git_commit"),
-                    "time": _now(), "previous_sha256": current["sha256"],
+                    "time": utc_now(), "previous_sha256": current["sha256"],
                     "rollback_version": target.get("rollback_version"), "restores_version": target_version}
 
         return self._append(make)[0]

@@ -1,5 +1,5 @@
 -- wrk script: POST /predict with one PNG as multipart field "file" (like `curl -F file=@digit.png`).
--- Usage: MNISTLITE_BENCH_PNG=digit.png wrk -t1 -c16 -d10s -s scripts/wrk_multipart.lua http://127.0.0.1:8000/predict
+-- Usage: MNISTLITE_BENCH_PNG=digit.png wrk -t1 -c16 -d10s -s benchmarks/wrk_multipart.lua http://127.0.0.1:8000/predict
 local path = os.getenv("MNISTLITE_BENCH_PNG") or "tests/data/digit_7.png"
 local f = assert(io.open(path, "rb"))
 local png = f:read("*all")

@@ -1,7 +1,7 @@
 """Load generation and measurement against a gunicorn-served mnistlite on 127.0.0.1, for bench_service.py.
 
 Request building and one-shot round trips, gunicorn start with cold-start timing, concurrency-1
-latency sampling, wrk (with scripts/wrk_multipart.lua) or a Python asyncio fallback for throughput,
+latency sampling, wrk (with benchmarks/wrk_multipart.lua) or a Python asyncio fallback for throughput,
 and /proc readers for CPU time and RSS/PSS of the master and its workers. Every run is bounded in time.
 """
 from __future__ import annotations
@@ -81,7 +81,7 @@ def start_server(model: Path, port: int, workers: int, log_path: Path, *, app: s
     ready = probe or f"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     t0 = time.perf_counter()
-    path = [] if app == "service.wsgi:app" else ["--pythonpath", str(ROOT / "scripts")]  # bench-only apps
+    path = [] if app == "service.wsgi:app" else ["--pythonpath", str(ROOT / "benchmarks")]  # bench-only apps
     proc = subprocess.Popen([gunicorn, "-c", "service/gunicorn.conf.py", *path, app], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"))
     return proc, wait_ready(proc, port, ready, t0, 30, f"gunicorn did not become ready; see {log_path}")
@@ -121,7 +121,7 @@ def latency_c1(port: int, raw: bytes, seconds: float, max_requests: int = 20000)
 def load_wrk(url: str, png_path: Path, concurrency: int, seconds: int) -> dict:
     """Run wrk with wrk_multipart.lua and parse its report (requests/s, totals, errors, p50/p99)."""
     out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s",
-                          str(ROOT / "scripts" / "wrk_multipart.lua"), url],
+                          str(ROOT / "benchmarks" / "wrk_multipart.lua"), url],
                          env={**os.environ, "MNISTLITE_BENCH_PNG": str(png_path)}, cwd=ROOT,
                          capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

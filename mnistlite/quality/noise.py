@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..utils import as_generator
+
 SIZE = 28
-
-
-def _rng(seed) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def uniform(n: int, seed=0) -> np.ndarray:
     """Uniform random bytes 0..255."""
-    return _rng(seed).integers(0, 256, size=(n, SIZE, SIZE), dtype=np.uint8)
+    return as_generator(seed).integers(0, 256, size=(n, SIZE, SIZE), dtype=np.uint8)
 
 
 def levels(n: int, seed=0) -> np.ndarray:
     """Each pixel black, gray or white at random (the incident), gray level and mix drawn per image."""
-    rng = _rng(seed)
+    rng = as_generator(seed)
     gray = rng.integers(64, 192, size=(n, 1, 1))
     # Per-image probabilities of black / gray / white so some images are mostly dark.
     p = rng.dirichlet([1.0, 1.0, 1.0], size=n)[:, None, None, :]
@@ -33,7 +31,7 @@ def levels(n: int, seed=0) -> np.ndarray:
 
 def salt_pepper(n: int, seed=0, density=(0.02, 0.5)) -> np.ndarray:
     """Salt-and-pepper over a blank image: salt on black or pepper on white, a share in ``density`` of pixels."""
-    rng = _rng(seed)
+    rng = as_generator(seed)
     blank = rng.choice(np.array([0, 255], dtype=np.uint8), size=(n, 1, 1))
     d = rng.uniform(*density, size=(n, 1, 1))
     u = rng.random((n, SIZE, SIZE))
@@ -43,7 +41,7 @@ def salt_pepper(n: int, seed=0, density=(0.02, 0.5)) -> np.ndarray:
 
 def gaussian(n: int, seed=0, sigma=(20.0, 100.0)) -> np.ndarray:
     """Gaussian noise around a random mean level (40..215), sigma drawn per image, clipped to 0..255."""
-    rng = _rng(seed)
+    rng = as_generator(seed)
     mean = rng.uniform(40, 215, size=(n, 1, 1))
     s = rng.uniform(*sigma, size=(n, 1, 1))
     return np.clip(mean + s * rng.standard_normal((n, SIZE, SIZE)), 0, 255).astype(np.uint8)
@@ -65,7 +63,7 @@ def _blur(a: np.ndarray, radius: int) -> np.ndarray:
 
 def blurred(n: int, seed=0) -> np.ndarray:
     """Uniform noise blurred (radius 1..2) and contrast-stretched: smooth blobs, no digit."""
-    rng = _rng(seed)
+    rng = as_generator(seed)
     a = rng.random((n, SIZE, SIZE))
     out = np.empty((n, SIZE, SIZE))
     radius = rng.integers(1, 3, size=n)
@@ -79,7 +77,7 @@ def blurred(n: int, seed=0) -> np.ndarray:
 
 def noisy_digits(digits: np.ndarray, seed=0, sigma=(60.0, 120.0)) -> np.ndarray:
     """Real digits uint8 (n, 28, 28) with heavy Gaussian noise on top (sigma drawn per image)."""
-    rng = _rng(seed)
+    rng = as_generator(seed)
     d = np.asarray(digits, dtype=np.float32)
     if d.ndim != 3 or d.shape[1:] != (SIZE, SIZE):
         raise ValueError(f"digits must be (n, 28, 28), got shape {d.shape}")
@@ -99,7 +97,7 @@ def make(kind: str, n: int, seed=0, digits: np.ndarray | None = None) -> np.ndar
     if kind == "noisy_digit":
         if digits is None or len(digits) == 0:
             raise ValueError("noise kind 'noisy_digit' needs real digits to spoil")
-        rng = _rng(seed)
+        rng = as_generator(seed)
         pick = rng.integers(0, len(digits), size=n)
         return noisy_digits(np.asarray(digits)[pick], seed=rng)
     if kind not in KINDS:
@@ -109,7 +107,7 @@ def make(kind: str, n: int, seed=0, digits: np.ndarray | None = None) -> np.ndar
 
 def mixed(n: int, seed=0, digits: np.ndarray | None = None) -> np.ndarray:
     """``n`` images cycling through every kind (``noisy_digit`` only when ``digits`` are given)."""
-    rng = _rng(seed)
+    rng = as_generator(seed)
     kinds = [k for k in ALL_KINDS if k != "noisy_digit" or digits is not None]
     which = np.arange(n) % len(kinds)
     out = np.empty((n, SIZE, SIZE), dtype=np.uint8)
