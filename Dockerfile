@@ -62,7 +62,7 @@ RUN --mount=type=secret,id=ca \
  && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-compile --only-binary=:all: -r requirements/runtime.txt
 
-# The project itself, built as a wheel (the same artefact tests/test_delivery_contract.py installs).
+# The project itself, built as a wheel (the same artefact tests/delivery/test_delivery_contract.py installs).
 # Then: no installers in the venv, and nothing the service never loads: test suites, type stubs,
 # numpy's f2py/C headers/static libraries/SIMD test modules, Pillow's optional AVIF codec, fonts,
 # colour management and Tk glue (the PRECOMPILE imports below load every Pillow plugin the service

@@ -1,6 +1,6 @@
 """The Helm chart, offline: Helm's Go SDK (lint, render three value sets, reject bad values files),
 kubernetes-validate (strict) on every rendered object, checkov on the rendered manifests, and
-the rendered objects themselves. Tools: see tests/delivery_tools.py.
+the rendered objects themselves. Tools and fixtures: tests/delivery/conftest.py.
 """
 from __future__ import annotations
 
@@ -9,22 +9,6 @@ import os
 import re
 
 import pytest
-
-pytest.register_assert_rewrite("delivery_tools")  # keep pytest's assert diffs in the shared helpers
-from delivery_tools import (  # noqa: E402
-    CHART,
-    DIGIT_CLASS,
-    DIGIT_PNG,
-    INVALID_VALUES,
-    NAMESPACE,
-    VALUE_SETS,
-    assert_checkov_clean,
-    objects,
-    one,
-    run,
-)
-
-pytest_plugins = ["delivery_tools"]  # its session fixtures: one Helm render, one checkov run
 
 
 def lint_problems(report):
@@ -44,31 +28,30 @@ def test_helm_lint_clean(chart_result):
                  "Pod", "ConfigMap"}),
     ("ingress-networkpolicy", {"Deployment", "Service", "ServiceAccount", "HorizontalPodAutoscaler",
                                "PodDisruptionBudget", "Pod", "ConfigMap", "Ingress", "NetworkPolicy"}),
-    ("no-autoscaling", {"Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "Pod", "ConfigMap"}),
+    ("no-autoscaling", {"Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "Pod",
+                        "ConfigMap"}),
 ])
-def test_chart_renders_value_set(chart_result, value_set, expected):
-    kinds = {o["kind"] for o in objects(chart_result, value_set)}
+def test_chart_renders_value_set(chart_result, objects, value_set, expected):
+    kinds = {o["kind"] for o in objects(value_set)}
     assert kinds == expected
     assert "NOTES.txt" in " ".join(chart_result["sets"][value_set]["manifests"])
 
 
-@pytest.mark.parametrize("value_set", list(VALUE_SETS))
 def test_rendered_objects_pass_kubernetes_validate_strict(chart_result, value_set):
     entry = chart_result["sets"][value_set]
     assert entry["objects"], "nothing rendered"
     assert entry["invalid_objects"] == []
 
 
-@pytest.mark.parametrize("values_file", INVALID_VALUES, ids=lambda p: p.stem)
-def test_bad_values_rejected_by_schema(chart_result, values_file):
-    outcome = chart_result["invalid"][str(values_file)]
-    expect = re.search(r"^# expect: (.+)$", values_file.read_text(), re.M).group(1).strip()
+def test_bad_values_rejected_by_schema(chart_result, invalid_values_file):
+    outcome = chart_result["invalid"][str(invalid_values_file)]
+    expect = re.search(r"^# expect: (.+)$", invalid_values_file.read_text(), re.M).group(1).strip()
     assert outcome["schema_error"] and expect in outcome["schema_error"], outcome
     assert outcome["render_error"] and expect in outcome["render_error"], outcome
 
 
-def test_deployment_is_hardened(chart_result):
-    dep = one(chart_result, "default", "Deployment")
+def test_deployment_is_hardened(one):
+    dep = one("default", "Deployment")
     pod = dep["spec"]["template"]["spec"]
     psc = pod["securityContext"]
     assert psc["runAsNonRoot"] is True and psc["runAsUser"] == 10001
@@ -89,17 +72,18 @@ def test_deployment_is_hardened(chart_result):
     (vol,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
     assert "emptyDir" in vol
     env = {e["name"]: e.get("value") for e in c["env"]}
-    assert env["MNISTLITE_MODEL"] == "/app/model/model.npz" and env["PORT"] == str(c["ports"][0]["containerPort"])
+    assert env["MNISTLITE_MODEL"] == "/app/model/model.npz"
+    assert env["PORT"] == str(c["ports"][0]["containerPort"])
     assert "replicas" not in dep["spec"], "the HPA owns the replica count"
-    sa = one(chart_result, "default", "ServiceAccount")
+    sa = one("default", "ServiceAccount")
     assert sa["automountServiceAccountToken"] is False
     assert pod["serviceAccountName"] == sa["metadata"]["name"]
 
 
-def test_prestop_delay_fits_the_grace_period(chart_result):
+def test_prestop_delay_fits_the_grace_period(chart_result, one):
     """Endpoints drain during preStop; gunicorn's graceful stop gets the rest of the grace period."""
-    for value_set in VALUE_SETS:
-        pod = one(chart_result, value_set, "Deployment")["spec"]["template"]["spec"]
+    for value_set in chart_result["sets"]:
+        pod = one(value_set, "Deployment")["spec"]["template"]["spec"]
         (c,) = pod["containers"]
         command = c["lifecycle"]["preStop"]["exec"]["command"]
         assert command[0] == "sleep" and int(command[1]) > 0
@@ -110,38 +94,39 @@ def test_prestop_delay_fits_the_grace_period(chart_result):
         assert c["readinessProbe"]["httpGet"] == {"path": "/readiness", "port": "http"}
 
 
-def test_labels_selectors_and_service(chart_result):
-    for value_set in VALUE_SETS:
-        for obj in objects(chart_result, value_set):
+def test_labels_selectors_and_service(chart_result, objects, one):
+    namespace = chart_result["request"]["namespace"]
+    for value_set in chart_result["sets"]:
+        for obj in objects(value_set):
             labels = obj["metadata"]["labels"]
             for key in ("name", "instance", "version", "managed-by", "part-of", "component"):
                 assert f"app.kubernetes.io/{key}" in labels, (value_set, obj["kind"], key)
             assert labels["helm.sh/chart"].startswith("mnistlite-")
-            assert obj["metadata"]["namespace"] == NAMESPACE
-    dep = one(chart_result, "default", "Deployment")
+            assert obj["metadata"]["namespace"] == namespace
+    dep = one("default", "Deployment")
     selector = dep["spec"]["selector"]["matchLabels"]
     pod_labels = dep["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= pod_labels.items()
-    svc = one(chart_result, "default", "Service")
+    svc = one("default", "Service")
     assert svc["spec"]["selector"] == selector
     assert svc["spec"]["ports"][0]["targetPort"] == "http"
     # The helm test pod must never match the Deployment's selector (a ReplicaSet would adopt it).
-    test_pod = one(chart_result, "default", "Pod")
+    test_pod = one("default", "Pod")
     assert not selector.items() <= test_pod["metadata"]["labels"].items()
 
 
-def test_hpa_and_pdb(chart_result):
-    dep = one(chart_result, "default", "Deployment")
-    hpa = one(chart_result, "default", "HorizontalPodAutoscaler")
+def test_hpa_and_pdb(chart_result, one):
+    dep = one("default", "Deployment")
+    hpa = one("default", "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["maxReplicas"] >= hpa["spec"]["minReplicas"]
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                              "name": dep["metadata"]["name"]}
-    for value_set in VALUE_SETS:
-        pdb = one(chart_result, value_set, "PodDisruptionBudget")
+    for value_set in chart_result["sets"]:
+        pdb = one(value_set, "PodDisruptionBudget")
         assert pdb["apiVersion"] == "policy/v1"
         assert pdb["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
-    fixed = one(chart_result, "no-autoscaling", "Deployment")
+    fixed = one("no-autoscaling", "Deployment")
     assert fixed["spec"]["replicas"] == 3
     image = fixed["spec"]["template"]["spec"]["containers"][0]["image"]
     assert re.fullmatch(r"registry\.example\.com/ml/mnistlite:1\.2\.3@sha256:[0-9a-f]{64}", image)
@@ -150,44 +135,45 @@ def test_hpa_and_pdb(chart_result):
                    for k, v in fixed["metadata"].get("annotations", {}).items())
 
 
-def test_ingress_and_networkpolicy(chart_result):
+def test_ingress_and_networkpolicy(objects, one):
     vs = "ingress-networkpolicy"
-    dep = one(chart_result, vs, "Deployment")
+    dep = one(vs, "Deployment")
     selector = dep["spec"]["selector"]["matchLabels"]
-    ing = one(chart_result, vs, "Ingress")
+    ing = one(vs, "Ingress")
     backend = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == one(chart_result, vs, "Service")["metadata"]["name"]
+    assert backend["name"] == one(vs, "Service")["metadata"]["name"]
     assert ing["spec"]["tls"][0]["secretName"] == "mnistlite-tls"
     policies = {p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component"): p
-                for p in objects(chart_result, vs, "NetworkPolicy")}
+                for p in objects(vs, "NetworkPolicy")}
     server = policies["server"]
     assert server["spec"]["podSelector"]["matchLabels"] == selector
     assert server["spec"]["egress"] == [] and set(server["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     peers = server["spec"]["ingress"][0]["from"]
-    test_pod = one(chart_result, vs, "Pod")
-    assert any(p.get("podSelector", {}).get("matchLabels", {}).items() <= test_pod["metadata"]["labels"].items()
+    test_pod = one(vs, "Pod")
+    test_labels = test_pod["metadata"]["labels"].items()
+    assert any(p.get("podSelector", {}).get("matchLabels", {}).items() <= test_labels
                for p in peers if "podSelector" in p and "namespaceSelector" not in p)
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in peers
     assert "test" in policies, "the helm test pod gets its own egress-only policy"
 
 
-def test_helm_test_pod_posts_the_committed_digit(chart_result):
-    assert (CHART / "files" / "digit.png").read_bytes() == DIGIT_PNG.read_bytes()
-    pod = one(chart_result, "default", "Pod")
+def test_helm_test_pod_posts_the_committed_digit(repo_root, one, digit):
+    assert (repo_root / "chart" / "files" / "digit.png").read_bytes() == digit.png.read_bytes()
+    pod = one("default", "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    cm = one(chart_result, "default", "ConfigMap")
+    cm = one("default", "ConfigMap")
     assert cm["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert int(cm["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
         pod["metadata"]["annotations"]["helm.sh/hook-weight"])
-    assert base64.b64decode(cm["binaryData"]["digit.png"]) == DIGIT_PNG.read_bytes()
+    assert base64.b64decode(cm["binaryData"]["digit.png"]) == digit.png.read_bytes()
     spec = pod["spec"]
     assert spec["restartPolicy"] == "Never" and spec["automountServiceAccountToken"] is False
     (c,) = spec["containers"]
     assert re.fullmatch(r"curlimages/curl:[\d.]+@sha256:[0-9a-f]{64}", c["image"])
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     env = {e["name"]: e["value"] for e in c["env"]}
-    assert env["EXPECTED"] == str(DIGIT_CLASS)
-    svc = one(chart_result, "default", "Service")
+    assert env["EXPECTED"] == str(digit.label)
+    svc = one("default", "Service")
     assert env["URL"] == f"http://{svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}/predict"
 
 
@@ -198,9 +184,9 @@ def test_helm_test_pod_posts_the_committed_digit(chart_result):
     ('{"predicted_class": 77, "confidence": 0.9}', False),
     ('{"error": "model not loaded"}', False),
 ])
-def test_helm_test_script_fails_unless_class_is_right(chart_result, tmp_path, answer, passes):
+def test_helm_test_script_fails_unless_class_is_right(one, run, tmp_path, answer, passes):
     """Run the test pod's own shell script here, with a stand-in curl that prints ``answer``."""
-    pod = one(chart_result, "default", "Pod")
+    pod = one("default", "Pod")
     (c,) = pod["spec"]["containers"]
     assert c["command"][:2] == ["/bin/sh", "-ec"]
     fake = tmp_path / "bin"
@@ -213,6 +199,5 @@ def test_helm_test_script_fails_unless_class_is_right(chart_result, tmp_path, an
     assert (result.returncode == 0) == passes, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("value_set", list(VALUE_SETS))
-def test_checkov_rendered_manifests(checkov_reports, value_set):
+def test_checkov_rendered_manifests(checkov_reports, assert_checkov_clean, value_set):
     assert_checkov_clean(checkov_reports[f"chart-{value_set}"], 100)

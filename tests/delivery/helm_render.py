@@ -1,10 +1,11 @@
-"""Render and check the Helm chart with Helm's own Go SDK; run by tests/delivery_tools.py.
+"""Render and check the Helm chart with Helm's own Go SDK; run by the ``chart_result`` fixture
+(tests/delivery/conftest.py) as a separate program.
 
 Runs under the delivery-tools venv (tools/install.sh), not the project's, because it imports
 helm_python (Helm's Go SDK as a shared library: no helm binary, no cluster, no network) and
 kubernetes_validate (the Kubernetes API's JSON schemas, shipped in the package):
 
-    TOOLS_PYTHON tests/delivery_helm.py REQUEST.json > RESULT.json
+    TOOLS_PYTHON tests/delivery/helm_render.py REQUEST.json > RESULT.json
 
 REQUEST: {"chart": DIR, "out": DIR, "release": NAME, "namespace": NS, "kube_version": "1.33.0",
           "sets": {NAME: VALUES_YAML_FILE or null}, "invalid": [VALUES_YAML_FILE, ...]}
@@ -36,7 +37,8 @@ def main() -> int:
     chart_dir, out = Path(req["chart"]), Path(req["out"])
     kube_version = req.get("kube_version") or kubernetes_validate.latest_version()
     result = {"helm_sdk": helm.helm_sdk_version(), "kube_version": kube_version,
-              "lint": helm.lint(chart_dir, strict=True, namespace=req["namespace"]), "sets": {}, "invalid": {}}
+              "lint": helm.lint(chart_dir, strict=True, namespace=req["namespace"]),
+              "sets": {}, "invalid": {}}
     with helm.Chart.load(chart_dir) as chart:
         for name, values_file in req["sets"].items():
             values = load_values(values_file)
