@@ -1,4 +1,4 @@
-"""Benchmark training and inference: the figures in the README's performance table.
+"""Benchmark training and inference: the figures in the training table of docs/performance.md.
 
 Usage:
   python benchmarks/bench_train.py [--data DIR] [--skip-default] [--torch] [--out bench.json]

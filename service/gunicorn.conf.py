@@ -65,7 +65,8 @@ worker_connections = int(os.environ.get("MNISTLITE_WORKER_CONNECTIONS", "1000"))
 keepalive = int(os.environ.get("MNISTLITE_IDLE_TIMEOUT", "5"))
 _body_timeout = float(os.environ.get("MNISTLITE_BODY_TIMEOUT", "15"))
 # One: a worker decodes one image at a time anyway, and a second photo buffered beside a decode would
-# not leave two workers inside the chart's memory limit (README, "Slow clients, oversized bodies").
+# not leave two workers inside the chart's memory limit (docs/performance.md, "Slow clients, oversized
+# bodies").
 _upload_slots = int(os.environ.get("MNISTLITE_UPLOAD_SLOTS", "1"))
 _discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 << 20)))
 preload_app = True

@@ -1,7 +1,7 @@
 """Benchmark helpers: each throughput-ladder rung answers like the service and runs its stages; bad args are refused.
 
 A rung that skipped its stage, or answered something else than the service, would make the ladder's
-per-stage costs in the README wrong; these checks run in-process with falcon.testing.
+per-stage costs in docs/performance.md wrong; these checks run in-process with falcon.testing.
 """
 from __future__ import annotations
 

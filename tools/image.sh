@@ -104,7 +104,7 @@ stop() {
 
 # How the official debian:*-slim images are made (debuerreotype): a minbase debootstrap of the suite
 # from the Debian archive, docs/man/locales excluded by dpkg, an apt hook that deletes fetched .debs,
-# sources in deb822 form. Differences from the published image: see README ("The image").
+# sources in deb822 form. Differences from the published image: see docs/deploy.md ("The image").
 base() {
   engine
   if "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
