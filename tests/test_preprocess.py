@@ -15,17 +15,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from mnistlite.data.images import encode_png
-from mnistlite.preprocess import (
-    MAX_PIXELS,
-    ImageError,
-    ImageTooLarge,
-    decode_image,
-    image_to_input,
-    preprocess_image,
-    to_float,
-    to_mnist,
-    to_model_input,
-)
+from mnistlite.decode import MAX_PIXELS, ImageError, ImageTooLarge, decode_image
+from mnistlite.preprocess import image_to_input, preprocess_image, to_float, to_mnist, to_model_input
 
 
 def _save(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -179,6 +170,25 @@ def test_colour_jpeg_and_lossless_formats(mnist_uint8):
         np.testing.assert_array_equal(decode_image(_save(rgb, fmt)), 255 - d, err_msg=fmt)
     np.testing.assert_array_equal(decode_image(_save(rgb, "WEBP", lossless=True)), 255 - d)
     assert _shift_corr(preprocess_image(_save(rgb, "JPEG", quality=90)), d) > 0.95
+
+
+def test_decode_image_keywords_formats_size_reduce_copy(mnist_uint8):
+    (_, _), (x, _) = mnist_uint8
+    d = x[2]
+    png, jpeg = _save(Image.fromarray(d)), _save(Image.fromarray(d).resize((800, 600)), "JPEG")
+    with pytest.raises(ImageError, match="accepted: PNG"):
+        decode_image(jpeg, formats=("PNG",))
+    with pytest.raises(ValueError, match="formats must be among"):
+        decode_image(png, formats=("PNG", "EPS"))
+    np.testing.assert_array_equal(decode_image(png, size=(28, 28)), d)
+    with pytest.raises(ImageError, match="^size 800x600, expected 28x28$"):
+        decode_image(jpeg, size=(28, 28))
+    assert decode_image(jpeg).shape == (600, 800)
+    assert decode_image(jpeg, reduce=150).shape == (150, 200)      # 1/4 scale keeps >= 150 a side
+    assert decode_image(jpeg, reduce=700).shape == (600, 800)      # no scale keeps 700
+    for data in (png, jpeg):
+        assert decode_image(data).flags.writeable
+        np.testing.assert_array_equal(decode_image(data, copy=False), decode_image(data))
 
 
 def test_rgba_transparent_background_with_black_strokes(mnist_uint8):

@@ -53,7 +53,7 @@ def mirrors() -> tuple:
 
 
 def _download(folder: Path, timeout: float = 30.0) -> None:
-    import urllib.error  # imported here: urllib.request costs ~25 ms, paid only when downloading
+    import urllib.error  # imported here: urllib.request is slow to import, paid only when downloading
     import urllib.request
 
     for name in FILES.values():
