@@ -127,7 +127,8 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def _pil_to_gray(im) -> np.ndarray:
-    """A loaded Pillow image of any mode -> uint8 (h, w) grayscale (maybe read-only); transparency composited."""
+    """A loaded Pillow image of any mode -> uint8 (h, w) grayscale (maybe read-only), transparency
+    composited."""
     mode = im.mode
     if mode == "L" and "transparency" not in im.info:
         # What np.asarray(im) does, without building Pillow's __array_interface__ dict.
@@ -201,7 +202,8 @@ def _plain_png(data, max_side: int, max_pixels: int) -> np.ndarray | None:
 
 
 def _draft_size(w: int, h: int, reduce: int):
-    """The size to ask libjpeg's DCT scaling for: the smallest of 1/2, 1/4, 1/8 keeping >= ``reduce`` a side."""
+    """The size to ask libjpeg's DCT scaling for: the smallest of 1/2, 1/4, 1/8 keeping >= ``reduce``
+    a side."""
     k = 1
     while k < 8 and max(w, h) // (2 * k) >= reduce:
         k *= 2
@@ -239,7 +241,8 @@ def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIX
     if formats is not FORMATS:
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:
-            raise ValueError(f"formats must be among {', '.join(FORMATS)}, got {', '.join(map(str, unknown))}")
+            raise ValueError(f"formats must be among {', '.join(FORMATS)}, "
+                             f"got {', '.join(map(str, unknown))}")
     if size is None:
         a = _plain_png(data, max_side, max_pixels) if "PNG" in formats else None
     else:

@@ -27,9 +27,8 @@ def to_float(images):
 
 
 def to_model_input(x, n_inputs: int = 784):
-    """Accept float (n, n_inputs) in [0, 1], uint8 (n, 28, 28)/(n, 784), or one sample; return float32 (n, n_inputs).
-
-    Raises ValueError naming the shape or dtype that does not fit.
+    """Accept float (n, n_inputs) in [0, 1], uint8 (n, 28, 28)/(n, 784), or one sample; return
+    float32 (n, n_inputs). Raises ValueError naming the shape or dtype that does not fit.
     """
     a = x if isinstance(x, np.ndarray) else np.asarray(x)
     if a.dtype == np.uint8:
@@ -46,7 +45,8 @@ def to_model_input(x, n_inputs: int = 784):
         return a.reshape(a.shape[0], n_inputs).astype(np.float32, copy=False)
     if not np.issubdtype(a.dtype, np.number):
         raise ValueError(f"input must be numeric, got dtype {a.dtype}")
-    raise ValueError(f"input must be (n, {n_inputs}) float32 in [0, 1] or uint8 (n, 28, 28), got shape {a.shape}")
+    raise ValueError(f"input must be (n, {n_inputs}) float32 in [0, 1] or uint8 (n, 28, 28), "
+                     f"got shape {a.shape}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,8 +110,9 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     polarity, only the digit's connected components kept. Then: inverted if the ink is darker than
     the background (border median); in a small picture, lines across it and specks apart from the
     digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the ink box, strokes far
-    thinner or thicker than MNIST's brought towards its width (crops that must shrink only), longest side scaled to 20 px
-    (Lanczos), centre of mass on pixel (14, 14). A picture with no ink gives all zeros.
+    thinner or thicker than MNIST's brought towards its width (crops that must shrink only),
+    longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A picture with no ink
+    gives all zeros.
     """
     g = np.asarray(gray)
     if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:

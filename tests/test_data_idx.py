@@ -107,7 +107,8 @@ def test_download_verifies_sha256_and_caches(mnist_dir, mirror, tmp_path, monkey
     assert find_mnist(download=False) == tmp_path / "cache" / "mnistlite" / "mnist"
 
 
-def test_download_rejects_tampered_files_and_offline_says_set_the_env(mnist_dir, mirror, tmp_path, monkeypatch):
+def test_download_rejects_tampered_files_and_offline_says_set_the_env(mnist_dir, mirror, tmp_path,
+                                                                     monkeypatch):
     url, root = mirror
     name = FILES["train_images"]  # the first file fetched: the download must stop right there
     content = bytearray(gzip.decompress((mnist_dir / name).read_bytes()))

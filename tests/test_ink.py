@@ -19,7 +19,7 @@ def _bfs_labels(mask):
     h, w = mask.shape
     lab = -np.ones((h, w), int)
     n = 0
-    for i, j in zip(*np.nonzero(mask)):
+    for i, j in zip(*np.nonzero(mask), strict=True):
         if lab[i, j] >= 0:
             continue
         stack, lab[i, j] = [(i, j)], n
@@ -42,7 +42,7 @@ def test_label_matches_a_breadth_first_reference(mask):
     assert n == m
     assert ((lab >= 0) == mask).all()
     # the same partition: each of our labels maps to exactly one reference label and back
-    pairs = set(zip(lab[mask].tolist(), ref[mask].tolist()))
+    pairs = set(zip(lab[mask].tolist(), ref[mask].tolist(), strict=True))
     assert len(pairs) == n
 
 

@@ -90,7 +90,8 @@ def _decode_png(path: Path):
 def _candidates(root: Path, recursive: bool):
     """Posix paths relative to ``root`` of the files to consider: no hidden entries, quarantine/, reports."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != QUARANTINE) if recursive else []
+        keep = (d for d in dirnames if not d.startswith(".") and d != QUARANTINE)
+        dirnames[:] = sorted(keep) if recursive else []
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         prefix = "" if rel_dir == "." else rel_dir + "/"
         for name in filenames:

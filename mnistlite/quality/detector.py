@@ -55,7 +55,8 @@ def _stats(x: np.ndarray) -> dict:
     nb = p[:, :-2, 1:-1] | p[:, 2:, 1:-1] | p[:, 1:-1, :-2] | p[:, 1:-1, 2:]
     isolated = (inked & ~nb).reshape(n, 784).sum(axis=1)
     xi = x.astype(np.int16)
-    tv = np.abs(xi[:, :, 1:] - xi[:, :, :-1]).sum(axis=(1, 2)) + np.abs(xi[:, 1:] - xi[:, :-1]).sum(axis=(1, 2))
+    tv = (np.abs(xi[:, :, 1:] - xi[:, :, :-1]).sum(axis=(1, 2))
+          + np.abs(xi[:, 1:] - xi[:, :-1]).sum(axis=(1, 2)))
     return {
         "mid": (below[:, 205] - below[:, 49]) / 784,
         "background": below[:, 25] / 784,
