@@ -128,3 +128,24 @@ def test_usage_errors_exit_2(tmp_path, mnist_dir):
     assert r.returncode == 2 and "week folder" in r.stderr
     r = run("publish_week.py", "--data", tmp_path, "--start", "0", "--count", "5", "s3://b/p/week-1")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_scripts_show_the_library_log_on_stderr_once(capsys):
+    import importlib.util
+    import logging
+
+    spec = importlib.util.spec_from_file_location("scripts_cli", ROOT / "scripts" / "_cli.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    log = logging.getLogger("mnistlite")
+    before = (list(log.handlers), log.level)
+    try:
+        cli.show_library_log()
+        cli.show_library_log()                 # idempotent: one line per record, not two
+        logging.getLogger("mnistlite.data.mnist").info("downloaded %s to %s", "x.gz", "/tmp/d")
+        assert capsys.readouterr().err == "downloaded x.gz to /tmp/d\n"
+        assert cli.fail("boom", "fetch_data", code=2) == 2
+        assert capsys.readouterr().err == "fetch_data: boom\n"
+    finally:
+        log.handlers[:] = before[0]
+        log.setLevel(before[1])

@@ -26,7 +26,8 @@ def weeks_bucket(s3_server, mnist_dir):
     return s3_server, f"s3://{bucket}/weekly"
 
 
-def test_all_trains_on_every_passing_week_and_skips_the_noise_week(weeks_bucket, tmp_path, mnist_uint8):
+def test_all_trains_on_every_passing_week_and_skips_the_noise_week(weeks_bucket, tmp_path, mnist_uint8,
+                                                                   caplog, capsys):
     endpoint, uri = weeks_bucket
     logs = []
     data = prepare_weeks(uri, "all", tmp_path, endpoint_url=endpoint, log=logs.append)
@@ -37,6 +38,9 @@ def test_all_trains_on_every_passing_week_and_skips_the_noise_week(weeks_bucket,
     order = np.concatenate([np.arange(0, 200), np.arange(300, 400)])
     assert np.array_equal(data.images, x[order]) and np.array_equal(data.labels, y[order])
     assert len(logs) == 1 and "week-3" in logs[0] and "week-3.json" in logs[0]
+    with caplog.at_level("WARNING", logger="mnistlite"):   # without ``log``: a warning record, no print
+        assert prepare_weeks(uri, "all", tmp_path, endpoint_url=endpoint).skipped == ["week-3"]
+    assert [r.getMessage() for r in caplog.records] == logs and capsys.readouterr() == ("", "")
     report = json.loads((tmp_path / "reports" / "week-3.json").read_text())
     assert report["passed"] is False and len(report["bad"]) == 100
     assert len(list((tmp_path / "week-3" / "quarantine").glob("*.png"))) == 100
