@@ -215,9 +215,9 @@ def _decode_pillow(data, max_side: int, max_pixels: int = MAX_PIXELS, reduce: in
     """Any accepted format via Pillow -> uint8 (h, w) grayscale (maybe read-only); see decode_image."""
     im = _open_image(data, max_side=max_side, max_pixels=max_pixels, formats=formats, size=size)
     if im.format in ("JPEG", "MPO"):
-        size = _draft_size(*im.size, reduce) if reduce else None
-        if im.mode != "L" or size:
-            im.draft("L", size)  # libjpeg hands over the luma channel directly: no colour conversion
+        draft = _draft_size(*im.size, reduce) if reduce and size is None else None
+        if im.mode != "L" or draft:
+            im.draft("L", draft)  # libjpeg hands over the luma channel directly: no colour conversion
     _load(im)
     if im.format in _EXIF_FORMATS and im.getexif().get(0x0112, 1) not in (1, None):
         from PIL import ImageOps
@@ -234,9 +234,9 @@ def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIX
     Raises ImageTooLarge (from the header, before decoding) or ImageError with a one-line reason.
     ``formats``: the accepted subset of FORMATS. ``size``: the exact (width, height) required, checked
     from the header before the limits (ImageError "size 30x28, expected 28x28").
-    ``reduce`` > 0: a JPEG may decode at 1/2, 1/4 or 1/8 scale (libjpeg's draft mode) while its
-    longest side stays >= ``reduce``, so (h, w) can be smaller than the file's. ``copy=False`` may
-    return the decoder's read-only buffer, for callers that only read the pixels.
+    ``reduce`` > 0 (without ``size``): a JPEG may decode at 1/2, 1/4 or 1/8 scale (libjpeg's draft
+    mode) while its longest side stays >= ``reduce``, so (h, w) can be smaller than the file's.
+    ``copy=False`` may return the decoder's read-only buffer, for callers that only read the pixels.
     """
     if formats is not FORMATS:
         unknown = [f for f in formats if f not in FORMATS]

@@ -24,8 +24,10 @@ class _Stderr(logging.Handler):
 def show_library_log() -> None:
     """Show mnistlite's log records (downloads, skipped weeks) on stderr as plain lines; idempotent."""
     log = logging.getLogger("mnistlite")
-    if not any(isinstance(h, _Stderr) for h in log.handlers):
-        log.addHandler(_Stderr())
+    if not any(h.get_name() == "mnistlite-cli" for h in log.handlers):
+        handler = _Stderr()
+        handler.set_name("mnistlite-cli")
+        log.addHandler(handler)
     log.setLevel(logging.INFO)
 
 

@@ -156,7 +156,7 @@ class SeaweedS3:
                             f"(log: {self.log_path})")
 
     def stop(self) -> None:
-        """SIGTERM (it exits within ~2 s), SIGKILL after 15 s; only our own process group."""
+        """SIGTERM, SIGKILL after 15 s (weed exits well within that); only our own process group."""
         proc, self.proc = self.proc, None
         if proc is None:
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -29,7 +30,11 @@ def _load_script():
 
 @pytest.fixture(scope="module")
 def cli():
-    return _load_script().main
+    log = logging.getLogger("mnistlite")   # main() shows the library's log: undo that for later tests
+    before = (list(log.handlers), log.level)
+    yield _load_script().main
+    log.handlers[:] = before[0]
+    log.setLevel(before[1])
 
 
 @pytest.fixture(scope="module")
