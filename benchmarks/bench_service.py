@@ -75,7 +75,8 @@ def breakdown(model_path: Path, png: bytes) -> dict:
     """Per-stage CPU microseconds in this process (best of 5 runs of 1000 calls), metrics in multiprocess mode."""
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlite-bench-metrics-")
     import mnistlite as ml
-    from mnistlite.preprocess import decode_image, preprocess_image, to_float, to_mnist
+    from mnistlite.decode import decode_image
+    from mnistlite.preprocess import preprocess_image, to_float, to_mnist
     from mnistlite.quality.detector import corruption_reasons
     from service import parsing, resources
     from service.app import create_app

@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     for kind in noise.ALL_KINDS:
         x = noise.make(kind, args.per_kind, seed=args.seed, digits=xte)
         missed = len(x) - flagged(x)
-        print(f"detection {kind:12s} {1 - missed / len(x):.4%}  ({missed} missed of {len(x)})  (target >= 99.9%)")
+        print(f"detection {kind:12s} {1 - missed / len(x):.4%}  ({missed} missed of {len(x)})  "
+              f"(target >= 99.9%)")
     for sigma in (20, 30, 40, 50, 60):
         x = noise.noisy_digits(xte, seed=args.seed, sigma=(sigma, sigma))
         print(f"  noisy digits, sigma {sigma:3d}: detection {flagged(x) / len(x):.2%}")
@@ -62,7 +63,8 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         is_corrupt(im)
         one.append(time.perf_counter() - t)
-    print(f"is_corrupt one image: median {np.median(one) * 1e6:.0f} us, p99 {np.quantile(one, 0.99) * 1e6:.0f} us")
+    print(f"is_corrupt one image: median {np.median(one) * 1e6:.0f} us, "
+          f"p99 {np.quantile(one, 0.99) * 1e6:.0f} us")
     with tempfile.TemporaryDirectory() as tmp:
         write_folder(tmp, xtr[:10000], ytr[:10000])
         t = time.perf_counter()

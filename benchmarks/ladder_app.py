@@ -36,7 +36,8 @@ def _build(rung: str):
     from bench_service import digit_png
 
     import mnistlite as ml
-    from mnistlite.preprocess import decode_image, to_mnist
+    from mnistlite.decode import decode_image
+    from mnistlite.preprocess import to_mnist
     from service import errors
     from service.accesslog import RequestLog
     from service.parsing import image_bytes

@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 from .config import DEFAULT, RECIPES, REFERENCE, TrainConfig
 from .data.idx import IDXError, read_idx, write_idx
 from .data.mnist import DatasetError, data_sha256, load_mnist
+from .decode import ImageError, ImageTooLarge, decode_image
 from .layers import Activation, Dense, Dropout, ReLU
 from .losses import SoftmaxCrossEntropy, log_softmax, softmax
 from .metrics import (
@@ -22,9 +23,6 @@ from .metrics import (
 from .model import MLP, build, train
 from .optim import SCHEDULES, SGD, Adam, AdamW, make_optimizer
 from .preprocess import (
-                      ImageError,
-                      ImageTooLarge,
-                      decode_image,
                       image_to_input,
                       preprocess_image,
                       to_float,

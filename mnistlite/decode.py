@@ -1,8 +1,8 @@
 """Image bytes -> uint8 grayscale: the decoding half of turning a user's image into an MNIST digit.
 
-Pillow decodes every accepted format (only those plugins are registered). Plain 8-bit PNGs, the
-common upload, go through libspng (``pyspng``) instead when it is installed: one C call instead of
-Pillow's Python-level chunk reader, 12 vs 50-70 us for a 28x28 digit, with bit-identical pixels (tests
+``decode_image`` is the one entry point. Pillow decodes every accepted format (only those plugins are
+registered). Plain 8-bit PNGs, the common upload, go through libspng (``pyspng``) instead when it is
+installed: one C call instead of Pillow's Python-level chunk reader, with bit-identical pixels (tests
 compare both paths). Both libraries are imported on first use, so the rest of mnistlite stays numpy-only.
 """
 from __future__ import annotations
@@ -25,8 +25,6 @@ _PNG_MODES = {0: "L", 2: "RGB", 4: "RGBA", 6: "RGBA"}
 _PILLOW_CHUNKS = (b"tRNS", b"acTL")   # transparency, animation: Pillow's handling applies
 _CHUNK = struct.Struct(">I4s")
 _CRC = struct.Struct(">I")
-_min = np.minimum.reduce   # without ndarray.min/max's Python wrappers
-_max = np.maximum.reduce
 
 
 class ImageError(ValueError):
@@ -47,7 +45,7 @@ def _pillow():
     """Pillow's Image module with exactly the accepted formats' plugins registered.
 
     Importing them by name keeps Image.open from calling Image.init(), which imports every plugin
-    Pillow has (~40 modules, ~70 ms of a service's cold start).
+    Pillow has (~40 modules, paid in every service's cold start).
     """
     import importlib
 
@@ -58,7 +56,7 @@ def _pillow():
     return Image
 
 
-def _open_image(data, *, max_side: int = 4096, max_pixels: int = MAX_PIXELS, formats=FORMATS):
+def _open_image(data, *, max_side: int, max_pixels: int, formats, size=None):
     """Open ``data`` with Pillow reading only the header; check size limits; return the unloaded image."""
     import io
 
@@ -74,6 +72,8 @@ def _open_image(data, *, max_side: int = 4096, max_pixels: int = MAX_PIXELS, for
     except Exception as e:  # plugin parsers raise SyntaxError, struct.error, ValueError... on junk
         raise ImageError(f"truncated or corrupt image ({_why(e)})") from None
     w, h = im.size
+    if size is not None and (w, h) != size:
+        raise ImageError(f"size {w}x{h}, expected {size[0]}x{size[1]}")
     if w > max_side or h > max_side or w * h > max_pixels:
         raise ImageTooLarge(f"image is {w}x{h} pixels; limit is {max_side} per side and {max_pixels} in all")
     if w < 1 or h < 1:
@@ -104,7 +104,7 @@ def _composite(lum: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     out *= a16                   # alpha * (255 - lum) <= 65025
     np.subtract(65152, out, out=out)
     out //= 255
-    if _max(alpha, axis=None) and _min(out, axis=None) > 255 - MIN_CONTRAST:  # light strokes, transparent canvas
+    if alpha.max() and out.min() > 255 - MIN_CONTRAST:  # light strokes on a transparent canvas
         out = lum.astype(np.uint16)
         out *= a16               # lum * alpha + 127 <= 65152
         out += 127
@@ -127,10 +127,11 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def _pil_to_gray(im) -> np.ndarray:
-    """A loaded Pillow image of any mode -> uint8 (h, w) grayscale (maybe read-only); transparency composited."""
+    """A loaded Pillow image of any mode -> uint8 (h, w) grayscale (maybe read-only), transparency
+    composited."""
     mode = im.mode
     if mode == "L" and "transparency" not in im.info:
-        # What np.asarray(im) does, minus Pillow's __array_interface__ dict (a tenth of a small decode).
+        # What np.asarray(im) does, without building Pillow's __array_interface__ dict.
         return np.frombuffer(im.tobytes(), np.uint8).reshape(im.height, im.width)
     if mode.startswith("I;16") or mode == "I":  # convert("L") would clip at 255 instead of scaling
         a = np.clip(np.asarray(im).astype(np.int64), 0, 65535)
@@ -201,24 +202,22 @@ def _plain_png(data, max_side: int, max_pixels: int) -> np.ndarray | None:
 
 
 def _draft_size(w: int, h: int, reduce: int):
-    """The size to ask libjpeg's DCT scaling for: the smallest of 1/2, 1/4, 1/8 keeping >= ``reduce`` a side."""
+    """The size to ask libjpeg's DCT scaling for: the smallest of 1/2, 1/4, 1/8 keeping >= ``reduce``
+    a side."""
     k = 1
     while k < 8 and max(w, h) // (2 * k) >= reduce:
         k *= 2
     return None if k == 1 else (-(-w // k), -(-h // k))
 
 
-def _decode_pillow(data, max_side: int, max_pixels: int = MAX_PIXELS, reduce: int = 0) -> np.ndarray:
-    """Any accepted format via Pillow -> uint8 (h, w) grayscale (maybe read-only); ImageError on bad input.
-
-    With ``reduce`` > 0, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's draft mode) as long
-    as its longest side stays >= ``reduce``: a 12-megapixel photo costs an eighth of the work.
-    """
-    im = _open_image(data, max_side=max_side, max_pixels=max_pixels)
+def _decode_pillow(data, max_side: int, max_pixels: int = MAX_PIXELS, reduce: int = 0, formats=FORMATS,
+                   size=None) -> np.ndarray:
+    """Any accepted format via Pillow -> uint8 (h, w) grayscale (maybe read-only); see decode_image."""
+    im = _open_image(data, max_side=max_side, max_pixels=max_pixels, formats=formats, size=size)
     if im.format in ("JPEG", "MPO"):
-        size = _draft_size(*im.size, reduce) if reduce else None
-        if im.mode != "L" or size:
-            im.draft("L", size)  # libjpeg hands over the luma channel directly: no colour conversion
+        draft = _draft_size(*im.size, reduce) if reduce and size is None else None
+        if im.mode != "L" or draft:
+            im.draft("L", draft)  # libjpeg hands over the luma channel directly: no colour conversion
     _load(im)
     if im.format in _EXIF_FORMATS and im.getexif().get(0x0112, 1) not in (1, None):
         from PIL import ImageOps
@@ -227,20 +226,28 @@ def _decode_pillow(data, max_side: int, max_pixels: int = MAX_PIXELS, reduce: in
     return _pil_to_gray(im)
 
 
-def _decode(data, max_side: int, max_pixels: int = MAX_PIXELS, reduce: int = 0) -> np.ndarray:
-    """decode_image without the copy: plain PNGs through libspng, everything else through Pillow.
-
-    ``reduce`` > 0 lets JPEGs decode at reduced scale, no smaller than that a side (see _decode_pillow).
-    """
-    a = _plain_png(data, max_side, max_pixels)
-    return _decode_pillow(data, max_side, max_pixels, reduce) if a is None else a
-
-
-def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIXELS, formats=FORMATS,
+                 size: tuple[int, int] | None = None, reduce: int = 0, copy: bool = True) -> np.ndarray:
     """Decode image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF, PPM) -> uint8 (h, w) grayscale.
 
     EXIF orientation is applied; transparency is composited onto white (black if the ink is white).
     Raises ImageTooLarge (from the header, before decoding) or ImageError with a one-line reason.
+    ``formats``: the accepted subset of FORMATS. ``size``: the exact (width, height) required, checked
+    from the header before the limits (ImageError "size 30x28, expected 28x28").
+    ``reduce`` > 0 (without ``size``): a JPEG may decode at 1/2, 1/4 or 1/8 scale (libjpeg's draft
+    mode) while its longest side stays >= ``reduce``, so (h, w) can be smaller than the file's.
+    ``copy=False`` may return the decoder's read-only buffer, for callers that only read the pixels.
     """
-    a = _decode(data, max_side, max_pixels)
-    return a if a.flags.writeable else a.copy()
+    if formats is not FORMATS:
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown:
+            raise ValueError(f"formats must be among {', '.join(FORMATS)}, "
+                             f"got {', '.join(map(str, unknown))}")
+    if size is None:
+        a = _plain_png(data, max_side, max_pixels) if "PNG" in formats else None
+    else:
+        size = (int(size[0]), int(size[1]))
+        a = _plain_png(data, max(size), size[0] * size[1]) if "PNG" in formats else None
+    if a is None or (size is not None and a.shape != (size[1], size[0])):
+        a = _decode_pillow(data, max_side, max_pixels, reduce, formats, size)
+    return a if not copy or a.flags.writeable else a.copy()

@@ -26,6 +26,17 @@ class EvaluationError(ValueError):
     """The evaluation could not run (bad model file, bad test set); the message says which and why."""
 
 
+class TestSetError(EvaluationError):
+    """A test set folder cannot serve: ``folder`` is the folder given, ``problems`` its unusable files."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    def __init__(self, message: str, folder: Path, problems: list | None = None):
+        super().__init__(message)
+        self.folder = folder
+        self.problems = problems or []
+
+
 @dataclass
 class TestSet:
     """A labelled test set: images uint8 (n, 28, 28), labels int64 (n,), content hash and origin."""
@@ -59,7 +70,7 @@ def load_test_set(data_dir=None) -> TestSet:
         else:
             folder = Path(data_dir)
             if not folder.is_dir():
-                raise EvaluationError(f"--data {folder}: no such folder")
+                raise TestSetError(f"{folder}: no such folder", folder)
             idx = _idx_test_files(folder)
             if idx is not None:
                 images, labels = load_idx_pair(*idx)
@@ -68,12 +79,13 @@ def load_test_set(data_dir=None) -> TestSet:
                 images, labels = _read_png_folder(folder)
                 source = f"png:{folder}"
             else:
-                raise EvaluationError(f"--data {folder}: holds neither {FILES['test_images']} + "
-                                      f"{FILES['test_labels']} nor NNNNN_label_D.png images")
+                raise TestSetError(f"{folder}: holds neither {FILES['test_images']} + "
+                                   f"{FILES['test_labels']} nor NNNNN_label_D.png images", folder)
     except (DatasetError, IDXError) as e:
         raise EvaluationError(f"cannot load the test set: {e}") from None
     if images.ndim != 3 or len(images) == 0:
-        raise EvaluationError(f"test set from {source} is empty or not (n, 28, 28) images: shape {images.shape}")
+        raise EvaluationError(f"test set from {source} is empty or not (n, 28, 28) images: "
+                              f"shape {images.shape}")
     if labels.min() < 0 or labels.max() >= N_CLASSES:
         raise EvaluationError(f"test set from {source} has labels outside 0..{N_CLASSES - 1}")
     labels = labels.astype(np.int64)
@@ -89,8 +101,8 @@ def _read_png_folder(folder: Path):
     found = read_folder(folder)
     if found.problems:
         first = found.problems[0]
-        raise EvaluationError(f"--data {folder}: {len(found.problems)} unusable file(s), e.g. {first['file']}: "
-                              f"{first['reason']}; a fixed test set must be clean (see scripts/validate_data.py)")
+        raise TestSetError(f"{folder}: {len(found.problems)} unusable file(s), e.g. {first['file']}: "
+                           f"{first['reason']}; a fixed test set must be clean", folder, found.problems)
     return np.asarray(found.images, dtype=np.uint8), np.asarray(found.labels, dtype=np.int64)
 
 
@@ -105,7 +117,8 @@ def load_model(path, test: TestSet) -> MLP:
         raise EvaluationError(f"{path}: model expects {model.layer_sizes[0]} inputs but the test images have "
                               f"{pixels} pixels {test.images.shape[1:]}: wrong input shape")
     if model.layer_sizes[-1] != N_CLASSES:
-        raise EvaluationError(f"{path}: model has {model.layer_sizes[-1]} outputs, expected {N_CLASSES} digits")
+        raise EvaluationError(f"{path}: model has {model.layer_sizes[-1]} outputs, "
+                              f"expected {N_CLASSES} digits")
     return model
 
 

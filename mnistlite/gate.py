@@ -89,8 +89,8 @@ def compare(y_true, pred_candidate, pred_production=None, policy: Policy | None 
     if pc.shape != y.shape:
         raise ValueError(f"candidate predictions have shape {pc.shape}, labels {y.shape}")
     cand = _summary(y, pc, n_classes)
-    checks = [Check("min_accuracy", cand["accuracy"] + _EPS >= policy.min_accuracy,
-                    f"candidate accuracy {percent(cand['accuracy'])} vs floor {percent(policy.min_accuracy)}")]
+    floor = f"candidate accuracy {percent(cand['accuracy'])} vs floor {percent(policy.min_accuracy)}"
+    checks = [Check("min_accuracy", cand["accuracy"] + _EPS >= policy.min_accuracy, floor)]
     prod = mc = None
     if pred_production is not None:
         pp = np.asarray(pred_production, dtype=np.int64)
@@ -98,8 +98,8 @@ def compare(y_true, pred_candidate, pred_production=None, policy: Policy | None 
             raise ValueError(f"production predictions have shape {pp.shape}, labels {y.shape}")
         prod = _summary(y, pp, n_classes)
         ca, pa = cand["accuracy"], prod["accuracy"]
-        checks.append(Check("non_inferiority", ca + _EPS >= pa - policy.max_drop,
-                            f"candidate {percent(ca)} vs production {percent(pa)} - margin {percent(policy.max_drop)}"))
+        margin = f"candidate {percent(ca)} vs production {percent(pa)} - margin {percent(policy.max_drop)}"
+        checks.append(Check("non_inferiority", ca + _EPS >= pa - policy.max_drop, margin))
         drops = np.asarray(prod["recall"]) - np.asarray(cand["recall"])
         worst = int(np.argmax(drops))
         bad = [int(k) for k in np.flatnonzero(drops > policy.max_class_drop + _EPS)]
@@ -118,7 +118,7 @@ def compare(y_true, pred_candidate, pred_production=None, policy: Policy | None 
                             + f" at alpha={policy.alpha}"))
         if policy.require_improvement:
             checks.append(Check("improvement", ca > pa + _EPS,
-                                f"candidate {percent(ca)} must beat production {percent(pa)} (--require-improvement)"))
+                                f"candidate {percent(ca)} must beat production {percent(pa)}"))
     reasons = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
     if prod is None:
         reasons.append("first deploy: no production model, only the accuracy floor applies")

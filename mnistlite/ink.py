@@ -15,7 +15,8 @@ WORK = 384          # longest side (pixels) the ink search works at
 SMALL = 64          # pictures up to this many pixels a side are scans or digit crops, not photos
 FLAT = (24, 8)      # border 5th..95th percentile spread (levels) of one flat background: small, photo
 STROKE = 0.10       # MNIST's stroke width over the digit's longest side (training-set median of stroke_width)
-# Without the ndarray method wrappers: is_flat and declutter's check run on every upload.
+# Reductions called on the ufuncs directly: is_flat and declutter's check run on every upload
+# (the figures are in docs/performance.md).
 _any = np.logical_or.reduce
 _min = np.minimum.reduce
 _max = np.maximum.reduce

@@ -87,7 +87,8 @@ def image_ref(entry: dict) -> str | None:
 
 
 class Registry:
-    """The registry at ``url`` (s3://BUCKET/PREFIX); ``endpoint_url`` for SeaweedFS, MinIO and other S3-compatibles."""
+    """The registry at ``url`` (s3://BUCKET/PREFIX); ``endpoint_url`` for SeaweedFS, MinIO and other
+    S3-compatibles."""
 
     def __init__(self, url: str, endpoint_url: str | None = None, *, client=None, max_attempts: int = 50):
         self.url = url.rstrip("/")
@@ -131,7 +132,8 @@ class Registry:
             msg = e.response.get("Error", {}).get("Message", "")
             raise RegistryError(f"S3 {op} {where} failed: {code} {msg}".strip()) from None
         except EndpointConnectionError:
-            raise RegistryError(f"cannot reach the S3 endpoint {self.endpoint_url or '(AWS default)'}") from None
+            endpoint = self.endpoint_url or "(AWS default)"
+            raise RegistryError(f"cannot reach the S3 endpoint {endpoint}") from None
         except NoCredentialsError:
             raise RegistryError("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                                 "or a profile") from None
@@ -152,7 +154,8 @@ class Registry:
         """Conditional PutObject; False when the precondition failed (someone else wrote first)."""
         ctype = "application/json" if rel.endswith(".json") else "application/octet-stream"
         r, code = self._call("put_object", rel, Body=body, ContentType=ctype, **cond)
-        return r is not None  # None: a failed precondition (412/409), or If-Match on a missing key (404 or 412)
+        # None: a failed precondition (412/409), or If-Match on a missing key (404 or 412)
+        return r is not None
 
     def _sleep(self, attempt: int):
         time.sleep(float(self._rng.uniform(0, min(0.5, 0.01 * 2 ** attempt))))
@@ -209,13 +212,15 @@ class Registry:
             if mine:
                 return entry, True
             self._sleep(attempt)
-        raise RegistryError(f"gave up after {self.max_attempts} attempts: too many concurrent writers on {self.url}")
+        raise RegistryError(f"gave up after {self.max_attempts} attempts: "
+                            f"too many concurrent writers on {self.url}")
 
     def promote(self, path, metrics: dict | None = None, git_commit: str | None = None, *,
                 image_digest: str | None = None, image_repository: str | None = None) -> tuple[dict, bool]:
-        """Upload the model file at ``path`` and make it production, with the image that serves it; (entry, changed).
+        """Upload the model file at ``path`` and make it production, with the image that serves it.
 
-        ``changed`` is False when that exact (model, image digest) pair is already production.
+        Returns (entry, changed); ``changed`` is False when that exact (model, image digest) pair is
+        already production.
         Corrupt files and malformed digests are refused.
         """
         image_digest, image_repository = check_image(image_digest, image_repository)
@@ -231,7 +236,8 @@ class Registry:
         sha = hashlib.sha256(blob).hexdigest()
         metrics = _scalars(metrics if metrics is not None else model.metadata.get("metrics"))
         if metrics.get("model_sha256") not in (None, sha):
-            raise RegistryError(f"metrics are for model {metrics['model_sha256'][:12]}, not {sha[:12]} ({path})")
+            raise RegistryError(f"metrics are for model {metrics['model_sha256'][:12]}, "
+                                f"not {sha[:12]} ({path})")
         # content-addressed: if the key exists it already holds these exact bytes
         self._put(model_key(sha), blob, IfNoneMatch="*")
 
@@ -265,17 +271,20 @@ class Registry:
             if self._call("head_object", model_key(target["sha256"]))[0] is None:
                 raise RegistryError(f"model file {self._where(model_key(target['sha256']))} is missing")
             return {"action": "rollback", "sha256": target["sha256"], "key": target["key"],
-                    "image_digest": target.get("image_digest"), "image_repository": target.get("image_repository"),
+                    "image_digest": target.get("image_digest"),
+                    "image_repository": target.get("image_repository"),
                     "previous_image_digest": current.get("image_digest"),
                     "size": target.get("size"), "layer_sizes": target.get("layer_sizes"),
-                    "metrics": target.get("metrics", {}), "git_commit": git_commit or target.get("git_commit"),
+                    "metrics": target.get("metrics", {}),
+                    "git_commit": git_commit or target.get("git_commit"),
                     "time": utc_now(), "previous_sha256": current["sha256"],
                     "rollback_version": target.get("rollback_version"), "restores_version": target_version}
 
         return self._append(make)[0]
 
     def fetch(self, out) -> dict:
-        """Download the production model to ``out`` (atomically) after checking its SHA-256; returns the pointer."""
+        """Download the production model to ``out`` (atomically) after checking its SHA-256; returns the
+        pointer."""
         p = self.show()
         r, _ = self._call("get_object", model_key(p["sha256"]))
         if r is None:

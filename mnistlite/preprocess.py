@@ -1,6 +1,6 @@
 """Preprocessing shared by training and serving: arrays to model input, user images to MNIST form.
 
-Decoding image bytes lives in ``decode.py`` (Pillow, libspng); its public names are re-exported here.
+Decoding image bytes lives in ``decode.py`` (Pillow, libspng).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from . import ink
-from .decode import FORMATS, MAX_PIXELS, MIN_CONTRAST, ImageError, ImageTooLarge, _decode, decode_image  # noqa: F401
+from .decode import MIN_CONTRAST, decode_image
 
 # Bump when the mapping from pixels to model input changes; saved in every model file.
 PREPROCESSING_VERSION = 2   # 2: photos and damaged scans are cleaned first (ink.py)
@@ -27,9 +27,8 @@ def to_float(images):
 
 
 def to_model_input(x, n_inputs: int = 784):
-    """Accept float (n, n_inputs) in [0, 1], uint8 (n, 28, 28)/(n, 784), or one sample; return float32 (n, n_inputs).
-
-    Raises ValueError naming the shape or dtype that does not fit.
+    """Accept float (n, n_inputs) in [0, 1], uint8 (n, 28, 28)/(n, 784), or one sample; return
+    float32 (n, n_inputs). Raises ValueError naming the shape or dtype that does not fit.
     """
     a = x if isinstance(x, np.ndarray) else np.asarray(x)
     if a.dtype == np.uint8:
@@ -46,7 +45,8 @@ def to_model_input(x, n_inputs: int = 784):
         return a.reshape(a.shape[0], n_inputs).astype(np.float32, copy=False)
     if not np.issubdtype(a.dtype, np.number):
         raise ValueError(f"input must be numeric, got dtype {a.dtype}")
-    raise ValueError(f"input must be (n, {n_inputs}) float32 in [0, 1] or uint8 (n, 28, 28), got shape {a.shape}")
+    raise ValueError(f"input must be (n, {n_inputs}) float32 in [0, 1] or uint8 (n, 28, 28), "
+                     f"got shape {a.shape}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,12 +69,12 @@ def _border_median(g: np.ndarray) -> int:
     else:
         border = np.concatenate((g[0], g[-1], g[1:-1, 0], g[1:-1, -1]))
     k = border.size // 2
-    border.partition(k)  # in place on our own copy; np.median costs 4x more for no gain
+    border.partition(k)  # in place on our own copy: only the middle element is needed
     return int(border[k])  # upper median
 
 
-# Direct ufunc calls: on the small arrays of one upload, the wrappers of ndarray.any/.sum/.min/.max,
-# np.flatnonzero and np.clip cost more than the work itself.
+# Reductions called on the ufuncs directly: to_mnist runs on every upload, on small arrays
+# (the figures are in docs/performance.md).
 _any = np.logical_or.reduce
 _sum = np.add.reduce
 _min = np.minimum.reduce
@@ -92,13 +92,11 @@ def _bbox(mask: np.ndarray) -> tuple:
 def _lut(bg: int, invert: bool, contrast: int) -> np.ndarray:
     """uint8 (256,) table: inversion, background removal and contrast stretch in one lookup.
 
-    Cached (read-only): uploads repeat a few (background, contrast) pairs, white paper above all,
-    and building a table is five numpy calls, each dearer than the lookup itself on a 28x28 image.
+    Cached (read-only): uploads repeat a few (background, contrast) pairs, white paper above all.
     """
     t = (bg - _LEVELS if invert else _LEVELS - bg) * (255.0 / contrast)
     np.rint(t, out=t)
-    np.minimum(t, 255, out=t)   # np.clip(t, 0, 255) without its wrapper; t holds no NaN
-    np.maximum(t, 0, out=t)
+    np.clip(t, 0, 255, out=t)
     table = t.astype(np.uint8)
     table.flags.writeable = False
     return table
@@ -112,8 +110,9 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     polarity, only the digit's connected components kept. Then: inverted if the ink is darker than
     the background (border median); in a small picture, lines across it and specks apart from the
     digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the ink box, strokes far
-    thinner or thicker than MNIST's brought towards its width (crops that must shrink only), longest side scaled to 20 px
-    (Lanczos), centre of mass on pixel (14, 14). A picture with no ink gives all zeros.
+    thinner or thicker than MNIST's brought towards its width (crops that must shrink only),
+    longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A picture with no ink
+    gives all zeros.
     """
     g = np.asarray(gray)
     if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:
@@ -147,7 +146,7 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     span = max(r1 - r0, c1 - c0) + 1
     m = -(-span // BOX)
     box = g[max(r0 - m, 0):r1 + m + 1, max(c0 - m, 0):c1 + m + 1]
-    box = box if lut is None else lut.take(box)  # 2x faster than lut[box] on big crops
+    box = box if lut is None else lut.take(box)
     r0, r1, c0, c1 = _bbox(box > 0)
     if max(r1 - r0, c1 - c0) + 1 != BOX:
         r0, r1, c0, c1 = _bbox(box > NOISE_LEVEL)
@@ -181,7 +180,7 @@ def preprocess_image(data: bytes, *, max_side: int = 4096) -> np.ndarray:
 
     Big JPEGs are decoded at reduced scale, never below the resolution the ink search works at.
     """
-    return to_mnist(_decode(data, max_side, reduce=ink.WORK))
+    return to_mnist(decode_image(data, max_side=max_side, reduce=ink.WORK, copy=False))
 
 
 def image_to_input(data: bytes, *, max_side: int = 4096) -> np.ndarray:

@@ -105,7 +105,7 @@ def _digit_grid(images, shown, captions, frames, head: str, path) -> Path:
     draw = ImageDraw.Draw(img)
     draw.text((4, 4), head, font=font, fill="black")
     side = 28 * SCALE
-    for n, (i, (top, bottom), frame) in enumerate(zip(shown, captions, frames)):
+    for n, (i, (top, bottom), frame) in enumerate(zip(shown, captions, frames, strict=True)):
         x, y = (n % COLS) * TILE_W, GRID_HEADER + (n // COLS) * TILE_H
         digit = np.asarray(images[i], dtype=np.uint8).reshape(28, 28)
         tile = np.repeat(np.repeat(digit, SCALE, axis=0), SCALE, axis=1)
@@ -119,7 +119,8 @@ def _digit_grid(images, shown, captions, frames, head: str, path) -> Path:
 
 
 def disagreement_png(images, y_true, pred_candidate, pred_production, path, limit: int = MAX_DIGITS) -> Path:
-    """Grid of up to ``limit`` digits the models disagree on, captioned "c:<cand> p:<prod>" and the true label.
+    """Grid of up to ``limit`` digits the models disagree on, captioned "c:<cand> p:<prod>" and the
+    true label.
 
     Frame: red = only production right, green = only candidate right, grey = both wrong.
     """
@@ -202,7 +203,8 @@ def render_markdown(verdict: dict, assets_url: str = "", with_images: bool = Tru
         lines += ["_First deploy: no production model, so only the accuracy floor applies._", ""]
     if verdict["checks"]:
         lines += ["| check | result | detail |", "| --- | :---: | --- |"]
-        lines += [f"| `{c['name']}` | {'✅' if c['passed'] else '❌'} | {c['detail']} |" for c in verdict["checks"]]
+        lines += [f"| `{c['name']}` | {'✅' if c['passed'] else '❌'} | {c['detail']} |"
+                  for c in verdict["checks"]]
         lines.append("")
     if verdict["candidate"] is not None:
         if verdict["production"] is None:
@@ -217,7 +219,8 @@ def render_markdown(verdict: dict, assets_url: str = "", with_images: bool = Tru
         lines += [f"**McNemar (exact, paired):** b = {mc['b']} (only candidate right), c = {mc['c']} "
                   f"(only production right), p = {mc['p_value']:.4g}: "
                   + ("candidate **significantly worse**" if worse else "not significantly worse")
-                  + f" at α = {alpha}. The models disagree on {verdict.get('disagreements', 0)} test digits.", ""]
+                  + f" at α = {alpha}. The models disagree on {verdict.get('disagreements', 0)} "
+                  "test digits.", ""]
     if with_images and verdict["candidate"] is not None:
         links = [f"[candidate confusion matrix]({assets_url}{CONFUSION_PNG})"]
         if verdict["production"] is not None:
@@ -239,10 +242,12 @@ def _details(verdict: dict) -> list[str]:
     out += ["", "| artifact | SHA-256 |", "| --- | --- |",
             f"| candidate model | `{h.get('candidate_model')}` |",
             f"| production model | `{h.get('production_model')}` |",
-            f"| test set ({cand.get('n', '?')} images, {cand.get('test_set_source', '?')}) | `{h.get('test_set')}` |",
-            "", "verdict.json: `passed`, `status` (pass | fail | error), `reasons`, `checks` [name, passed, detail], "
-            "`policy`, `candidate` / `production` (accuracy, log_loss, ece, per_class, confusion_matrix, n, hashes), "
-            "`mcnemar` {b, c, p_value}, `first_deploy`, `hashes`, `disagreements`.", "", "</details>"]
+            f"| test set ({cand.get('n', '?')} images, {cand.get('test_set_source', '?')}) "
+            f"| `{h.get('test_set')}` |",
+            "", "verdict.json: `passed`, `status` (pass | fail | error), `reasons`, "
+            "`checks` [name, passed, detail], `policy`, `candidate` / `production` (accuracy, log_loss, ece, "
+            "per_class, confusion_matrix, n, hashes), `mcnemar` {b, c, p_value}, `first_deploy`, `hashes`, "
+            "`disagreements`.", "", "</details>"]
     return out
 
 
@@ -255,7 +260,8 @@ def write_report(path, verdict: dict, comparison=None, assets_url: str = "") -> 
     out = {"markdown": path, "confusion": None, "disagreements": None}
     images = comparison is not None and verdict["candidate"] is not None
     if images:
-        out["confusion"] = confusion_png(verdict["candidate"]["confusion_matrix"], path.parent / CONFUSION_PNG)
+        matrix = verdict["candidate"]["confusion_matrix"]
+        out["confusion"] = confusion_png(matrix, path.parent / CONFUSION_PNG)
         if comparison.pred_production is not None:
             out["disagreements"] = disagreement_png(
                 comparison.test.images, comparison.test.labels, comparison.pred_candidate,

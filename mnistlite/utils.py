@@ -1,4 +1,5 @@
-"""Small helpers every part of mnistlite shares: atomic writes, UTC timestamps, seeded generators, percents."""
+"""Small helpers every part of mnistlite shares: atomic writes, UTC timestamps, seeded generators,
+percents."""
 from __future__ import annotations
 
 import datetime as _dt

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mnistlite.evaluation import (
     EvaluationError,
+    TestSetError,
     compare_files,
     error_verdict,
     evaluate,
@@ -30,7 +31,14 @@ from mnistlite.gate import Policy
 from mnistlite.report import CONFUSION_PNG, ERRORS_PNG, confusion_png, errors_png, headline, write_report
 from mnistlite.utils import atomic_write_bytes
 
+sys.path.append(str(Path(__file__).resolve().parent))   # the scripts' shared helpers beside this file
+from _cli import fail, show_library_log  # noqa: E402
+
 PASS, FAIL, ERROR = 0, 1, 2
+# The flag that sets each gate check's threshold, named after a failed check's reason.
+CHECK_FLAGS = {"min_accuracy": "--min-accuracy", "non_inferiority": "--max-drop",
+               "class_recall": "--max-class-drop", "mcnemar": "--alpha",
+               "improvement": "--require-improvement"}
 
 
 def parse_args(argv=None):
@@ -53,7 +61,8 @@ def parse_args(argv=None):
                    help=f"allowed accuracy drop vs production (default {d.max_drop})")
     p.add_argument("--max-class-drop", type=float, default=d.max_class_drop,
                    help=f"allowed recall drop on any digit (default {d.max_class_drop})")
-    p.add_argument("--alpha", type=float, default=d.alpha, help=f"McNemar significance level (default {d.alpha})")
+    p.add_argument("--alpha", type=float, default=d.alpha,
+                   help=f"McNemar significance level (default {d.alpha})")
     p.add_argument("--require-improvement", action="store_true", help="candidate must beat production")
     args = p.parse_args(argv)
     if args.candidate and args.pictures:
@@ -69,54 +78,71 @@ def _write_json(path, doc):
     atomic_write_bytes(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
 
 
+def _policy(args) -> Policy:
+    return Policy(args.min_accuracy, args.max_drop, args.max_class_drop, args.alpha, args.require_improvement)
+
+
+def _message(e: EvaluationError) -> str:
+    """The library's message, naming --data when the test set folder is at fault."""
+    if not isinstance(e, TestSetError):
+        return str(e)
+    hint = " (check it with scripts/validate_data.py)" if e.problems else ""
+    return f"--data {e}{hint}"
+
+
+def _with_flag(reason: str) -> str:
+    """A verdict reason ("check: detail") followed by the flag that sets that check's threshold."""
+    flag = CHECK_FLAGS.get(reason.split(":", 1)[0])
+    return f"{reason} ({flag})" if flag else reason
+
+
 def evaluate_one(args) -> int:
     try:
         test = load_test_set(args.data)
         m, proba = evaluate(load_model(args.model, test), test, args.model)
     except EvaluationError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return ERROR
+        return fail(_message(e), code=ERROR)
     try:
         if args.out:
             _write_json(args.out, m)
         if args.pictures:
             folder = Path(args.pictures)
-            confusion_png(m["confusion_matrix"], folder / CONFUSION_PNG, title="true (rows) x predicted (cols)")
+            confusion_png(m["confusion_matrix"], folder / CONFUSION_PNG,
+                          title="true (rows) x predicted (cols)")
             errors_png(test.images, test.labels, proba.argmax(axis=1), folder / ERRORS_PNG)
     except OSError as e:
-        print(f"error: cannot write outputs ({e.strerror or e}: {e.filename})", file=sys.stderr)
-        return ERROR
+        return fail(f"cannot write outputs ({e.strerror or e}: {e.filename})", code=ERROR)
     print(f"{args.model}: accuracy {m['accuracy']:.4f}  log loss {m['log_loss']:.4f}  ECE {m['ece']:.4f}  "
           f"n {m['n']}  model {m['model_sha256'][:12]}  test set {m['test_set_sha256'][:12]}")
     return PASS
 
 
 def compare(args) -> int:
-    policy = Policy(args.min_accuracy, args.max_drop, args.max_class_drop, args.alpha, args.require_improvement)
+    policy = _policy(args)
     comparison = None
     try:
         comparison = compare_files(args.candidate, args.production, args.data, policy)
         verdict = comparison.verdict
     except EvaluationError as e:
-        verdict = error_verdict(str(e), policy, first_deploy=args.production is None)
+        verdict = error_verdict(_message(e), policy, first_deploy=args.production is None)
     try:
         if args.verdict:
             _write_json(args.verdict, verdict)
         if args.report:
             write_report(args.report, verdict, comparison, args.assets_url)
     except OSError as e:
-        print(f"error: cannot write outputs ({e.strerror or e}: {e.filename})", file=sys.stderr)
-        return ERROR
+        return fail(f"cannot write outputs ({e.strerror or e}: {e.filename})", code=ERROR)
     print(headline(verdict).lstrip("# "))
     for reason in verdict["reasons"]:
-        print(f"  - {reason}", file=sys.stderr if verdict["status"] == "error" else sys.stdout)
+        print(f"  - {_with_flag(reason)}", file=sys.stderr if verdict["status"] == "error" else sys.stdout)
     return {"pass": PASS, "fail": FAIL}.get(verdict["status"], ERROR)
 
 
 def main(argv=None) -> int:
     parser, args = parse_args(argv)
+    show_library_log()
     try:
-        Policy(args.min_accuracy, args.max_drop, args.max_class_drop, args.alpha, args.require_improvement)
+        _policy(args)
     except ValueError as e:
         parser.error(str(e))
     return evaluate_one(args) if args.model else compare(args)

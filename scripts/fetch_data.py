@@ -17,6 +17,9 @@ from pathlib import Path
 from mnistlite.data.fetch import fetch
 from mnistlite.data.s3 import S3Error
 
+sys.path.append(str(Path(__file__).resolve().parent))   # the scripts' shared helpers beside this file
+from _cli import fail, s3_message  # noqa: E402
+
 
 class Progress:
     """One status line on stderr: rewritten in place on a terminal, at most every 2 s otherwise."""
@@ -51,11 +54,9 @@ def main(argv=None) -> int:
     except ValueError as e:
         ap.error(str(e))
     except S3Error as e:
-        print(f"fetch_data: {e}", file=sys.stderr)
-        return 1
+        return fail(s3_message(e), "fetch_data")
     except OSError as e:
-        print(f"fetch_data: {e}", file=sys.stderr)
-        return 1
+        return fail(e, "fetch_data")
     for r in results:
         extra = f", ignored {len(r.ignored)} other keys" if r.ignored else ""
         print(f"{r.week}: {r.files} images in {r.folder} ({r.downloaded} downloaded, "

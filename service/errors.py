@@ -12,7 +12,7 @@ from functools import partial
 
 import falcon
 
-from mnistlite.preprocess import ImageError, ImageTooLarge
+from mnistlite.decode import ImageError, ImageTooLarge
 
 
 class InputError(ValueError):

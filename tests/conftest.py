@@ -60,11 +60,14 @@ def small_model(mnist):
     return model
 
 
+def _saved(model, tmp_path_factory, name: str) -> Path:
+    """``model`` saved once as ``NAME.npz`` in a fresh session folder."""
+    return ml.save(model, tmp_path_factory.mktemp("models") / f"{name}.npz")
+
+
 @pytest.fixture(scope="session")
 def small_model_path(small_model, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "small.npz"
-    ml.save(small_model, path)
-    return path
+    return _saved(small_model, tmp_path_factory, "small")
 
 
 @pytest.fixture(scope="session")
@@ -77,9 +80,7 @@ def reference_model(mnist):
 
 @pytest.fixture(scope="session")
 def reference_model_path(reference_model, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "reference.npz"
-    ml.save(reference_model, path)
-    return path
+    return _saved(reference_model, tmp_path_factory, "reference")
 
 
 @functools.lru_cache(maxsize=None)
@@ -104,7 +105,8 @@ def seaweed(tmp_path_factory):
         server.start()
     except s3server.S3ServerError as e:
         pytest.fail(str(e))
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    saved = {k: os.environ.get(k) for k in names}
     os.environ.update({k: server.env[k] for k in saved})
     try:
         yield server

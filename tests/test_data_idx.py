@@ -94,7 +94,7 @@ def mirror(mnist_dir, tmp_path):
     server.shutdown()
 
 
-def test_download_verifies_sha256_and_caches(mnist_dir, mirror, tmp_path, monkeypatch):
+def test_download_verifies_sha256_and_caches(mnist_dir, mirror, tmp_path, monkeypatch, capsys, caplog):
     url, root = mirror
     for name in FILES.values():
         # a different gzip wrapper around the same content must still verify
@@ -102,12 +102,18 @@ def test_download_verifies_sha256_and_caches(mnist_dir, mirror, tmp_path, monkey
     monkeypatch.delenv("MNISTLITE_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("MNISTLITE_MNIST_MIRRORS", f"http://127.0.0.1:9/, {url}")
+    caplog.set_level("INFO", logger="mnistlite")
     (x, y), (xt, yt) = ml.load_mnist(as_float=False)
     assert x.shape == (60000, 28, 28) and yt.shape == (10000,)
     assert find_mnist(download=False) == tmp_path / "cache" / "mnistlite" / "mnist"
+    # the library prints nothing: each download is a log record, which the scripts show
+    out, err = capsys.readouterr()   # (the test mirror's HTTP server logs its requests on stderr)
+    assert out == "" and "downloaded" not in err
+    assert sorted(r.getMessage().split()[1] for r in caplog.records) == sorted(FILES.values())
 
 
-def test_download_rejects_tampered_files_and_offline_says_set_the_env(mnist_dir, mirror, tmp_path, monkeypatch):
+def test_download_rejects_tampered_files_and_offline_says_set_the_env(mnist_dir, mirror, tmp_path,
+                                                                     monkeypatch):
     url, root = mirror
     name = FILES["train_images"]  # the first file fetched: the download must stop right there
     content = bytearray(gzip.decompress((mnist_dir / name).read_bytes()))

@@ -97,8 +97,8 @@ def _others(rng) -> dict:
     }
 
 
-@pytest.mark.parametrize("name", ["palette", "16-bit", "transparency (tRNS)", "animation (acTL)", "bad IDAT CRC",
-                                  "truncated", "data after IEND", "too wide for the limit"])
+@pytest.mark.parametrize("name", ["palette", "16-bit", "transparency (tRNS)", "animation (acTL)",
+                                  "bad IDAT CRC", "truncated", "data after IEND", "too wide for the limit"])
 def test_other_pngs_are_left_to_pillow_with_the_same_outcome(name):
     data = _others(np.random.default_rng(0))[name]
     assert _plain_png(data, 40, 4096 * 4096) is None

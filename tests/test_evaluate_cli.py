@@ -1,8 +1,10 @@
-"""scripts/evaluate.py end to end on real MNIST: metrics mode, the gate's exit codes 0/1/2, the verdict JSON."""
+"""scripts/evaluate.py end to end on real MNIST: metrics mode, the gate's exit codes 0/1/2, the verdict
+JSON."""
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -28,7 +30,11 @@ def _load_script():
 
 @pytest.fixture(scope="module")
 def cli():
-    return _load_script().main
+    log = logging.getLogger("mnistlite")   # main() shows the library's log: undo that for later tests
+    before = (list(log.handlers), log.level)
+    yield _load_script().main
+    log.handlers[:] = before[0]
+    log.setLevel(before[1])
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +80,14 @@ def test_metrics_mode_writes_the_contract_keys(cli, models, mnist_uint8, tmp_pat
     assert cli(["--model", str(models["good"]), "--out", str(out)]) == 0
     m = json.loads(out.read_text())
     _, (xt, yt) = mnist_uint8
-    for key in ("accuracy", "log_loss", "ece", "per_class", "confusion_matrix", "model_sha256", "test_set_sha256", "n"):
+    for key in ("accuracy", "log_loss", "ece", "per_class", "confusion_matrix", "model_sha256",
+                "test_set_sha256", "n"):
         assert key in m
     assert m["n"] == 10000 and 0.9 < m["accuracy"] < 1.0 and 0 < m["ece"] < 0.1
     assert m["model_sha256"] == file_sha256(models["good"])
     assert m["test_set_sha256"] == data_sha256(xt, yt)
-    assert np.array(m["confusion_matrix"]).sum() == 10000 and np.trace(m["confusion_matrix"]) / 10000 == m["accuracy"]
+    assert np.array(m["confusion_matrix"]).sum() == 10000
+    assert np.trace(m["confusion_matrix"]) / 10000 == m["accuracy"]
     assert set(m["per_class"]) == {"precision", "recall", "f1", "support"}
     assert "accuracy 0.9" in capsys.readouterr().out
 
@@ -122,7 +130,23 @@ def test_data_folder_of_pngs(cli, models, mnist_uint8, tmp_path, capsys):
     assert json.loads(out.read_text())["n"] == 50
     (tmp_path / "00099_label_3.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     assert cli(["--model", str(models["good"]), "--data", str(tmp_path)]) == 2
-    assert "00099_label_3.png" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --data {tmp_path}: 1 unusable file(s), e.g. 00099_label_3.png: ")
+    assert err.rstrip().endswith("a fixed test set must be clean (check it with scripts/validate_data.py)")
+
+
+def test_bad_data_folder_names_the_flag_in_the_cli_only(cli, models, tmp_path, capsys):
+    from mnistlite.evaluation import TestSetError, load_test_set
+
+    missing = tmp_path / "missing"
+    with pytest.raises(TestSetError, match=f"^{missing}: no such folder$"):
+        load_test_set(missing)
+    with pytest.raises(TestSetError, match=f"^{tmp_path}: holds neither "):
+        load_test_set(tmp_path)
+    assert cli(["--model", str(models["good"]), "--data", str(missing)]) == 2
+    assert capsys.readouterr().err == f"error: --data {missing}: no such folder\n"
+    code, v = _run(cli, tmp_path / "out", "--candidate", models["good"], "--data", tmp_path)
+    assert code == 2 and v["reasons"][0].startswith(f"--data {tmp_path}: holds neither ")
 
 
 def test_clearly_better_passes_and_clearly_worse_fails(cli, models, tmp_path):
@@ -145,6 +169,17 @@ def test_tie_passes_but_not_with_require_improvement(cli, models, tmp_path, othe
                    "--require-improvement")
     assert code == 1 and [c["name"] for c in v["checks"] if not c["passed"]] == ["improvement"]
     assert v["policy"]["require_improvement"] is True
+    assert v["reasons"][0].startswith("improvement: candidate ") and "--" not in v["reasons"][0]
+
+
+def test_failed_checks_name_their_flag_on_the_console(cli, models, tmp_path, capsys):
+    code, _ = _run(cli, tmp_path, "--candidate", models["good"], "--production", models["good_copy"], *LOW,
+                   "--require-improvement")
+    out = capsys.readouterr().out
+    assert code == 1 and "  - improvement: candidate " in out
+    assert out.rstrip().endswith("(--require-improvement)")
+    code, _ = _run(cli, tmp_path, "--candidate", models["good"], "--min-accuracy", "0.99")
+    assert code == 1 and "(--min-accuracy)" in capsys.readouterr().out
 
 
 def test_better_overall_but_one_digit_loses_5pct_recall_fails(cli, models, tmp_path):
@@ -158,11 +193,14 @@ def test_better_overall_but_one_digit_loses_5pct_recall_fails(cli, models, tmp_p
 
 
 @pytest.mark.parametrize("which", ["candidate", "production"])
-@pytest.mark.parametrize("bad, message", [("truncated", "not a readable .npz"), ("missing", "no such model file"),
+@pytest.mark.parametrize("bad, message", [("truncated", "not a readable .npz"),
+                                          ("missing", "no such model file"),
                                           ("wrong_shape", "wrong input shape")])
-def test_unusable_model_exits_2_and_still_writes_the_verdict(cli, models, tmp_path, capsys, which, bad, message):
+def test_unusable_model_exits_2_and_still_writes_the_verdict(cli, models, tmp_path, capsys, which, bad,
+                                                             message):
     files = {"candidate": models["good"], "production": models["weak"], which: models[bad]}
-    code, v = _run(cli, tmp_path, "--candidate", files["candidate"], "--production", files["production"], *LOW)
+    code, v = _run(cli, tmp_path, "--candidate", files["candidate"], "--production", files["production"],
+                   *LOW)
     assert code == 2 and v["status"] == "error" and v["passed"] is False
     assert message in v["reasons"][0] and message in capsys.readouterr().err
 
@@ -170,16 +208,19 @@ def test_unusable_model_exits_2_and_still_writes_the_verdict(cli, models, tmp_pa
 def test_first_deploy_applies_only_the_floor(cli, models, tmp_path):
     code, v = _run(cli, tmp_path, "--candidate", models["good"], *LOW)
     assert code == 0 and v["first_deploy"] is True and v["production"] is None
-    assert [c["name"] for c in v["checks"]] == ["min_accuracy"] and any("first deploy" in r for r in v["reasons"])
-    assert v["hashes"]["production_model"] is None and v["hashes"]["candidate_model"] == file_sha256(models["good"])
+    assert [c["name"] for c in v["checks"]] == ["min_accuracy"]
+    assert any("first deploy" in r for r in v["reasons"])
+    assert v["hashes"]["production_model"] is None
+    assert v["hashes"]["candidate_model"] == file_sha256(models["good"])
     code, v = _run(cli, tmp_path, "--candidate", models["good"], "--min-accuracy", "0.99")   # above ~94%
     assert code == 1 and v["first_deploy"] is True
 
 
 def test_verdict_records_policy_and_hashes(cli, models, mnist_uint8, tmp_path):
     _, (xt, yt) = mnist_uint8
-    code, v = _run(cli, tmp_path, "--candidate", models["good"], "--production", models["weak"], "--min-accuracy",
-                   "0.8", "--max-drop", "0.01", "--max-class-drop", "0.03", "--alpha", "0.01")
+    code, v = _run(cli, tmp_path, "--candidate", models["good"], "--production", models["weak"],
+                   "--min-accuracy", "0.8", "--max-drop", "0.01", "--max-class-drop", "0.03",
+                   "--alpha", "0.01")
     assert v["policy"] == {"min_accuracy": 0.8, "max_drop": 0.01, "max_class_drop": 0.03, "alpha": 0.01,
                            "require_improvement": False}
     assert v["hashes"] == {"candidate_model": file_sha256(models["good"]),

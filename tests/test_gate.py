@@ -116,10 +116,12 @@ def _checks(v):
 def test_better_passes_worse_fails(labels):
     good, bad = _with_errors(labels, np.arange(0, 300)), _with_errors(labels, np.arange(0, 900))
     v = compare(labels, good, bad, LOW_FLOOR)
-    assert v.passed and v.status == "pass" and v.mcnemar == {"b": 600, "c": 0, "p_value": v.mcnemar["p_value"]}
+    assert v.passed and v.status == "pass"
+    assert v.mcnemar == {"b": 600, "c": 0, "p_value": v.mcnemar["p_value"]}
     v = compare(labels, bad, good, LOW_FLOOR)
     assert not v.passed and v.status == "fail"
-    assert _checks(v) == {"min_accuracy": True, "non_inferiority": False, "class_recall": False, "mcnemar": False}
+    assert _checks(v) == {"min_accuracy": True, "non_inferiority": False, "class_recall": False,
+                          "mcnemar": False}
 
 
 def test_tie_passes_unless_improvement_is_required(labels):
@@ -139,7 +141,8 @@ def test_non_inferiority_margin_is_inclusive(labels):
     assert v.candidate["accuracy"] == pytest.approx(v.production["accuracy"] - 0.002)
     assert v.passed, v.reasons
     v = compare(labels, _with_errors(labels, np.arange(100, 221)), prod, policy)   # 0.21%
-    assert _checks(v) == {"min_accuracy": True, "non_inferiority": False, "class_recall": True, "mcnemar": True}
+    assert _checks(v) == {"min_accuracy": True, "non_inferiority": False, "class_recall": True,
+                          "mcnemar": True}
 
 
 def test_better_overall_but_one_digit_loses_5pct_recall_fails(labels):
@@ -160,7 +163,8 @@ def test_significantly_worse_fails_even_within_a_wide_margin(labels):
     cand = _with_errors(labels, np.arange(0, 5000, 50))                 # 100 new errors spread over classes
     v = compare(labels, cand, prod, Policy(min_accuracy=0.5, max_drop=0.05, max_class_drop=0.05))
     assert v.mcnemar["b"] == 0 and v.mcnemar["c"] == 100 and v.mcnemar["p_value"] < 1e-20
-    assert _checks(v) == {"min_accuracy": True, "non_inferiority": True, "class_recall": True, "mcnemar": False}
+    assert _checks(v) == {"min_accuracy": True, "non_inferiority": True, "class_recall": True,
+                          "mcnemar": False}
 
 
 def test_first_deploy_applies_only_the_floor(labels):

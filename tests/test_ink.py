@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw, ImageFilter
 
 from mnistlite import ink
-from mnistlite.decode import _decode
+from mnistlite.decode import decode_image
 from mnistlite.preprocess import preprocess_image, to_mnist
 
 
@@ -19,7 +19,7 @@ def _bfs_labels(mask):
     h, w = mask.shape
     lab = -np.ones((h, w), int)
     n = 0
-    for i, j in zip(*np.nonzero(mask)):
+    for i, j in zip(*np.nonzero(mask), strict=True):
         if lab[i, j] >= 0:
             continue
         stack, lab[i, j] = [(i, j)], n
@@ -42,7 +42,7 @@ def test_label_matches_a_breadth_first_reference(mask):
     assert n == m
     assert ((lab >= 0) == mask).all()
     # the same partition: each of our labels maps to exactly one reference label and back
-    pairs = set(zip(lab[mask].tolist(), ref[mask].tolist()))
+    pairs = set(zip(lab[mask].tolist(), ref[mask].tolist(), strict=True))
     assert len(pairs) == n
 
 
@@ -122,9 +122,9 @@ def test_thin_pen_strokes_are_thickened_towards_mnist(mnist_uint8):
 def test_big_jpegs_decode_at_reduced_scale_with_the_same_answer(mnist_uint8):
     _, (x, _) = mnist_uint8
     blob = _photo(x[0], np.random.default_rng(5), size=(4000, 3000))
-    small = _decode(blob, 4096, reduce=ink.WORK)
+    small = decode_image(blob, reduce=ink.WORK)
     assert small.shape == (375, 500)               # 1/8 scale: libjpeg's DCT scaling
-    full = to_mnist(_decode(blob, 4096))
+    full = to_mnist(decode_image(blob))
     corr = np.corrcoef(preprocess_image(blob).ravel(), full.ravel())[0, 1]
     assert corr > 0.8
 

@@ -15,17 +15,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from mnistlite.data.images import encode_png
-from mnistlite.preprocess import (
-    MAX_PIXELS,
-    ImageError,
-    ImageTooLarge,
-    decode_image,
-    image_to_input,
-    preprocess_image,
-    to_float,
-    to_mnist,
-    to_model_input,
-)
+from mnistlite.decode import MAX_PIXELS, ImageError, ImageTooLarge, decode_image
+from mnistlite.preprocess import image_to_input, preprocess_image, to_float, to_mnist, to_model_input
 
 
 def _save(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -112,7 +103,7 @@ def test_cached_lookup_tables_are_read_only_and_do_not_leak_between_images(mnist
     grey = (200 - d.astype(np.int16) * 100 // 255).astype(np.uint8)
     first = [to_mnist(a) for a in (255 - d, grey, d)]
     again = [to_mnist(a) for a in (grey, d, 255 - d)]   # other order: cached tables must not matter
-    for a, b in zip(first, again[2:] + again[:2]):
+    for a, b in zip(first, again[2:] + again[:2], strict=True):
         np.testing.assert_array_equal(a, b)
 
 @pytest.mark.parametrize("value", [0, 77, 255])
@@ -164,7 +155,7 @@ def test_inverted_offcentre_200px_digit_comes_out_like_its_mnist_form(fmt, mnist
     rng = np.random.default_rng(7)
     digits = x[:200]
     out = np.stack([preprocess_image(_render(d, rng, fmt)) for d in digits])
-    corr = np.array([_shift_corr(o, d) for o, d in zip(out, digits)])
+    corr = np.array([_shift_corr(o, d) for o, d in zip(out, digits, strict=True)])
     # Measured (seed 7): PNG median 0.97, min 0.84; JPEG q75 median 0.96, min 0.83.
     assert np.median(corr) > 0.94 and corr.min() > 0.7
     agree = (small_model.predict(out) == small_model.predict(digits)).mean()
@@ -179,6 +170,25 @@ def test_colour_jpeg_and_lossless_formats(mnist_uint8):
         np.testing.assert_array_equal(decode_image(_save(rgb, fmt)), 255 - d, err_msg=fmt)
     np.testing.assert_array_equal(decode_image(_save(rgb, "WEBP", lossless=True)), 255 - d)
     assert _shift_corr(preprocess_image(_save(rgb, "JPEG", quality=90)), d) > 0.95
+
+
+def test_decode_image_keywords_formats_size_reduce_copy(mnist_uint8):
+    (_, _), (x, _) = mnist_uint8
+    d = x[2]
+    png, jpeg = _save(Image.fromarray(d)), _save(Image.fromarray(d).resize((800, 600)), "JPEG")
+    with pytest.raises(ImageError, match="accepted: PNG"):
+        decode_image(jpeg, formats=("PNG",))
+    with pytest.raises(ValueError, match="formats must be among"):
+        decode_image(png, formats=("PNG", "EPS"))
+    np.testing.assert_array_equal(decode_image(png, size=(28, 28)), d)
+    with pytest.raises(ImageError, match="^size 800x600, expected 28x28$"):
+        decode_image(jpeg, size=(28, 28))
+    assert decode_image(jpeg).shape == (600, 800)
+    assert decode_image(jpeg, reduce=150).shape == (150, 200)      # 1/4 scale keeps >= 150 a side
+    assert decode_image(jpeg, reduce=700).shape == (600, 800)      # no scale keeps 700
+    for data in (png, jpeg):
+        assert decode_image(data).flags.writeable
+        np.testing.assert_array_equal(decode_image(data, copy=False), decode_image(data))
 
 
 def test_rgba_transparent_background_with_black_strokes(mnist_uint8):
@@ -289,7 +299,8 @@ def test_real_large_blank_png_is_refused():
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=300) | st.binary(max_size=300).map(lambda b: b"\x89PNG\r\n\x1a\n" + b)
-       | st.binary(max_size=300).map(lambda b: b"\xff\xd8\xff" + b) | st.binary(max_size=200).map(lambda b: b"GIF89a" + b))
+       | st.binary(max_size=300).map(lambda b: b"\xff\xd8\xff" + b)
+       | st.binary(max_size=200).map(lambda b: b"GIF89a" + b))
 def test_random_bytes_raise_nothing_but_image_error(data):
     try:
         out = preprocess_image(data)
@@ -302,7 +313,8 @@ def test_random_bytes_raise_nothing_but_image_error(data):
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_corrupted_real_png_raises_nothing_but_image_error(data):
-    png = bytearray(_save(Image.fromarray(np.arange(28 * 28, dtype=np.uint32).reshape(28, 28).astype(np.uint8))))
+    ramp = np.arange(28 * 28, dtype=np.uint32).reshape(28, 28).astype(np.uint8)
+    png = bytearray(_save(Image.fromarray(ramp)))
     for _ in range(data.draw(st.integers(1, 4))):
         png[data.draw(st.integers(0, len(png) - 1))] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(0, len(png)))

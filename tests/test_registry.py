@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import socket
@@ -51,7 +52,7 @@ def _assert_chain(reg):
     hist = reg.history()
     assert [e["version"] for e in hist] == list(range(1, len(hist) + 1))
     assert hist[0]["previous_sha256"] is None
-    for prev, cur in zip(hist, hist[1:]):
+    for prev, cur in itertools.pairwise(hist):
         assert cur["previous_sha256"] == prev["sha256"]
     assert reg.show() == hist[-1]
     return hist
@@ -119,7 +120,8 @@ def test_corrupt_model_is_refused_before_upload(reg, model_files, tmp_path):
 
 def test_metrics_for_another_model_are_refused(reg, model_files):
     with pytest.raises(RegistryError, match="metrics are for model"):
-        reg.promote(model_files[0], {"candidate": {"model_sha256": file_sha256(model_files[1]), "accuracy": 0.9}})
+        other = file_sha256(model_files[1])
+        reg.promote(model_files[0], {"candidate": {"model_sha256": other, "accuracy": 0.9}})
 
 
 def test_errors_are_one_line(reg, s3_server):
@@ -256,20 +258,22 @@ def test_cli_promote_show_fetch_rollback(cli, s3_bucket, model_files, tmp_path, 
     code, _, err = run("show")
     assert code == 1 and err.startswith("error: no production model yet")
     metrics = tmp_path / "verdict.json"
-    metrics.write_text(json.dumps({"status": "pass", "candidate": {"accuracy": 0.98,
-                                                                   "model_sha256": file_sha256(model_files[0])}}))
+    candidate = {"accuracy": 0.98, "model_sha256": file_sha256(model_files[0])}
+    metrics.write_text(json.dumps({"status": "pass", "candidate": candidate}))
     monkeypatch.setenv("GITHUB_SHA", "f00d")
     code, out, err = run("promote", model_files[0], "--metrics", metrics)
     assert code == 0 and "promoted: version 1" in out, err
     assert run("promote", model_files[1], "--git-commit", "beef")[0] == 0
     pointer = json.loads(run("show")[1])
-    assert (pointer["version"], pointer["git_commit"], pointer["sha256"]) == (2, "beef", file_sha256(model_files[1]))
+    expected = (2, "beef", file_sha256(model_files[1]))
+    assert (pointer["version"], pointer["git_commit"], pointer["sha256"]) == expected
     out_file = tmp_path / "prod.npz"
     assert run("fetch", "--out", out_file)[0] == 0 and file_sha256(out_file) == file_sha256(model_files[1])
     code, out, _ = run("rollback")
     assert code == 0 and "restores version 1" in out and "image (none)" in out and "helm upgrade" not in out
     pointer = json.loads(run("show")[1])
-    assert (pointer["version"], pointer["sha256"], pointer["git_commit"]) == (3, file_sha256(model_files[0]), "f00d")
+    expected = (3, file_sha256(model_files[0]), "f00d")
+    assert (pointer["version"], pointer["sha256"], pointer["git_commit"]) == expected
     assert pointer["metrics"]["accuracy"] == 0.98
     assert [e["version"] for e in json.loads(run("show", "--history")[1])] == [1, 2, 3]
 
@@ -316,4 +320,5 @@ def test_pointer_key_layout(reg, model_files):
     reg.promote(model_files[0])
     keys = {o["Key"] for o in _client(reg).list_objects_v2(Bucket=reg.bucket)["Contents"]}
     sha = file_sha256(model_files[0])
-    assert keys == {f"team/mnist/{POINTER}", f"team/mnist/{history_key(1)}", f"team/mnist/models/sha256-{sha}.npz"}
+    assert keys == {f"team/mnist/{POINTER}", f"team/mnist/{history_key(1)}",
+                    f"team/mnist/models/sha256-{sha}.npz"}

@@ -69,7 +69,8 @@ def test_grid_shows_the_disagreeing_digits_in_order(comparison, tmp_path):
     assert size == report.disagreement_size(12)
     side, x0 = 28 * report.SCALE, (report.TILE_W - 28 * report.SCALE) // 2
     for n in (0, 11):   # first and last tile: the upscaled test image, pixel for pixel
-        x, y = (n % report.COLS) * report.TILE_W + x0, report.GRID_HEADER + (n // report.COLS) * report.TILE_H + 2
+        x = (n % report.COLS) * report.TILE_W + x0
+        y = report.GRID_HEADER + (n // report.COLS) * report.TILE_H + 2
         want = np.repeat(np.repeat(t.images[order[n]], report.SCALE, 0), report.SCALE, 1)
         assert np.array_equal(rgb[y:y + side, x:x + side, 0], want)
 

@@ -69,7 +69,8 @@ def test_select_weeks_specs():
     weeks = [Week(n, [f"p/week-{n}/"]) for n in (1, 2, 3, 5)]
     assert [w.number for w in select_weeks(weeks, "1-3", "u")] == [1, 2, 3]
     assert [w.number for w in select_weeks(weeks, "week-5", "u")] == [5]
-    with pytest.raises(UnknownWeek, match=r"unknown week 4 under u \(available: week-1, week-2, week-3, week-5\)"):
+    with pytest.raises(UnknownWeek,
+                       match=r"unknown week 4 under u \(available: week-1, week-2, week-3, week-5\)"):
         select_weeks(weeks, "3-5", "u")
     with pytest.raises(ValueError, match="latest, all, N or A-B"):
         select_weeks(weeks, "newest", "u")
@@ -160,7 +161,8 @@ def test_killed_fetch_leaves_no_half_written_file_and_resumes(s3_bucket, tmp_pat
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts/fetch_data.py"), f"s3://{bucket}/k",
-                             "--week", "1", "--out", str(out), "--endpoint-url", endpoint, "--jobs", "1", "--quiet"],
+                             "--week", "1", "--out", str(out), "--endpoint-url", endpoint, "--jobs", "1",
+                             "--quiet"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     week = out / "week-1"
     deadline = time.monotonic() + 60
@@ -181,13 +183,15 @@ def test_killed_fetch_leaves_no_half_written_file_and_resumes(s3_bucket, tmp_pat
 
 def test_no_such_bucket_no_weeks_unknown_week(s3_bucket, tmp_path):
     endpoint, bucket = s3_bucket
-    with pytest.raises(NoSuchBucket, match=r"^no such bucket 'absent-bucket-x' \(check the name and region\)$"):
+    with pytest.raises(NoSuchBucket,
+                       match=r"^no such bucket 'absent-bucket-x' \(check the name and region\)$"):
         fetch("s3://absent-bucket-x/p", "all", tmp_path, endpoint_url=endpoint)
     with pytest.raises(NoWeeks, match=rf"^no weeks under s3://{bucket}/p \(expected week-N folders\)$"):
         fetch(f"s3://{bucket}/p", "all", tmp_path, endpoint_url=endpoint)
     upload_week(f"s3://{bucket}/p/week-1", _pngs(1), endpoint_url=endpoint)
     upload_week(f"s3://{bucket}/p/week-3", _pngs(1), endpoint_url=endpoint)
-    with pytest.raises(UnknownWeek, match=rf"^unknown week 12 under s3://{bucket}/p \(available: week-1, week-3\)$"):
+    with pytest.raises(UnknownWeek,
+                       match=rf"^unknown week 12 under s3://{bucket}/p \(available: week-1, week-3\)$"):
         fetch(f"s3://{bucket}/p", "12", tmp_path, endpoint_url=endpoint)
     with pytest.raises(NoSuchBucket):
         upload_week("s3://absent-bucket-x/p/week-1", _pngs(1), endpoint_url=endpoint)
@@ -204,10 +208,12 @@ def test_same_week_stored_twice_is_an_error(s3_bucket, tmp_path):
 
 
 def test_endpoint_unreachable_is_one_clear_error(tmp_path):
+    assert (EndpointUnreachable.code, S3Error.code) == ("endpoint_unreachable", "s3_error")
     with socket_closed_port() as port:
         url = f"http://127.0.0.1:{port}"
         client = make_client(url, max_attempts=2, connect_timeout=1)
-        with pytest.raises(EndpointUnreachable, match=rf"^cannot reach endpoint {url} \(is it running\? "):
+        with pytest.raises(EndpointUnreachable, match=rf"^cannot reach endpoint {url} \(is it running\? "
+                                                      r"check the endpoint URL or AWS_ENDPOINT_URL\)$"):
             fetch("s3://b/p", "all", tmp_path, client=client)
 
 
@@ -228,7 +234,8 @@ def test_access_denied_for_an_identity_without_permissions(s3_bucket, tmp_path, 
     key_id, secret = denied_credentials
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                           aws_access_key_id=key_id, aws_secret_access_key=secret)
-    with pytest.raises(AccessDenied, match=rf"^access denied to s3://{bucket}/p \(check credentials/policy\)$"):
+    with pytest.raises(AccessDenied,
+                       match=rf"^access denied to s3://{bucket}/p \(check credentials/policy\)$"):
         fetch(f"s3://{bucket}/p", "all", tmp_path, client=client)
     wrong = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                          aws_access_key_id=key_id, aws_secret_access_key="not-the-secret")

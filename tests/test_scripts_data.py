@@ -35,7 +35,8 @@ def published(s3_server, mnist_dir):
     """A bucket seeded by publish_week.py: week-1 (PNGs), week-2 (tarball), week-3 (--corrupt)."""
     bucket = f"pub-{uuid.uuid4().hex[:10]}"
     boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=bucket)
-    for week, start, extra in (("week-1", 0, ()), ("week 2", 300, ("--tarball",)), ("week-3", 600, ("--corrupt",))):
+    weeks = (("week-1", 0, ()), ("week 2", 300, ("--tarball",)), ("week-3", 600, ("--corrupt",)))
+    for week, start, extra in weeks:
         r = run("publish_week.py", "--data", mnist_dir, "--start", start, "--count", 300,
                 f"s3://{bucket}/digits/{week}", "--endpoint-url", s3_server, *extra)
         assert r.returncode == 0, r.stderr
@@ -46,10 +47,12 @@ def published(s3_server, mnist_dir):
 def test_publish_fetch_validate_train_round_trip(published, tmp_path, mnist_dir):
     endpoint, bucket = published
     out = tmp_path / "weeks"
-    r = run("fetch_data.py", f"s3://{bucket}/digits", "--week", "all", "--out", out, "--endpoint-url", endpoint)
+    r = run("fetch_data.py", f"s3://{bucket}/digits", "--week", "all", "--out", out,
+            "--endpoint-url", endpoint)
     assert r.returncode == 0, r.stderr
     assert "week-1: 300 images" in r.stdout and "week-2: 300 images" in r.stdout
-    again = run("fetch_data.py", f"s3://{bucket}/digits", "--week", "all", "--out", out, "--endpoint-url", endpoint)
+    again = run("fetch_data.py", f"s3://{bucket}/digits", "--week", "all", "--out", out,
+                "--endpoint-url", endpoint)
     assert again.returncode == 0 and again.stdout.count("(0 downloaded") == 3
     ok = run("validate_data.py", out / "week-1", "--report", tmp_path / "r1.json")
     assert ok.returncode == 0 and ok.stdout.startswith("PASS")
@@ -60,8 +63,9 @@ def test_publish_fetch_validate_train_round_trip(published, tmp_path, mnist_dir)
     assert len(list((out / "week-3" / "quarantine").glob("*.png"))) == 300
     # Training from S3: default "all" trains on the weeks that pass and warns about week-3.
     model = tmp_path / "m.npz"
-    t = run("train.py", "--data", f"s3://{bucket}/digits", "--endpoint-url", endpoint, "--work-dir", tmp_path / "work",
-            "--hidden", "32", "--epochs", "5", "--batch-size", "32", "--quiet", "--out", model, "--metrics", tmp_path / "m.json")
+    t = run("train.py", "--data", f"s3://{bucket}/digits", "--endpoint-url", endpoint,
+            "--work-dir", tmp_path / "work", "--hidden", "32", "--epochs", "5", "--batch-size", "32",
+            "--quiet", "--out", model, "--metrics", tmp_path / "m.json")
     assert t.returncode == 0, t.stderr
     assert "week-3" in t.stderr and "skipping" in t.stderr
     assert "600 images from week-1, week-2" in t.stdout
@@ -94,6 +98,7 @@ def test_fetch_errors_exit_1_with_one_line(published, tmp_path):
     msg = one_line_error(run("fetch_data.py", f"s3://{bucket}/digits", "--out", tmp_path / "o",
                              "--endpoint-url", f"http://127.0.0.1:{port}"))
     assert msg.startswith(f"fetch_data: cannot reach endpoint http://127.0.0.1:{port} (is it running?")
+    assert msg.endswith("; set it with --endpoint-url")
     # AWS_ENDPOINT_URL is honoured when no flag is given.
     r = run("fetch_data.py", f"s3://{bucket}/digits", "--week", "1", "--out", tmp_path / "e",
             env={"AWS_ENDPOINT_URL": endpoint})
@@ -116,8 +121,31 @@ def test_usage_errors_exit_2(tmp_path, mnist_dir):
     assert run("validate_data.py", tmp_path / "missing").returncode == 2
     assert run("validate_data.py", tmp_path, "--max-bad-fraction", "3").returncode == 2
     r = run("publish_week.py", "--data", mnist_dir, "--start", "59999", "--count", "5", "s3://b/p/week-1")
-    assert r.returncode == 2 and "does not fit" in r.stderr
+    assert r.returncode == 2 and "--start 59999 --count 5: images 59999..60003 do not fit" in r.stderr
+    r = run("publish_week.py", "--data", mnist_dir, "--start", "0", "--count", "0", "s3://b/p/week-1")
+    assert r.returncode == 2 and "--count >= 1" in r.stderr
     r = run("publish_week.py", "--data", mnist_dir, "--start", "0", "--count", "5", "s3://b/p/not-a-week")
     assert r.returncode == 2 and "week folder" in r.stderr
     r = run("publish_week.py", "--data", tmp_path, "--start", "0", "--count", "5", "s3://b/p/week-1")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_scripts_show_the_library_log_on_stderr_once(capsys):
+    import importlib.util
+    import logging
+
+    spec = importlib.util.spec_from_file_location("scripts_cli", ROOT / "scripts" / "_cli.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    log = logging.getLogger("mnistlite")
+    before = (list(log.handlers), log.level)
+    try:
+        cli.show_library_log()
+        cli.show_library_log()                 # idempotent: one line per record, not two
+        logging.getLogger("mnistlite.data.mnist").info("downloaded %s to %s", "x.gz", "/tmp/d")
+        assert capsys.readouterr().err == "downloaded x.gz to /tmp/d\n"
+        assert cli.fail("boom", "fetch_data", code=2) == 2
+        assert capsys.readouterr().err == "fetch_data: boom\n"
+    finally:
+        log.handlers[:] = before[0]
+        log.setLevel(before[1])

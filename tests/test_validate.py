@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 
 from mnistlite.data.images import encode_png, write_folder
 from mnistlite.quality import noise
-from mnistlite.quality.detector import RULES, _stats, corruption_reasons, image_stats, is_corrupt
+from mnistlite.quality.detector import RULES, corruption_reasons, is_corrupt
 from mnistlite.quality.validate import QUARANTINE, class_balance, duplicate_of, validate_folder, write_report
 
 N_NOISE = 3000   # per kind: 99.9% detection means at most 3 misses
@@ -181,29 +181,16 @@ def test_write_report_is_json_with_bad_list(tmp_path, mnist_uint8):
     assert len(d["class_counts"]) == 10 and d["policy"]["max_bad_fraction"] == 0.01
 
 
-def test_single_image_fast_path_matches_batch_statistics_exactly(mnist_uint8):
-    # The thresholds were tuned on the vectorized statistics: the service's one-image path must give
-    # the very same floats (not just close ones) and the very same reasons, on real digits and noise.
+def test_one_image_is_judged_as_in_a_batch(mnist_uint8):
+    # The service checks one upload at a time, the data gate whole weeks: the same image must get
+    # the same reason either way, on real digits and on every noise kind.
     (x_train, _), (x_test, _) = mnist_uint8
     x = np.concatenate([x_train[:2000], x_test[:1000], np.zeros((1, 28, 28), np.uint8),
                         np.full((1, 28, 28), 255, np.uint8)]
                        + [noise.make(k, 300, seed=7, digits=x_test) for k in noise.ALL_KINDS])
-    batch = image_stats(x)
     reasons = corruption_reasons(x)
     assert sum(r is None for r in reasons) > 2900 and sum(r is not None for r in reasons) > 1700
-    for i in range(len(x)):
-        one = image_stats(x[i:i + 1])            # the scalar fast path
-        ref = _stats(x[i:i + 1])                 # the vectorized code on the same single image
-        for name, values in batch.items():
-            assert one[name].dtype == ref[name].dtype == values.dtype, name
-            assert one[name][0] == ref[name][0], (i, name, one[name][0], ref[name][0])
-            if name in ("ink", "roughness"):
-                # The BLAS dot behind ``ink`` sums in an order that depends on the batch's shape
-                # (already so before the fast path): across batch sizes only the last bits may move.
-                assert abs(one[name][0] - values[i]) <= 1e-13 * max(1.0, abs(values[i])), (i, name)
-            else:
-                assert one[name][0] == values[i], (i, name, one[name][0], values[i])
-        assert is_corrupt(x[i]) == reasons[i], i
-    # Small batches check rules on Python scalars; large ones with np.flatnonzero: same reasons.
+    assert [is_corrupt(im) for im in x] == reasons
+    # Small batches check rules on Python scalars; large ones rule by rule over the batch: same reasons.
     for lo in range(0, len(x), 29):
         assert corruption_reasons(x[lo:lo + 29]) == reasons[lo:lo + 29]

@@ -26,16 +26,21 @@ def weeks_bucket(s3_server, mnist_dir):
     return s3_server, f"s3://{bucket}/weekly"
 
 
-def test_all_trains_on_every_passing_week_and_skips_the_noise_week(weeks_bucket, tmp_path, mnist_uint8):
+def test_all_trains_on_every_passing_week_and_skips_the_noise_week(weeks_bucket, tmp_path, mnist_uint8,
+                                                                   caplog, capsys):
     endpoint, uri = weeks_bucket
     logs = []
     data = prepare_weeks(uri, "all", tmp_path, endpoint_url=endpoint, log=logs.append)
     assert data.weeks == ["week-1", "week-2", "week-10"] and data.skipped == ["week-3"]
-    assert data.images.shape == (300, 28, 28) and data.images.dtype == np.uint8 and data.labels.dtype == np.int64
+    assert data.images.shape == (300, 28, 28)
+    assert data.images.dtype == np.uint8 and data.labels.dtype == np.int64
     (x, y), _ = mnist_uint8
     order = np.concatenate([np.arange(0, 200), np.arange(300, 400)])
     assert np.array_equal(data.images, x[order]) and np.array_equal(data.labels, y[order])
     assert len(logs) == 1 and "week-3" in logs[0] and "week-3.json" in logs[0]
+    with caplog.at_level("WARNING", logger="mnistlite"):   # without ``log``: a warning record, no print
+        assert prepare_weeks(uri, "all", tmp_path, endpoint_url=endpoint).skipped == ["week-3"]
+    assert [r.getMessage() for r in caplog.records] == logs and capsys.readouterr() == ("", "")
     report = json.loads((tmp_path / "reports" / "week-3.json").read_text())
     assert report["passed"] is False and len(report["bad"]) == 100
     assert len(list((tmp_path / "week-3" / "quarantine").glob("*.png"))) == 100
@@ -63,7 +68,8 @@ def test_latest_and_ranges(weeks_bucket, tmp_path):
 
 def test_all_raises_when_no_week_passes(s3_bucket, mnist_dir, tmp_path):
     endpoint, bucket = s3_bucket
-    upload_week(f"s3://{bucket}/bad/week-1", build_week(mnist_dir, 0, 50, corrupt=True), endpoint_url=endpoint)
+    bad = build_week(mnist_dir, 0, 50, corrupt=True)
+    upload_week(f"s3://{bucket}/bad/week-1", bad, endpoint_url=endpoint)
     with pytest.raises(DataRejected, match="no week passed validation"):
         prepare_weeks(f"s3://{bucket}/bad", "all", tmp_path, endpoint_url=endpoint, log=lambda m: None)
 
@@ -75,7 +81,9 @@ def test_build_week_names_and_checks(mnist_dir, mnist_uint8):
     assert all(v.startswith(b"\x89PNG") for v in files.values())
     test_files = build_week(mnist_dir, 0, 2, split="test")
     assert sorted(test_files) != sorted(build_week(mnist_dir, 0, 2))
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(IndexError, match="^images 59990..60009 do not fit the 60000 train images$"):
         build_week(mnist_dir, 59990, 20)
+    with pytest.raises(ValueError, match="^start must be >= 0 and count >= 1"):
+        build_week(mnist_dir, 0, 0)
     with pytest.raises(ValueError, match="split"):
         build_week(mnist_dir, 0, 1, split="val")

@@ -161,7 +161,8 @@ def fetch_week(client, bucket: str, week: Week, out_dir, *, jobs: int = 8, progr
     result = FetchResult(week.name, folder)
     objects, prefix = [], week.prefixes[0]
     with s3_errors(client, bucket, prefix):
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+        for page in pages:
             objects += page.get("Contents", [])
     folder.mkdir(parents=True, exist_ok=True)
     _clean_partials(folder)

@@ -71,7 +71,8 @@ def write_idx(path, array, *, compress: bool | None = None) -> Path:
         raise ValueError(f"IDX needs an array of 1..255 dimensions, got shape {a.shape}")
     code = _CODES.get(a.dtype.newbyteorder("="))
     if code is None:
-        raise ValueError(f"IDX cannot store dtype {a.dtype}; use one of uint8 int8 int16 int32 float32 float64")
+        raise ValueError(f"IDX cannot store dtype {a.dtype}; "
+                         f"use one of uint8 int8 int16 int32 float32 float64")
     payload = struct.pack(f">HBB{a.ndim}I", 0, code, a.ndim, *a.shape) + a.astype(_TYPES[code]).tobytes()
     if compress or (compress is None and path.suffix == ".gz"):
         payload = gzip.compress(payload, mtime=0)

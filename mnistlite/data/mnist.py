@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -30,6 +31,7 @@ MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 ENV_VAR = "MNISTLITE_DATA_DIR"
+_log = logging.getLogger(__name__)
 
 
 class DatasetError(RuntimeError):
@@ -53,7 +55,7 @@ def mirrors() -> tuple:
 
 
 def _download(folder: Path, timeout: float = 30.0) -> None:
-    import urllib.error  # imported here: urllib.request costs ~25 ms, paid only when downloading
+    import urllib.error  # imported here: urllib.request is slow to import, paid only when downloading
     import urllib.request
 
     for name in FILES.values():
@@ -79,11 +81,12 @@ def _download(folder: Path, timeout: float = 30.0) -> None:
         else:
             raise DatasetError(f"could not download {name} ({'; '.join(errors)}); offline? "
                                f"set {ENV_VAR} to a folder holding the four MNIST .gz files")
-        print(f"downloaded {name} to {folder}", flush=True)
+        _log.info("downloaded %s to %s", name, folder)
 
 
 def find_mnist(data_dir=None, download: bool = True) -> Path:
-    """The folder holding the four MNIST files: ``data_dir``, $MNISTLITE_DATA_DIR, the cache, or a download."""
+    """The folder holding the four MNIST files: ``data_dir``, $MNISTLITE_DATA_DIR, the cache, or a
+    download."""
     explicit = data_dir or os.environ.get(ENV_VAR)
     if explicit:
         folder = Path(explicit)
@@ -107,7 +110,8 @@ def load_idx_pair(images_path, labels_path):
     """uint8 images (n, 28, 28) and int64 labels (n,) from two IDX files that must agree in length."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise IDXError(f"{images_path}: expected uint8 images (n, rows, cols), got {images.dtype} {images.shape}")
+        raise IDXError(f"{images_path}: expected uint8 images (n, rows, cols), "
+                       f"got {images.dtype} {images.shape}")
     if labels.ndim != 1:
         raise IDXError(f"{labels_path}: expected 1-D labels, got shape {labels.shape}")
     if len(images) != len(labels):

@@ -19,33 +19,40 @@ TARBALL = "images.tar.gz"
 
 
 class S3Error(RuntimeError):
-    """An S3 operation failed; ``str(e)`` is a one-line message saying what to check."""
+    """An S3 operation failed; ``str(e)`` is a one-line message saying what to check.
+
+    ``code`` names the kind for machines: "s3_error" here, the snake_case class name in subclasses.
+    """
 
     code = "s3_error"
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.code = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
 
 class NoSuchBucket(S3Error):
-    code = "no_such_bucket"
+    """The bucket does not exist."""
 
 
 class AccessDenied(S3Error):
-    code = "access_denied"
+    """The credentials may not read or write there (or are wrong)."""
 
 
 class NoCredentials(S3Error):
-    code = "no_credentials"
+    """No AWS credentials were found."""
 
 
 class NoWeeks(S3Error):
-    code = "no_weeks"
+    """The prefix holds no week-N folders."""
 
 
 class UnknownWeek(S3Error):
-    code = "unknown_week"
+    """A requested week does not exist."""
 
 
 class EndpointUnreachable(S3Error):
-    code = "endpoint_unreachable"
+    """Nothing answers at the S3 endpoint."""
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -92,8 +99,8 @@ def s3_errors(client, bucket: str, prefix: str = ""):
         yield
     except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ConnectionClosedError,
             bx.ReadTimeoutError) as e:
-        raise EndpointUnreachable(f"cannot reach endpoint {endpoint} (is it running? check --endpoint-url / "
-                                  f"AWS_ENDPOINT_URL)") from e
+        raise EndpointUnreachable(f"cannot reach endpoint {endpoint} (is it running? check the endpoint URL "
+                                  f"or AWS_ENDPOINT_URL)") from e
     except (bx.NoCredentialsError, bx.PartialCredentialsError) as e:
         raise NoCredentials("no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                             "AWS_PROFILE, or use an instance role)") from e
@@ -127,7 +134,8 @@ def list_weeks(client, bucket: str, prefix: str) -> list:
     base = f"{prefix}/" if prefix else ""
     weeks: dict = {}
     with s3_errors(client, bucket, prefix):
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base, Delimiter="/"):
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base, Delimiter="/")
+        for page in pages:
             for cp in page.get("CommonPrefixes", []):
                 n = week_number(cp["Prefix"][len(base):])
                 if n is not None:
@@ -155,7 +163,8 @@ def parse_week_spec(spec: str):
 
 
 def select_weeks(weeks: list, spec: str, uri: str) -> list:
-    """Pick weeks by ``spec``: "latest", "all", "N" (or "week-N"), or a range "A-B" (every week must exist)."""
+    """Pick weeks by ``spec``: "latest", "all", "N" (or "week-N"), or a range "A-B" (every week must
+    exist)."""
     parsed = parse_week_spec(spec)
     if not weeks:
         raise NoWeeks(f"no weeks under {uri} (expected week-N folders)")
@@ -205,5 +214,5 @@ def upload_week(uri: str, files: dict, *, tarball: bool = False, endpoint_url: s
             client.put_object(Bucket=bucket, Key=key, Body=data)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(put, zip(keys, files.values())))
+        list(pool.map(put, zip(keys, files.values(), strict=True)))
     return keys

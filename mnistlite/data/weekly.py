@@ -4,7 +4,7 @@ Also builds a week of PNG files from an IDX dataset (what ``scripts/publish_week
 """
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +14,8 @@ from ..quality import noise
 from ..quality.validate import validate_folder, write_report
 from .fetch import fetch
 from .mnist import FILES, load_idx_pair
+
+_log = logging.getLogger(__name__)
 
 
 class DataRejected(RuntimeError):
@@ -38,10 +40,11 @@ def prepare_weeks(uri: str, weeks: str = "all", out_dir: Path = Path("data/weeks
     """Fetch ``weeks`` ("latest", "all", "N", "A-B") of ``uri`` into ``out_dir``, validate each week
     (bad files to quarantine/, report to ``out_dir/reports/week-N.json``) and return the clean images.
 
-    With "all", failing weeks are skipped with a warning and DataRejected is raised only if none pass;
+    With "all", failing weeks are skipped with a warning (``log``, default: this module's logger) and
+    DataRejected is raised only if none pass;
     with an explicit week or range, any failing week raises DataRejected. S3 faults raise S3Error.
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    log = log or _log.warning
     out_dir = Path(out_dir)
     results = fetch(uri, weeks, out_dir, endpoint_url=endpoint_url, jobs=jobs, progress=progress)
     images, labels, used, reports, failed = [], [], [], [], []
@@ -76,9 +79,12 @@ def build_week(idx_dir, start: int, count: int, *, split: str = "train", corrupt
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     folder = Path(idx_dir)
     x, y = load_idx_pair(folder / FILES[f"{split}_images"], folder / FILES[f"{split}_labels"])
-    if start < 0 or count < 1 or start + count > len(x):
-        raise ValueError(f"--start {start} --count {count} does not fit the {len(x)} {split} images")
+    if start < 0 or count < 1:
+        raise ValueError(f"start must be >= 0 and count >= 1, got start={start}, count={count}")
+    if start + count > len(x):
+        raise IndexError(f"images {start}..{start + count - 1} do not fit the {len(x)} {split} images")
     images, labels = x[start:start + count], y[start:start + count]
     if corrupt:
         images = noise.mixed(count, seed=seed, digits=images)
-    return {format_name(start + i, int(lab)): encode_png(img) for i, (img, lab) in enumerate(zip(images, labels))}
+    pairs = enumerate(zip(images, labels, strict=True))
+    return {format_name(start + i, int(lab)): encode_png(img) for i, (img, lab) in pairs}

@@ -1,1 +1,2 @@
-"""Data quality: the corruption detector, the weekly data gate built on it, and the noise it is tested with."""
+"""Data quality: the corruption detector, the weekly data gate built on it, and the noise it is
+tested with."""

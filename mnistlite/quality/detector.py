@@ -2,7 +2,7 @@
 
 Thresholds were set on MNIST *train* images with margin beyond the most extreme real digit. The
 data gate (``validate.py``) and the service (on every upload) share it, so an image is judged the
-same way wherever it enters. Vectorised over a batch; a scalar path serves single images fast.
+same way wherever it enters. Vectorised over a batch, so a batch of one takes the same path.
 """
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ _RING_INDEX = np.flatnonzero(np.pad(np.zeros((22, 22), bool), 3, constant_values
 _LEVELS = np.arange(256, dtype=np.float64) / 255
 _CHUNK = 4096
 _OFFSETS = np.arange(0, 256 * _CHUNK, 256, dtype=np.int64)[:, None]   # per-image histogram offsets
-_CUTS = np.array([4, 25, 49, 50, 127, 205])    # the cumulative-histogram levels the statistics use
-_SMALL = 32   # up to this many images, rules are checked on Python scalars (np.flatnonzero costs more)
+_SMALL = 32   # up to this many images, rules are checked image by image on Python scalars
 
 # (statistic, test, threshold, message). Worst MNIST train value in the comment; test set agrees.
 # Order matters only for which reason is reported first.
@@ -36,8 +35,6 @@ def image_stats(images) -> dict:
     x = np.asarray(images)
     if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
         raise ValueError(f"images must be uint8 (n, 28, 28), got {x.dtype} {x.shape}")
-    if len(x) == 1:   # the service's case: scalar statistics, wrapped as the batch path types them
-        return {k: np.array([v], np.int64 if k == "speckle" else np.float64) for k, v in _stats_one(x[0]).items()}
     if len(x) <= _CHUNK:
         return _stats(x)
     parts = [_stats(x[i:i + _CHUNK]) for i in range(0, len(x), _CHUNK)]   # bounds temporary memory
@@ -48,7 +45,7 @@ def _stats(x: np.ndarray) -> dict:
     n = len(x)
     f = x.reshape(n, 784)
     # One histogram per image (a single bincount over offset values) gives every level-range count.
-    hist = np.bincount((f + _OFFSETS[:n] if n > 1 else f).ravel(), minlength=256 * n).reshape(n, 256)
+    hist = np.bincount((f + _OFFSETS[:n]).ravel(), minlength=256 * n).reshape(n, 256)
     below = np.cumsum(hist, axis=1)                     # below[:, v] = pixels <= v
     ink = hist @ _LEVELS                                # in full-white pixels
     inked = x > 127
@@ -58,7 +55,8 @@ def _stats(x: np.ndarray) -> dict:
     nb = p[:, :-2, 1:-1] | p[:, 2:, 1:-1] | p[:, 1:-1, :-2] | p[:, 1:-1, 2:]
     isolated = (inked & ~nb).reshape(n, 784).sum(axis=1)
     xi = x.astype(np.int16)
-    tv = np.abs(xi[:, :, 1:] - xi[:, :, :-1]).sum(axis=(1, 2)) + np.abs(xi[:, 1:] - xi[:, :-1]).sum(axis=(1, 2))
+    tv = (np.abs(xi[:, :, 1:] - xi[:, :, :-1]).sum(axis=(1, 2))
+          + np.abs(xi[:, 1:] - xi[:, :-1]).sum(axis=(1, 2)))
     return {
         "mid": (below[:, 205] - below[:, 49]) / 784,
         "background": below[:, 25] / 784,
@@ -68,43 +66,6 @@ def _stats(x: np.ndarray) -> dict:
         "speckle": isolated,
         "speckle_share": isolated / np.maximum(784 - below[:, 127], 1),
         "roughness": tv / 255 / np.maximum(ink, 1e-3),
-        "ink": ink,
-    }
-
-
-def _stats_one(a: np.ndarray) -> dict:
-    """The statistics of one uint8 (28, 28) image as Python scalars, bit-identical to ``_stats`` of it.
-
-    Same integer counts and float operations (ink is the same (1, 256) @ (256,) matmul) in a third
-    of the numpy calls; tests pin the equality on MNIST and on every noise kind.
-    """
-    f = a.reshape(784)
-    hist = np.bincount(f, minlength=256)
-    b4, b25, b49, b50, b127, b205 = np.add.accumulate(hist).take(_CUTS).tolist()
-    ink = (hist.reshape(1, 256) @ _LEVELS).item()
-    # Ink mask in a zero-padded 30x30 buffer, flat: the 4 neighbours are contiguous shifted slices
-    # (+-1, +-30) of the interior span [31, 869), whose pad columns hold no ink.
-    p = np.zeros(900, np.uint8)
-    np.greater(a, 127, out=p.reshape(30, 30)[1:-1, 1:-1])
-    nb = p[1:839] | p[61:899]
-    nb |= p[30:868]
-    nb |= p[32:870]
-    isolated = np.count_nonzero(p[31:869] > nb)
-    xi = a.astype(np.int16)
-    d = np.empty(1512, np.int16)   # horizontal then vertical differences, one abs and one sum
-    np.subtract(xi[:, 1:], xi[:, :-1], out=d[:756].reshape(28, 27))
-    np.subtract(xi[1:], xi[:-1], out=d[756:].reshape(27, 28))
-    tv = int(np.add.reduce(np.abs(d, out=d), dtype=np.int64))
-    border = int(np.add.reduce(f.take(_RING_INDEX), dtype=np.int64))
-    return {
-        "mid": (b205 - b49) / 784,
-        "background": b25 / 784,
-        "faint": (b50 - b4) / 784,
-        "solid": (784 - b205) / max(784 - b25, 1),
-        "border": border / 255,
-        "speckle": isolated,
-        "speckle_share": isolated / max(784 - b127, 1),
-        "roughness": tv / 255 / max(ink, 1e-3),
         "ink": ink,
     }
 
@@ -121,10 +82,7 @@ def _first_failure(stats: dict) -> str | None:
 def corruption_reasons(images) -> list:
     """uint8 (n, 28, 28) -> list of n reasons: None when an image looks like a handwritten digit,
     else a short human reason for the first failed check (e.g. "noise: 61% mid-gray pixels ...")."""
-    x = np.asarray(images)
-    if x.dtype == np.uint8 and x.shape == (1, 28, 28):   # the service's case
-        return [_first_failure(_stats_one(x[0]))]
-    stats = image_stats(x)
+    stats = image_stats(images)
     n = len(next(iter(stats.values())))
     if n <= _SMALL:
         columns = {name: stats[name].tolist() for name, _, _, _ in RULES}

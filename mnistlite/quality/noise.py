@@ -30,7 +30,8 @@ def levels(n: int, seed=0) -> np.ndarray:
 
 
 def salt_pepper(n: int, seed=0, density=(0.02, 0.5)) -> np.ndarray:
-    """Salt-and-pepper over a blank image: salt on black or pepper on white, a share in ``density`` of pixels."""
+    """Salt-and-pepper over a blank image: salt on black or pepper on white, a share in ``density``
+    of pixels."""
     rng = as_generator(seed)
     blank = rng.choice(np.array([0, 255], dtype=np.uint8), size=(n, 1, 1))
     d = rng.uniform(*density, size=(n, 1, 1))
@@ -93,7 +94,8 @@ ALL_KINDS = (*KINDS, "noisy_digit")
 
 
 def make(kind: str, n: int, seed=0, digits: np.ndarray | None = None) -> np.ndarray:
-    """``n`` images of one noise kind (``ALL_KINDS``); ``noisy_digit`` needs ``digits`` (m, 28, 28), m >= 1."""
+    """``n`` images of one noise kind (``ALL_KINDS``); ``noisy_digit`` needs ``digits`` (m, 28, 28),
+    m >= 1."""
     if kind == "noisy_digit":
         if digits is None or len(digits) == 0:
             raise ValueError("noise kind 'noisy_digit' needs real digits to spoil")

@@ -1,4 +1,5 @@
-"""The data gate: per-image checks (the corruption detector among them), batch checks, a policy and a quarantine."""
+"""The data gate: per-image checks (the corruption detector among them), batch checks, a policy and
+a quarantine."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils import atomic_write_bytes
+from ..utils import atomic_write_bytes, percent
 from .detector import corruption_reasons
 
 # MNIST train class counts (digits 0..9): the default reference for class balance.
@@ -77,13 +78,14 @@ class ValidationReport:
         """A few human lines: verdict, counts, the commonest reasons, class balance."""
         verdict = "PASS" if self.passed else "FAIL"
         lines = [f"{verdict} {self.folder}: {self.count} images, {self.good} good, {len(self.bad)} bad "
-                 f"({self.bad_fraction:.2%}; policy max {self.policy['max_bad_fraction']:.2%})"]
+                 f"({percent(self.bad_fraction)}; policy max {percent(self.policy['max_bad_fraction'])})"]
         kinds: dict = {}
         for b in self.bad:
             kind = b["reason"].split(":")[0]
             kinds[kind] = kinds.get(kind, 0) + 1
         if kinds:
-            lines.append("  bad by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda t: -t[1])))
+            by_count = sorted(kinds.items(), key=lambda t: -t[1])
+            lines.append("  bad by kind: " + ", ".join(f"{k} {v}" for k, v in by_count))
             lines.append(f"  e.g. {self.bad[0]['file']}: {self.bad[0]['reason']}")
         if self.balance["distance"] is not None:
             lines.append(f"  class counts {self.balance['class_counts']}, distance from reference "
@@ -103,8 +105,10 @@ def _previously_quarantined(root: Path) -> list:
         reasons = json.loads((qdir / REASONS_FILE).read_text())
     except (OSError, ValueError):
         reasons = {}
+    files = [p for p in sorted(qdir.iterdir())
+             if p.is_file() and p.name != REASONS_FILE and not p.name.startswith(".")]
     return [{"file": f"{QUARANTINE}/{p.name}", "reason": reasons.get(p.name, "quarantined by an earlier run")}
-            for p in sorted(qdir.iterdir()) if p.is_file() and p.name != REASONS_FILE and not p.name.startswith(".")]
+            for p in files]
 
 
 def quarantine_files(root, bad: list) -> list:
@@ -176,7 +180,8 @@ def validate_folder(folder, *, max_bad_fraction: float = 0.01, reference_balance
     if count < min_count:
         failures.append(f"{count} images, fewer than the minimum {min_count}")
     if count and len(bad) / count > max_bad_fraction:
-        failures.append(f"{len(bad) / count:.2%} bad images, more than the allowed {max_bad_fraction:.2%}")
+        failures.append(f"{percent(len(bad) / count)} bad images, more than the allowed "
+                        f"{percent(max_bad_fraction)}")
     if max_class_distance is not None and balance["distance"] is not None \
             and balance["distance"] > max_class_distance:
         failures.append(f"class balance distance {balance['distance']:.3f} above {max_class_distance}")

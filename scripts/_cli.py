@@ -1,0 +1,38 @@
+"""What the CLIs share: one-line errors on stderr, the library's log shown, and flag hints.
+
+The library says what is wrong in its own terms; these helpers add the flag a user would change.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def fail(message, prog: str = "error", code: int = 1) -> int:
+    """Print ``prog: message`` on stderr as one line; return ``code`` for ``main`` to exit with."""
+    print(f"{prog}: {message}", file=sys.stderr)
+    return code
+
+
+class _Stderr(logging.Handler):
+    """Each record's message as one line on the sys.stderr of the moment (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(record.getMessage(), file=sys.stderr, flush=True)
+
+
+def show_library_log() -> None:
+    """Show mnistlite's log records (downloads, skipped weeks) on stderr as plain lines; idempotent."""
+    log = logging.getLogger("mnistlite")
+    if not any(h.get_name() == "mnistlite-cli" for h in log.handlers):
+        handler = _Stderr()
+        handler.set_name("mnistlite-cli")
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def s3_message(e: Exception) -> str:
+    """An S3Error's one-line message, naming --endpoint-url when the endpoint is what to check."""
+    from mnistlite.data.s3 import EndpointUnreachable
+
+    return f"{e}; set it with --endpoint-url" if isinstance(e, EndpointUnreachable) else str(e)
