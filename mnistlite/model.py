@@ -47,7 +47,8 @@ class MLP:
                 if dropout:
                     self.layers.append(Dropout(dropout, rng=self.rng))
         self.dense[0].needs_input_grad = False
-        self._act = ACTIVATIONS[activation][0] if len(self.dense) > 1 else None  # in place, as the layer
+        # logits() applies the activation's in-place maths itself: it must not touch the layers' caches
+        self._act = ACTIVATIONS[activation][0] if len(self.dense) > 1 else None
         self._flatten()
         self.loss = SoftmaxCrossEntropy()
         self.weight_decay = 0.0  # coupled L2 (added to the loss); AdamW decays separately
