@@ -99,9 +99,9 @@ def make_config(args) -> ml.TrainConfig:
     return ml.RECIPES[args.recipe].replace(**overrides)
 
 
-def config_error(e: ml.ConfigError) -> str:
-    """The library's message with the flags that set the bad fields: '--lr: lr must be > 0, got -1.0'."""
-    flags = ["--" + f.replace("_", "-") for f in e.fields if f in CONFIG_FLAGS]
+def config_error(e: ValueError) -> str:
+    """A ConfigError's message with the flags that set the bad fields: '--lr: lr must be > 0, got -1.0'."""
+    flags = ["--" + f.replace("_", "-") for f in getattr(e, "fields", ()) if f in CONFIG_FLAGS]
     return f"{', '.join(flags)}: {e}" if flags else str(e)
 
 
@@ -196,7 +196,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = make_config(args)
-    except ml.ConfigError as e:
+    except ValueError as e:
         print(f"error: {config_error(e)}", file=sys.stderr)
         return 2
     try:
