@@ -67,7 +67,7 @@ def quick_model(path: Path) -> Path:
 
     (x, y), _ = ml.load_mnist()
     model = ml.MLP([784, 128, 10], seed=0)
-    model.fit(x[:30000], y[:30000], epochs=2, batch_size=64, optimizer=ml.Adam(1e-3), verbose=False)
+    model.fit(x[:30000], y[:30000], epochs=2, batch_size=64, optimizer=ml.Adam(1e-3))
     return ml.save(model, path)
 
 

@@ -2,39 +2,43 @@
 
 The public API is listed in ``__all__``; Pillow and boto3 are imported only by the modules
 that need them (``decode``, ``preprocess`` image functions, ``data.images``, ``data.s3``, ``model_registry``).
+Training: ``MLP.fit`` (arrays in, a history out). ``train`` builds the model and optimizer a ``TrainConfig``
+describes and fits it; ``fit_recipe`` adds what ``scripts/train.py`` reports (validation hold-out, BLAS
+threads, fit time, test metrics).
 """
 __version__ = "0.1.0"
 
-from .config import DEFAULT, RECIPES, REFERENCE, TrainConfig
+from .callbacks import EarlyStopping
+from .config import DEFAULT, RECIPES, REFERENCE, ConfigError, TrainConfig
 from .data.idx import IDXError, read_idx, write_idx
 from .data.mnist import DatasetError, data_sha256, load_mnist
 from .decode import ImageError, ImageTooLarge, decode_image
 from .layers import Activation, Dense, Dropout, ReLU
 from .losses import SoftmaxCrossEntropy, log_softmax, softmax
 from .metrics import (
-                      accuracy,
-                      confusion_matrix,
-                      expected_calibration_error,
-                      log_loss,
-                      mcnemar_exact,
-                      mcnemar_table,
-                      per_class_report,
+    accuracy,
+    confusion_matrix,
+    expected_calibration_error,
+    log_loss,
+    mcnemar_exact,
+    mcnemar_table,
+    per_class_report,
 )
-from .model import MLP, build, train
+from .model import MLP
 from .optim import SCHEDULES, SGD, Adam, AdamW, make_optimizer
 from .preprocess import (
-                      image_to_input,
-                      preprocess_image,
-                      to_float,
-                      to_mnist,
-                      to_model_input,
+    image_to_input,
+    preprocess_image,
+    to_float,
+    to_mnist,
+    to_model_input,
 )
-from .recipe import fit_recipe
+from .recipe import build, fit_recipe, train
 from .serialize import ModelFileError, load, loads, save
 
 __all__ = [
-    "__version__", "TrainConfig", "DEFAULT", "REFERENCE", "RECIPES",
-    "MLP", "build", "train", "fit_recipe", "save", "load", "loads", "ModelFileError",
+    "__version__", "TrainConfig", "ConfigError", "DEFAULT", "REFERENCE", "RECIPES",
+    "MLP", "EarlyStopping", "build", "train", "fit_recipe", "save", "load", "loads", "ModelFileError",
     "Dense", "Activation", "ReLU", "Dropout", "SoftmaxCrossEntropy", "softmax", "log_softmax",
     "SGD", "Adam", "AdamW", "make_optimizer", "SCHEDULES",
     "load_mnist", "read_idx", "write_idx", "IDXError", "DatasetError", "data_sha256",

@@ -8,6 +8,14 @@ from .layers import ACTIVATIONS
 from .optim import OPTIMIZERS, SCHEDULES
 
 
+class ConfigError(ValueError):
+    """A TrainConfig setting that is out of range or not a valid choice; ``fields`` names the settings."""
+
+    def __init__(self, fields, message: str):
+        super().__init__(message)
+        self.fields = (fields,) if isinstance(fields, str) else tuple(fields)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """A training recipe. The defaults are the project's default recipe (see ``DEFAULT`` below).
@@ -43,31 +51,34 @@ class TrainConfig:
         self.validate()
 
     def validate(self):
-        """Raise ValueError naming the first bad field and its valid range or choices."""
+        """Raise ConfigError naming the first bad field and its valid range or choices."""
         if any(h <= 0 for h in self.hidden):
-            raise ValueError(f"hidden sizes must be > 0, got {self.hidden!r}")
-        for name, choices in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {sorted(choices)}, got {getattr(self, name)!r}")
+            raise ConfigError("hidden", f"hidden sizes must be > 0, got {self.hidden!r}")
+        for name, choices in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS),
+                              ("schedule", SCHEDULES)):
+            value = getattr(self, name)
+            if value not in choices:
+                raise ConfigError(name, f"{name} must be one of {sorted(choices)}, got {value!r}")
         if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+            raise ConfigError("lr", f"lr must be > 0, got {self.lr!r}")
         if not 0.0 <= self.augment <= 1.0:
-            raise ValueError(f"augment must be in [0, 1], got {self.augment!r}")
+            raise ConfigError("augment", f"augment must be in [0, 1], got {self.augment!r}")
         for name in ("dropout", "label_smoothing", "val_split", "momentum"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+                raise ConfigError(name, f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+            raise ConfigError("weight_decay", f"weight_decay must be >= 0, got {self.weight_decay!r}")
         for name in ("batch_size", "epochs", "n_inputs"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+                raise ConfigError(name, f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.n_classes < 2:
-            raise ValueError(f"n_classes must be >= 2, got {self.n_classes!r}")
+            raise ConfigError("n_classes", f"n_classes must be >= 2, got {self.n_classes!r}")
         for name in ("patience", "shift", "seed"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+                raise ConfigError(name, f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.nesterov and self.optimizer != "sgd":
-            raise ValueError(f"nesterov applies to optimizer 'sgd' only, got optimizer {self.optimizer!r}")
+            raise ConfigError(("nesterov", "optimizer"),
+                              f"nesterov applies to optimizer 'sgd' only, got optimizer {self.optimizer!r}")
 
     @property
     def layer_sizes(self) -> list:

@@ -17,7 +17,8 @@ def accuracy(y_true, y_pred) -> float:
 def confusion_matrix(y_true, y_pred, n_classes: int = 10):
     """(k, k) int64 counts; row = true class, column = predicted class."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    counts = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
+    return counts.reshape(n_classes, n_classes)
 
 
 def per_class_report(y_true, y_pred, n_classes: int = 10) -> dict:
@@ -58,7 +59,8 @@ def expected_calibration_error(y_true, proba, n_bins: int = 15) -> float:
     correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
     # ceil-based index puts a confidence of exactly i/B in bin i-1, the usual right-closed bins
     idx = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
-    gap = np.bincount(idx, weights=correct, minlength=n_bins) - np.bincount(idx, weights=conf, minlength=n_bins)
+    hits = np.bincount(idx, weights=correct, minlength=n_bins)
+    gap = hits - np.bincount(idx, weights=conf, minlength=n_bins)
     return float(np.abs(gap).sum() / len(y_true))
 
 

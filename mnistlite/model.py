@@ -6,8 +6,9 @@ import time
 import numpy as np
 
 from .augment import Augment, clutter_bank, random_shift
+from .callbacks import EarlyStopping
 from .config import TrainConfig
-from .layers import Activation, Dense, Dropout
+from .layers import ACTIVATIONS, Activation, Dense, Dropout
 from .losses import SoftmaxCrossEntropy, softmax
 from .optim import Optimizer, make_optimizer, schedule_fn
 from .preprocess import to_model_input
@@ -37,7 +38,7 @@ class MLP:
         self.sha256: str | None = None  # set by mnistlite.load: the model file's hash
         init = init or ("he" if activation == "relu" else "glorot")
         self.layers, self.dense = [], []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             d = Dense(n_in, n_out, init=init, rng=None if init == "zeros" else self.rng)
             self.layers.append(d)
             self.dense.append(d)
@@ -46,7 +47,8 @@ class MLP:
                 if dropout:
                     self.layers.append(Dropout(dropout, rng=self.rng))
         self.dense[0].needs_input_grad = False
-        self._act = self.layers[1]._fn if len(self.dense) > 1 else None
+        # logits() applies the activation's in-place maths itself: it must not touch the layers' caches
+        self._act = ACTIVATIONS[activation][0] if len(self.dense) > 1 else None
         self._flatten()
         self.loss = SoftmaxCrossEntropy()
         self.weight_decay = 0.0  # coupled L2 (added to the loss); AdamW decays separately
@@ -146,118 +148,114 @@ class MLP:
     def fit(self, x, y, *, epochs: int = 5, batch_size: int = 32, optimizer: Optimizer | None = None,
             schedule: str = "constant", validation_data=None, label_smoothing: float = 0.0,
             weight_decay: float = 0.0, shift: int = 0, augment: float = 0.0, patience: int = 0,
-            callbacks=(), verbose: bool = True):
+            callbacks=()):
         """Train on x: (n, 784) float32 in [0, 1] (or uint8 (n, 28, 28)), y: (n,) int labels.
 
         Mini-batches are shuffled from the model's generator, so the same seed and data give
         bit-identical weights. ``augment`` > 0 distorts that share of every batch (``Augment``) before
-        the ``shift``; labels are never changed. With ``patience`` > 0 and validation data, training stops
-        after that many epochs without a better validation loss and the best weights are restored.
-        ``callbacks`` are called as ``cb(record, model)`` after each epoch; returning True stops.
-        Returns a history dict of per-epoch lists (loss, acc, val_loss, val_acc, lr, seconds).
+        the ``shift``; labels are never changed. ``callbacks`` are called as ``cb(record, model)`` after
+        each epoch (see ``mnistlite.callbacks``); a true return stops. ``patience`` > 0 adds
+        ``EarlyStopping(patience)``, which needs ``validation_data``.
+        Returns a history dict of per-epoch lists (epoch, loss, acc, val_loss, val_acc, lr, seconds).
         """
-        x = to_model_input(x, self.layer_sizes[0])
-        y = np.asarray(y)
-        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must be (n,) integer labels matching x's {len(x)} rows, got {y.shape} {y.dtype}")
-        if len(x) and (y.min() < 0 or y.max() >= self.layer_sizes[-1]):
-            raise ValueError(f"labels must be in [0, {self.layer_sizes[-1]}), got {y.min()}..{y.max()}")
-        if epochs < 1 or batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {epochs!r}, {batch_size!r}")
-        if patience and validation_data is None:
-            raise ValueError("patience (early stopping) needs validation_data")
-        if not 0.0 <= augment <= 1.0:
-            raise ValueError(f"augment must be in [0, 1], got {augment!r}")
-        if augment and x.shape[1] != 784:
-            raise ValueError(f"augment needs 28x28 images (784 inputs), got {x.shape[1]} inputs")
-        distort = Augment(p=float(augment)) if augment else None
-        bank = clutter_bank(distort.bank, self.rng) if distort else None
-        optimizer = optimizer or make_optimizer("adam", 1e-3)
-        decay = [d.W for d in self.dense]
-        optimizer.bind(self.flat_params, self.flat_grads, decay)
-        sched = schedule_fn(schedule)
-        self.loss = SoftmaxCrossEntropy(label_smoothing)
-        self.weight_decay = float(weight_decay) if optimizer.name != "adamw" else 0.0
+        x, y = self._training_arrays(x, y)
+        _check_fit_options(epochs, batch_size, augment, x.shape[1])
+        callbacks = list(callbacks)
+        if patience:
+            if validation_data is None:
+                raise ValueError("patience (early stopping) needs validation_data")
+            callbacks.append(EarlyStopping(patience))
         if validation_data is not None:
             vx = to_model_input(validation_data[0], self.layer_sizes[0])
             vy = np.asarray(validation_data[1])
-        n = len(x)
-        steps_per_epoch = -(-n // batch_size)
-        total_steps, step = epochs * steps_per_epoch, 0
-        xb_full = np.empty((batch_size, x.shape[1]), dtype=F32)
-        yb_full = np.empty(batch_size, dtype=y.dtype)
-        history = {k: [] for k in ("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds")}
-        best = (np.inf, None)
-        bad_epochs = 0
+        transform = self._batch_transform(augment, shift)
+        optimizer = optimizer or make_optimizer("adam", 1e-3)
+        optimizer.bind(self.flat_params, self.flat_grads, [d.W for d in self.dense])
+        self.loss = SoftmaxCrossEntropy(label_smoothing)
+        self.weight_decay = float(weight_decay) if optimizer.name != "adamw" else 0.0
+        lrs = learning_rates(optimizer.lr, schedule, epochs * -(-len(x) // batch_size))
+        history = {k: [] for k in HISTORY_KEYS}
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
-            order = self.rng.permutation(n)
-            loss_sum, correct = 0.0, 0
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                if len(idx) == batch_size:
-                    xb = np.take(x, idx, axis=0, out=xb_full)
-                    yb = np.take(y, idx, out=yb_full)
-                else:
-                    xb, yb = x[idx], y[idx]
-                if distort:
-                    xb = distort(xb, self.rng, bank)
-                if shift:
-                    xb = random_shift(xb, shift, self.rng)
-                lr = optimizer.lr * sched(step, total_steps)
-                loss, logits = self.loss_and_grads(xb, yb)
-                loss_sum += loss * len(yb)
-                correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-                optimizer.step(lr)
-                step += 1
-            record = {"epoch": epoch, "loss": loss_sum / n, "acc": correct / n, "lr": lr,
-                      "val_loss": None, "val_acc": None}
+            batches = minibatches(x, y, batch_size, self.rng)
+            loss, acc, lr = self._train_epoch(batches, transform, optimizer, lrs)
+            record = {"epoch": epoch, "loss": loss, "acc": acc, "lr": lr, "val_loss": None, "val_acc": None}
             if validation_data is not None:
                 record["val_loss"], record["val_acc"] = self.evaluate(vx, vy)
             record["seconds"] = time.perf_counter() - t0
-            for k in history:
-                history[k].append(record[k])
-            if verbose:
-                print(format_epoch(record, epochs), flush=True)
-            stop = any(cb(record, self) for cb in callbacks)
-            if patience:
-                if record["val_loss"] < best[0]:
-                    best, bad_epochs = (record["val_loss"], self.flat_params.copy()), 0
-                else:
-                    bad_epochs += 1
-                    if bad_epochs >= patience:
-                        stop = True
-            if stop:
+            for key in HISTORY_KEYS:
+                history[key].append(record[key])
+            if any([cb(record, self) for cb in callbacks]):  # a list, so every callback sees the epoch
                 break
-        if patience and best[1] is not None:
-            self.flat_params[...] = best[1]
+        for cb in callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self)
         self.loss = SoftmaxCrossEntropy()
         return history
 
+    def _training_arrays(self, x, y):
+        """x as float32 (n, n_inputs) and y as (n,) labels in range, or ValueError."""
+        x = to_model_input(x, self.layer_sizes[0])
+        y = np.asarray(y)
+        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must be (n,) integer labels matching x's {len(x)} rows, "
+                             f"got {y.shape} {y.dtype}")
+        if not len(x):
+            raise ValueError("x has no rows: nothing to train on")
+        if y.min() < 0 or y.max() >= self.layer_sizes[-1]:
+            raise ValueError(f"labels must be in [0, {self.layer_sizes[-1]}), got {y.min()}..{y.max()}")
+        return x, y
 
-def format_epoch(r: dict, epochs: int) -> str:
-    """One progress line: epoch, train loss/acc, val loss/acc, learning rate, seconds."""
-    width = len(str(epochs))
-    line = f"epoch {r['epoch']:>{width}}/{epochs}  loss {r['loss']:.4f}  acc {r['acc']:.4f}"
-    if r.get("val_loss") is not None:
-        line += f"  val_loss {r['val_loss']:.4f}  val_acc {r['val_acc']:.4f}"
-    return line + f"  lr {r['lr']:.2e}  {r['seconds']:.2f}s"
+    def _batch_transform(self, augment: float, shift: int):
+        """fit's per-batch augmentation: distort a share ``augment``, then shift by up to ``shift`` px."""
+        distort = Augment(p=float(augment)) if augment else None
+        bank = clutter_bank(distort.bank, self.rng) if distort else None
+
+        def transform(xb):
+            if distort:
+                xb = distort(xb, self.rng, bank)
+            if shift:
+                xb = random_shift(xb, shift, self.rng)
+            return xb
+        return transform
+
+    def _train_epoch(self, batches, transform, optimizer: Optimizer, lrs):
+        """One optimizer step per (xb, yb) batch. Returns the epoch's (mean loss, accuracy, last lr)."""
+        loss_sum, correct, seen = 0.0, 0, 0
+        for xb, yb in batches:
+            lr = next(lrs)
+            loss, logits = self.loss_and_grads(transform(xb), yb)
+            loss_sum += loss * len(yb)
+            correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+            seen += len(yb)
+            optimizer.step(lr)
+        return loss_sum / seen, correct / seen, lr
 
 
-def build(config: TrainConfig) -> MLP:
-    """A fresh, untrained MLP for ``config`` (sizes, activation, dropout, seed)."""
-    return MLP(config.layer_sizes, activation=config.activation, dropout=config.dropout,
-               seed=config.seed, config=config)
+HISTORY_KEYS = ("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds")
 
 
-def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=(), verbose: bool = True):
-    """Build an MLP from ``config`` and fit it on x, y. Returns (model, history)."""
-    model = build(config)
-    opt = make_optimizer(config.optimizer, config.lr, momentum=config.momentum,
-                         nesterov=config.nesterov, weight_decay=config.weight_decay)
-    history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, optimizer=opt,
-                        schedule=config.schedule, validation_data=validation_data,
-                        label_smoothing=config.label_smoothing, weight_decay=config.weight_decay,
-                        shift=config.shift, augment=config.augment, patience=config.patience,
-                        callbacks=callbacks, verbose=verbose)
-    return model, history
+def minibatches(x, y, batch_size: int, rng):
+    """One shuffled epoch of (xb, yb) batches: a seeded permutation of the rows cut into ``batch_size``
+    slices (the last may be shorter). ``rng`` is a seed or numpy Generator; it draws once per epoch."""
+    order = as_generator(rng).permutation(len(x))
+    for start in range(0, len(x), batch_size):
+        idx = order[start:start + batch_size]
+        yield x[idx], y[idx]
+
+
+def learning_rates(lr: float, schedule: str, total_steps: int):
+    """The learning rate of each step in turn: ``lr`` scaled by ``schedule`` over ``total_steps`` steps."""
+    scale = schedule_fn(schedule)  # looked up now, so a bad name fails before training starts
+    return (lr * scale(step, total_steps) for step in range(total_steps))
+
+
+def _check_fit_options(epochs: int, batch_size: int, augment: float, n_inputs: int):
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    if not 0.0 <= augment <= 1.0:
+        raise ValueError(f"augment must be in [0, 1], got {augment!r}")
+    if augment and n_inputs != 784:
+        raise ValueError(f"augment needs 28x28 images (784 inputs), got {n_inputs} inputs")

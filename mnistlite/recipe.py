@@ -1,4 +1,7 @@
-"""Run a TrainConfig end to end: hold out validation data, fit with chosen BLAS threads, evaluate."""
+"""Run a TrainConfig: build its model and optimizer, and (``fit_recipe``) measure it as the CLI does.
+
+``MLP.fit`` is the training entry point; ``train`` and ``fit_recipe`` are conveniences over it.
+"""
 from __future__ import annotations
 
 import os
@@ -6,16 +9,39 @@ import time
 
 import numpy as np
 
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data.mnist import data_sha256
 from .metrics import accuracy, log_loss, per_class_report
-from .model import train
+from .model import MLP
+from .optim import make_optimizer
 from .preprocess import to_model_input
 from .utils import as_generator
 
 
+def build(config: TrainConfig) -> MLP:
+    """A fresh, untrained MLP for ``config`` (sizes, activation, dropout, seed)."""
+    return MLP(config.layer_sizes, activation=config.activation, dropout=config.dropout,
+               seed=config.seed, config=config)
+
+
+def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
+    """``MLP.fit`` with every setting taken from ``config``: builds the model and optimizer, fits x, y.
+
+    Returns (model, history).
+    """
+    model = build(config)
+    opt = make_optimizer(config.optimizer, config.lr, momentum=config.momentum,
+                         nesterov=config.nesterov, weight_decay=config.weight_decay)
+    history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, optimizer=opt,
+                        schedule=config.schedule, validation_data=validation_data,
+                        label_smoothing=config.label_smoothing, weight_decay=config.weight_decay,
+                        shift=config.shift, augment=config.augment, patience=config.patience,
+                        callbacks=callbacks)
+    return model, history
+
+
 def blas_threads(batch_size: int) -> int:
-    """BLAS threads for a fit: 1 for small batches (measured faster and steadier), else all cores."""
+    """BLAS threads for a fit: 1 for small batches, whose GEMMs are too small to share, else all cores."""
     return 1 if batch_size < 128 else max(1, min(os.cpu_count() or 1, 4))
 
 
@@ -30,14 +56,18 @@ def split_validation(x, y, share: float, rng):
 
 
 def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_labels=None, *,
-               threads: int | None = None, verbose: bool = True, callbacks=()):
-    """Train ``config`` on images/labels (uint8 (n, 28, 28) or float32 (n, 784)) and measure it.
+               threads: int | None = None, callbacks=()):
+    """``train`` plus what the CLI reports: a ``val_split`` hold-out, BLAS threads, fit time, test metrics.
 
-    Returns (model, history, report): report holds test_accuracy (when test data is given),
-    train_seconds (wall time of the fit alone), epochs, and the training data's SHA-256.
+    images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
+    report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone),
+    epochs, and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one).
     """
     from threadpoolctl import threadpool_limits
 
+    if config.patience and not config.val_split:
+        raise ConfigError(("patience", "val_split"), f"patience {config.patience} (early stopping) needs "
+                          "validation data: val_split must be > 0")
     x = to_model_input(images, config.n_inputs)
     y = np.asarray(labels, dtype=np.int64)
     # A separate stream for the split keeps the model's own draws identical with or without it.
@@ -45,7 +75,7 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     threads = threads or blas_threads(config.batch_size)
     with threadpool_limits(limits=threads, user_api="blas"):
         t0 = time.perf_counter()
-        model, history = train(config, x_fit, y_fit, validation_data=val, callbacks=callbacks, verbose=verbose)
+        model, history = train(config, x_fit, y_fit, validation_data=val, callbacks=callbacks)
         seconds = time.perf_counter() - t0
     report = {
         "train_seconds": round(seconds, 3),

@@ -40,7 +40,8 @@ def parse_hidden(text: str) -> tuple:
     try:
         sizes = tuple(int(t) for t in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden must be comma-separated ints like 512,256, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--hidden must be comma-separated ints like 512,256, got {text!r}") from None
     if any(s <= 0 for s in sizes):
         raise argparse.ArgumentTypeError(f"--hidden sizes must be > 0, got {text!r}")
     return sizes
@@ -51,15 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", metavar="SOURCE",
                    help="IDX folder, PNG folder, s3://BUCKET/PREFIX or 'mnist' (load_mnist); repeat to "
                         "combine sources (default: mnist)")
-    p.add_argument("--weeks", default="all", help="with s3:// data: latest, all, N or A-B (default: all that pass validation)")
+    p.add_argument("--weeks", default="all",
+                   help="with s3:// data: latest, all, N or A-B (default: all that pass validation)")
     p.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL or AWS)")
     p.add_argument("--work-dir", default="data/weeks", help="where s3:// weeks are fetched and validated")
     p.add_argument("--max-bad-fraction", type=float, default=0.01, help="data gate policy for s3:// weeks")
-    p.add_argument("--test-data", help="IDX folder (or PNG folder) for the test accuracy (default: MNIST test split)")
+    p.add_argument("--test-data",
+                   help="IDX folder (or PNG folder) for the test accuracy (default: MNIST test split)")
     p.add_argument("--out", default="model.npz", help="model file to write (default: model.npz)")
     p.add_argument("--metrics", help="metrics JSON to write (default: OUT with .metrics.json)")
     p.add_argument("--recipe", choices=sorted(ml.RECIPES), default="default", help="starting configuration")
-    p.add_argument("--hidden", type=parse_hidden, help="hidden sizes, e.g. 128 or 512,256 (0: softmax regression)")
+    p.add_argument("--hidden", type=parse_hidden,
+                   help="hidden sizes, e.g. 128 or 512,256 (0: softmax regression)")
     p.add_argument("--activation", choices=sorted(ml.layers.ACTIVATIONS))
     p.add_argument("--optimizer", choices=sorted(ml.optim.OPTIMIZERS))
     p.add_argument("--lr", type=float)
@@ -72,23 +76,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--dropout", type=float)
     p.add_argument("--shift", type=int, help="random translation augmentation, in pixels")
-    p.add_argument("--augment", type=float, help="share of each batch distorted (rotation, shear, scale, stroke "
-                                                  "width, blur, clutter); 0 turns it off")
+    p.add_argument("--augment", type=float, help="share of each batch distorted (rotation, shear, scale, "
+                                                  "stroke width, blur, clutter); 0 turns it off")
     p.add_argument("--val-split", type=float, help="share of training data held out for validation")
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better val loss")
     p.add_argument("--seed", type=int)
-    p.add_argument("--threads", type=int, default=None, help="BLAS threads during fit (default: chosen by batch size)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS threads during fit (default: chosen by batch size)")
     p.add_argument("--float16", action="store_true", help="store weights as float16 (half the file size)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     return p
 
 
+# TrainConfig fields that a flag of the same name sets (--batch-size sets batch_size).
+CONFIG_FLAGS = ("hidden", "activation", "optimizer", "lr", "momentum", "nesterov", "batch_size", "epochs",
+                "schedule", "weight_decay", "label_smoothing", "dropout", "shift", "augment", "val_split",
+                "patience", "seed")
+
+
 def make_config(args) -> ml.TrainConfig:
-    overrides = {k: getattr(args, k) for k in (
-        "hidden", "activation", "optimizer", "lr", "momentum", "nesterov", "batch_size", "epochs", "schedule",
-        "weight_decay", "label_smoothing", "dropout", "shift", "augment", "val_split", "patience", "seed")
-        if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None}
     return ml.RECIPES[args.recipe].replace(**overrides)
+
+
+def config_error(e: ValueError) -> str:
+    """A ConfigError's message with the flags that set the bad fields: '--lr: lr must be > 0, got -1.0'."""
+    flags = ["--" + f.replace("_", "-") for f in getattr(e, "fields", ()) if f in CONFIG_FLAGS]
+    return f"{', '.join(flags)}: {e}" if flags else str(e)
+
+
+def format_epoch(r: dict, epochs: int) -> str:
+    """One progress line: epoch, train loss/acc, val loss/acc, learning rate, seconds."""
+    width = len(str(epochs))
+    line = f"epoch {r['epoch']:>{width}}/{epochs}  loss {r['loss']:.4f}  acc {r['acc']:.4f}"
+    if r.get("val_loss") is not None:
+        line += f"  val_loss {r['val_loss']:.4f}  val_acc {r['val_acc']:.4f}"
+    return line + f"  lr {r['lr']:.2e}  {r['seconds']:.2f}s"
+
+
+def progress_printer(epochs: int):
+    """fit's callback that prints one line per epoch; it never stops training."""
+    def show(record, model) -> bool:
+        print(format_epoch(record, epochs), flush=True)
+        return False
+    return show
 
 
 def is_idx_dir(path: Path) -> bool:
@@ -125,7 +156,8 @@ def load_source(source: str, args):
 
         try:
             weeks = prepare_weeks(source, args.weeks, Path(args.work_dir), endpoint_url=args.endpoint_url,
-                                  max_bad_fraction=args.max_bad_fraction)
+                                  max_bad_fraction=args.max_bad_fraction,
+                                  log=lambda msg: print(msg, file=sys.stderr))
         except ValueError as e:   # a bad --weeks spec or s3:// URI is a usage error
             print(f"error: {e}", file=sys.stderr)
             raise SystemExit(2) from None
@@ -165,7 +197,7 @@ def main(argv=None) -> int:
     try:
         config = make_config(args)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {config_error(e)}", file=sys.stderr)
         return 2
     try:
         images, labels = load_training_data(args)
@@ -175,8 +207,16 @@ def main(argv=None) -> int:
         return 1
     out = Path(args.out)
     metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
-    model, history, report = ml.fit_recipe(config, images, labels, test_images, test_labels,
-                                           threads=args.threads, verbose=not args.quiet)
+    progress = [] if args.quiet else [progress_printer(config.epochs)]
+    try:
+        model, history, report = ml.fit_recipe(config, images, labels, test_images, test_labels,
+                                               threads=args.threads, callbacks=progress)
+    except ml.ConfigError as e:
+        print(f"error: {config_error(e)}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # data the model cannot train on, such as labels out of range
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     model.metadata["metrics"] = report
     ml.save(model, out, float16=args.float16)
@@ -185,7 +225,8 @@ def main(argv=None) -> int:
     report["model_sha256"] = ml.serialize.file_sha256(out)
     atomic_write_bytes(metrics_path, (json.dumps(report, indent=2) + "\n").encode())
     print(f"test accuracy {report['test_accuracy']:.4f}  fit {report['train_seconds']:.1f}s  "
-          f"peak RSS {report['peak_rss_mb']:.0f} MB  -> {out} ({report['model_bytes'] / 1024:.0f} KB), {metrics_path}")
+          f"peak RSS {report['peak_rss_mb']:.0f} MB  -> {out} ({report['model_bytes'] / 1024:.0f} KB), "
+          f"{metrics_path}")
     return 0
 
 

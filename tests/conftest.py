@@ -56,7 +56,7 @@ def small_model(mnist):
     """A 784-64-10 MLP trained briefly on 20k real images (~96% test accuracy): for plumbing tests."""
     (x, y), _ = mnist
     model = ml.MLP([784, 64, 10], seed=0, config=ml.TrainConfig(hidden=(64,), epochs=2, batch_size=64))
-    model.fit(x[:20000], y[:20000], epochs=2, batch_size=64, optimizer=ml.Adam(2e-3), verbose=False)
+    model.fit(x[:20000], y[:20000], epochs=2, batch_size=64, optimizer=ml.Adam(2e-3))
     return model
 
 
@@ -74,7 +74,7 @@ def small_model_path(small_model, tmp_path_factory) -> Path:
 def reference_model(mnist):
     """The reference configuration (784-128-10, Adam 1e-3, batch 32, 5 epochs) on all 60k: once per run."""
     (x, y), _ = mnist
-    model, _ = ml.train(ml.REFERENCE, x, y, verbose=False)
+    model, _ = ml.train(ml.REFERENCE, x, y)
     return model
 
 

@@ -43,7 +43,7 @@ def models(mnist, small_model, small_model_path, tmp_path_factory):
     (x, y), (xt, yt) = mnist
     d = tmp_path_factory.mktemp("gate_models")
     weak = ml.MLP([784, 10], seed=0)
-    weak.fit(x[:5000], y[:5000], epochs=1, batch_size=64, optimizer=ml.Adam(2e-3), verbose=False)
+    weak.fit(x[:5000], y[:5000], epochs=1, batch_size=64, optimizer=ml.Adam(2e-3))
     paths = {"good": small_model_path, "weak": ml.save(weak, d / "weak.npz")}
     (d / "good_copy.npz").write_bytes(small_model_path.read_bytes())
     paths["good_copy"] = d / "good_copy.npz"

@@ -21,7 +21,7 @@ def pair(mnist, tmp_path_factory):
     out = {}
     for name, sl in (("weak", slice(0, 2000)), ("better", slice(2000, 7000))):
         m = ml.MLP([784, 10], seed=1)
-        m.fit(x[sl], y[sl], epochs=1, batch_size=64, optimizer=ml.Adam(2e-3), verbose=False)
+        m.fit(x[sl], y[sl], epochs=1, batch_size=64, optimizer=ml.Adam(2e-3))
         out[name] = ml.save(m, d / f"{name}.npz")
     return out
 

@@ -1,8 +1,10 @@
 """scripts/train.py as a user runs it: flags, outputs, exit codes and one-line errors."""
 import json
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -17,11 +19,16 @@ def run(*args, env=None):
 
 def test_train_writes_model_and_metrics(mnist_dir, tmp_path):
     out, metrics = tmp_path / "m.npz", tmp_path / "m.json"
-    r = run("--data", mnist_dir, "--hidden", "32", "--optimizer", "adam", "--lr", "0.002", "--batch-size", "128",
-            "--epochs", "2", "--seed", "3", "--val-split", "0.1", "--schedule", "cosine", "--out", out,
-            "--metrics", metrics)
+    r = run("--data", mnist_dir, "--hidden", "32", "--optimizer", "adam", "--lr", "0.002",
+            "--batch-size", "128", "--epochs", "2", "--seed", "3", "--val-split", "0.1",
+            "--schedule", "cosine", "--out", out, "--metrics", metrics)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("epoch ") == 2 and "val_acc" in r.stdout
+    lines = r.stdout.splitlines()
+    assert len(lines) == 3  # the script's progress printer: one line per epoch, then the summary
+    for epoch, line in enumerate(lines[:2], start=1):
+        assert re.fullmatch(rf"epoch {epoch}/2  loss \d\.\d{{4}}  acc \d\.\d{{4}}  val_loss \d\.\d{{4}}  "
+                            r"val_acc \d\.\d{4}  lr \d\.\d\de-\d\d  \d+\.\d\ds", line), line
+    assert lines[2].startswith("test accuracy ")
     m = json.loads(metrics.read_text())
     for key in ("test_accuracy", "train_seconds", "epochs", "peak_rss_mb", "model_sha256"):
         assert key in m
@@ -47,15 +54,21 @@ def test_quiet_softmax_regression_float16(mnist_dir, tmp_path):
 
 @pytest.mark.parametrize("args, code, message", [
     (["--hidden", "12,x"], 2, "--hidden must be comma-separated ints"),
-    (["--lr", "-1"], 2, "lr must be > 0"),
+    (["--lr", "-1"], 2, "error: --lr: lr must be > 0, got -1.0"),
     (["--optimizer", "rmsprop"], 2, "invalid choice"),
-    (["--dropout", "1.5"], 2, "dropout must be in [0, 1)"),
+    (["--dropout", "1.5"], 2, "error: --dropout: dropout must be in [0, 1), got 1.5"),
+    (["--epochs", "0"], 2, "error: --epochs: epochs must be >= 1, got 0"),
+    (["--nesterov"], 2, "error: --nesterov, --optimizer: nesterov applies to optimizer 'sgd' only"),
+    (["--patience", "2"], 2,
+     "error: --patience, --val-split: patience 2 (early stopping) needs validation data"),
     (["--data", "/nonexistent/folder"], 1, "no such folder"),
 ])
 def test_bad_usage_and_missing_data(mnist_dir, tmp_path, args, code, message):
     r = run(*args, "--out", tmp_path / "x.npz")
     assert r.returncode == code
     assert message in r.stderr and "Traceback" not in r.stderr
+    if "usage:" not in r.stderr:  # argparse's own errors come with the usage line
+        assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.npz").exists()
 
 
@@ -87,3 +100,17 @@ def test_png_folder_alone_and_combined_with_mnist(mnist_dir, mnist_uint8, tmp_pa
             "--quiet", "--out", tmp_path / "c.npz", "--metrics", tmp_path / "c.json")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "c.json").read_text())["n_train"] == 60500
+
+
+def test_labels_the_model_cannot_learn_are_a_one_line_data_error(tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    images = np.random.default_rng(0).integers(0, 256, (60, 28, 28), dtype=np.uint8)
+    labels = (np.arange(60) % 12).astype(np.uint8)  # 10 and 11 are no digits
+    for split in ("train", "test"):
+        ml.write_idx(bad / ml.data.mnist.FILES[f"{split}_images"], images)
+        ml.write_idx(bad / ml.data.mnist.FILES[f"{split}_labels"], labels)
+    r = run("--data", bad, "--hidden", "4", "--epochs", "1", "--out", tmp_path / "x.npz")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "error: labels must be in [0, 10), got 0..11"
+    assert not (tmp_path / "x.npz").exists()
