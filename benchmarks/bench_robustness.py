@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 for _p in (ROOT / "benchmarks", ROOT):
     sys.path.insert(0, str(_p))
 
-from loadgen import load_wrk  # noqa: E402
+from loadgen import digit_png, load_wrk  # noqa: E402
 from robustness_cases import MIB, oversize, photo_upload, slow_clients, start, stop, under_load  # noqa: E402
 
 
@@ -49,12 +49,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return f"unknown CPU, {os.cpu_count()} cores"
-
-
-def digit_png() -> bytes:
-    from bench_service import digit_png as png
-
-    return png()
 
 
 # --- throughput --------------------------------------------------------------------------------------

@@ -25,50 +25,7 @@ import time
 from pathlib import Path
 
 # benchmarks/ is sys.path[0] when run as a script: the load generator and /proc readers live next door.
-from loadgen import (
-    BOUNDARY,
-    ROOT,
-    children,
-    client_cpu,
-    cpu_seconds,
-    free_port,
-    latency_c1,
-    load_python,
-    load_wrk,
-    memory,
-    multipart_request,
-    preflight,
-    roundtrip,
-    start_server,
-    stop,
-)
-
-sys.path.insert(0, str(ROOT))
-
-
-def digit_png() -> bytes:
-    """The service's self-test digit (a real MNIST "6") as dark ink on white, 28x28 PNG."""
-    import base64
-    import zlib
-
-    import numpy as np
-    from PIL import Image
-
-    from service.predictor import SELF_TEST_DIGIT
-
-    a = np.frombuffer(zlib.decompress(base64.b64decode(SELF_TEST_DIGIT)), np.uint8).reshape(28, 28)
-    buf = io.BytesIO()
-    Image.fromarray(255 - a).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def quick_model(path: Path) -> Path:
-    import mnistlite as ml
-
-    (x, y), _ = ml.load_mnist()
-    model = ml.MLP([784, 128, 10], seed=0)
-    model.fit(x[:30000], y[:30000], epochs=2, batch_size=64, optimizer=ml.Adam(1e-3), verbose=False)
-    return ml.save(model, path)
+import loadgen
 
 
 def breakdown(model_path: Path, png: bytes) -> dict:
@@ -77,20 +34,19 @@ def breakdown(model_path: Path, png: bytes) -> dict:
     import mnistlite as ml
     from mnistlite.preprocess import decode_image, preprocess_image, to_float, to_mnist
     from mnistlite.quality.detector import corruption_reasons
-    from service import parsing, resources
+    from service import parsing
     from service.app import create_app
     from service.predictor import Predictor
     from service.settings import Settings
 
     model = ml.load(model_path)
     pred = Predictor(model)
-    raw = multipart_request(png, 0)
-    head, body = raw.split(b"\r\n\r\n", 1)
-    ct = f"multipart/form-data; boundary={BOUNDARY}"
+    body = loadgen.multipart_body(png)
+    ct = loadgen.MULTIPART_TYPE
     img = preprocess_image(png)
     x = to_float(img[None])
     p = pred.proba(x)
-    app = create_app(model, settings=Settings(), log_stream=open(os.devnull, "w"))
+    app = create_app(pred, settings=Settings(), log_stream=open(os.devnull, "w"))
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
                "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
                "CONTENT_TYPE": ct, "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
@@ -108,7 +64,7 @@ def breakdown(model_path: Path, png: bytes) -> dict:
         "to_mnist": (lambda g: lambda: to_mnist(g))(decode_image(png)),
         "corruption detector": lambda: corruption_reasons(img[None]),
         "logits + softmax": lambda: pred.proba(x),
-        "answer dict + JSON": lambda: resources._media(pred.answers(p, [None])[0]),
+        "answer dict + JSON": lambda: json.dumps(pred.answers(p, [None])[0], ensure_ascii=False).encode(),
         "metrics observe+predicted (mmap)": lambda: (app_metrics.observe("/predict", "200", 0.0003),
                                                      app_metrics.predicted([{"predicted_class": 6}])),
         "whole app call (WSGI, no server)": wsgi_call,
@@ -147,32 +103,33 @@ def main(argv=None) -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
     try:
-        problem = preflight(args.model, need_wrk=False)
+        problem = loadgen.preflight(args.model, need_wrk=False)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-        model = args.model or quick_model(tmp / "model.npz")
-        png = digit_png()
+        model = args.model or loadgen.quick_model(tmp / "model.npz")
+        png = loadgen.digit_png()
         (tmp / "digit.png").write_bytes(png)
-        port = free_port()
-        proc, cold = start_server(model, port, args.workers, tmp / "gunicorn.log")
+        port = loadgen.free_port()
+        proc, cold = loadgen.start_server(model, port, args.workers, tmp / "gunicorn.log")
         try:
-            raw = multipart_request(png, port)
+            raw = loadgen.multipart_request(png, port)
             for _ in range(200):  # warm every worker
-                roundtrip(port, raw)
-            mem_before = memory(proc.pid)
-            lat = latency_c1(port, raw, args.latency_seconds)
-            workers = children(proc.pid)
-            server0, client0 = cpu_seconds(workers), client_cpu()
+                loadgen.roundtrip(port, raw)
+            mem_before = loadgen.memory(proc.pid)
+            lat = loadgen.latency_c1(port, raw, args.latency_seconds)
+            workers = loadgen.children(proc.pid)
+            server0, client0 = loadgen.cpu_seconds(workers), loadgen.client_cpu()
             if shutil.which("wrk") and not args.python_load:
-                load = load_wrk(f"http://127.0.0.1:{port}/predict", tmp / "digit.png", args.concurrency, args.duration)
+                load = loadgen.load_wrk(f"http://127.0.0.1:{port}/predict", tmp / "digit.png", args.concurrency,
+                                        args.duration)
             else:
-                load = load_python(port, raw, args.concurrency, args.duration)
-            server_us = (cpu_seconds(workers) - server0) / load["requests"] * 1e6
-            client_us = (client_cpu() - client0) / load["requests"] * 1e6
-            mem = memory(proc.pid)
+                load = loadgen.load_python(port, raw, args.concurrency, args.duration)
+            server_us = (loadgen.cpu_seconds(workers) - server0) / load["requests"] * 1e6
+            client_us = (loadgen.client_cpu() - client0) / load["requests"] * 1e6
+            mem = loadgen.memory(proc.pid)
         finally:
-            stop(proc)
+            loadgen.stop(proc)
         stages = breakdown(model, png) if args.breakdown else None
     except (RuntimeError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -18,6 +18,7 @@ ladder_app:app`` (bench_ladder.py does this for every rung).
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ def _build(rung: str):
         return app
 
     import falcon
-    from bench_service import digit_png
+    from loadgen import digit_png
 
     import mnistlite as ml
     from mnistlite.preprocess import decode_image, to_mnist
@@ -42,7 +43,6 @@ def _build(rung: str):
     from service.parsing import image_bytes
     from service.predictor import Predictor
     from service.prometheus_metrics import Metrics, multiprocess_dir
-    from service.resources import _media
     from service.settings import Settings
 
     level = RUNGS.index(rung)
@@ -50,7 +50,8 @@ def _build(rung: str):
     predictor, settings = Predictor(model), Settings()
     gray = decode_image(digit_png())
     digit = to_mnist(gray)
-    body = _media(predictor.predict_images(digit[None])[0])  # what the full app would answer
+    # What the full app answers (Falcon's JSON rendering of resp.media).
+    body = json.dumps(predictor.predict_images(digit[None])[0], ensure_ascii=False).encode()
 
     if level == 0:
         def bare(environ, start_response):

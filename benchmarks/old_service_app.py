@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import Annotated
 
 import numpy as np
 import tensorflow as tf
@@ -42,7 +43,7 @@ def readiness():
 
 
 @app.post("/predict")
-async def predict(file: UploadFile = File(...)):
+async def predict(file: Annotated[UploadFile, File()]):
     img = Image.open(io.BytesIO(await file.read())).convert("L").resize((28, 28))
     x = np.asarray(img, dtype=np.float32)
     if x.mean() > 127:  # dark ink on white paper -> MNIST's white on black

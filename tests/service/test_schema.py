@@ -1,7 +1,7 @@
 """Schemathesis against the service's own /openapi.json: generated requests for every documented
 operation, valid ones and deliberately invalid ones, and every response checked against the document
-(status code, content type, body schema), never a 5xx. In-process through the WSGI app, like the
-falcon.testing tests."""
+(status code, content type, body schema), never a 5xx. In-process through the WSGI app around a fake
+predictor, like the falcon.testing tests."""
 from __future__ import annotations
 
 import pytest
@@ -21,8 +21,8 @@ CASES = [(method.upper(), path, mode) for path, item in _PATHS.items() for metho
 
 
 @pytest.fixture(scope="module")
-def api(small_model):
-    app = create_app(small_model, settings=Settings(access_log=False))
+def api(fake):
+    app = create_app(fake, settings=Settings(access_log=False))
     return schemathesis.openapi.from_wsgi("/openapi.json", app)
 
 

@@ -13,9 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,11 +20,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from page_photo import photo_jpeg
-from page_strokes import paths
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
+ROOT = Path(__file__).resolve().parents[3]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ANSWER_TIMEOUT = 30  # seconds for one answer to appear: generous for a busy 2-core machine, never hit when working
 # Each pointer kind draws some digits: a mouse, a finger on a touch screen and a pen.
@@ -35,14 +29,6 @@ POINTER_OF = {0: "mouse", 3: "mouse", 6: "mouse", 9: "mouse", 1: "touch", 4: "to
               2: "pen", 5: "pen", 8: "pen"}
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _browser_paths() -> tuple[str, str]:
@@ -80,39 +66,12 @@ def page_model_path(reference_model, mnist, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(page_model_path, tmp_path_factory):
-    """The service the production way: gunicorn with the repo's config and the full-MNIST reference model."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("page-server") / "gunicorn.log"
-    # A 1 MiB body limit (the default admits 16 MiB) lets the test drive the page's shrink-to-fit path
-    # and a 413 with files of a few MB.
-    env = {**os.environ, "MNISTLITE_MODEL": str(page_model_path), "MNISTLITE_BIND": f"127.0.0.1:{port}",
-           "MNISTLITE_MAX_BODY_BYTES": str(1 << 20)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(GUNICORN), "-c", "service/gunicorn.conf.py", "service.wsgi:app"], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/readiness", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"gunicorn did not become ready: {log.read_text()[-3000:]}")
-        time.sleep(0.1)
-    yield base
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def server(gunicorn, page_model_path) -> str:
+    """The service the production way: gunicorn with the repo's config and the full-MNIST reference model.
+
+    A 1 MiB body limit (the default admits 16 MiB) lets the test drive the page's shrink-to-fit path
+    and a 413 with files of a few MB."""
+    return gunicorn(page_model_path, MNISTLITE_MAX_BODY_BYTES=str(1 << 20)).url
 
 
 @pytest.fixture(scope="session")
@@ -247,7 +206,8 @@ def check_same_origin(driver, base: str, events: list, expected_errors=()):
 
 
 # ---- the test -------------------------------------------------------------------------------------
-def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, artifacts, tmp_path, capsys):
+def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, artifacts, strokes, photo_jpeg,
+                                            tmp_path, capsys):
     driver = browser
     with capsys.disabled():
         print(f"\npage screenshots go to {artifacts}")
@@ -270,14 +230,14 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     for digit in range(10):
         driver.find_element("id", "clear").click()
         assert js(driver, "return prediction.hasAttribute('data-class')") is False
-        strokes = paths(digit)
+        drawn = strokes(digit)
         kind = POINTER_OF[digit]
-        for i, points in enumerate(strokes):
+        for i, points in enumerate(drawn):
             before = js(driver, LATEST)
             stroke(driver, points, kind)
             # Each stroke is a new drawing, and nothing shown answers an older one.
             assert js(driver, LATEST) == before + 1 and not js(driver, STALE)
-            if i < len(strokes) - 1 and digit % 2 == 0:
+            if i < len(drawn) - 1 and digit % 2 == 0:
                 # A person who pauses between strokes sees the answer to the half-drawn digit.
                 wait_for(driver, ANSWER, what=f"an answer after stroke {i + 1} of {digit}")
             # Otherwise the next stroke starts at once and supersedes the request in flight.
@@ -308,7 +268,7 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
                            {"offline": False, "latency": 3000, "downloadThroughput": -1, "uploadThroughput": -1})
     mark = len(shown)
     try:
-        first, second = paths(4)
+        first, second = strokes(4)
         stroke(driver, first, "touch")
         stroke(driver, second, "touch")
         assert int(wait_for(driver, ANSWER, what="the answer for a 4 on a slow network")) == 4
@@ -385,7 +345,7 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
 
     # Phone, tablet, desktop: the pad fits the screen, nothing scrolls sideways.
     driver.find_element("id", "clear").click()
-    stroke(driver, paths(7)[0], "touch")
+    stroke(driver, strokes(7)[0], "touch")
     wait_for(driver, ANSWER, what="the answer for the README's 7")
     for name, width, height, mobile in (("phone", 390, 844, True), ("tablet", 820, 1180, True),
                                         ("desktop", 1280, 900, False)):

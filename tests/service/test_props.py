@@ -1,4 +1,5 @@
-"""Properties: no body a client can send makes the service answer 5xx, and every answer is JSON."""
+"""Properties: no body a client can send makes the service answer 5xx, and every answer is JSON (the
+request side, in front of a fake predictor)."""
 from __future__ import annotations
 
 import io
@@ -19,8 +20,8 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 
 @pytest.fixture(scope="module")
-def client(small_model):
-    return testing.TestClient(create_app(small_model, settings=Settings(access_log=False, max_image_side=512)))
+def client(fake):
+    return testing.TestClient(create_app(fake, settings=Settings(access_log=False, max_image_side=512)))
 
 
 def assert_client_error_or_ok(r):

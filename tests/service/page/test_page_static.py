@@ -1,5 +1,6 @@
 """GET / and /static/*: types, the Content-Security-Policy, caching (ETag, 304, hashed links), HEAD, 404;
-the page's files hold nothing inline and name no other origin; POST /predict?explain=1. In-process."""
+the page's files hold nothing inline and name no other origin; POST /predict?explain=1. In-process, in front
+of a fake predictor."""
 from __future__ import annotations
 
 import base64
@@ -8,18 +9,15 @@ import re
 
 import numpy as np
 import pytest
-from falcon import testing
 from PIL import Image
 
 from mnistlite.preprocess import preprocess_image
 from service import page
-from service.app import create_app
-from service.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def client(small_model):
-    return testing.TestClient(create_app(small_model, settings=Settings(access_log=False)))
+def client(quiet_client):
+    return quiet_client
 
 
 @pytest.fixture(scope="module")
@@ -147,11 +145,11 @@ def test_explain_off_values_and_a_bad_value(client):
     assert r.status_code == 400 and "explain" in r.json["description"]
 
 
-def test_explain_on_a_json_batch_gives_each_instance_as_the_model_saw_it(client, mnist_uint8):
-    _, (x, _) = mnist_uint8
+def test_explain_on_a_json_batch_gives_each_instance_as_the_model_saw_it(client, digits):
+    x = digits
     r = client.simulate_post("/predict", params={"explain": "1"}, json={"instances": (x[:3] / 255.0).tolist()})
     assert r.status_code == 200, r.text
-    for answer, digit in zip(r.json["predictions"], x[:3]):
+    for answer, digit in zip(r.json["predictions"], x[:3], strict=True):
         seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["preprocessed_png"]))))
         np.testing.assert_array_equal(seen, digit)
 
