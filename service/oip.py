@@ -91,7 +91,8 @@ def add_routes(app: falcon.App, predictor, metrics, settings, failure: str | Non
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, predictor.n_classes]},
                     {"name": "predicted_class", "datatype": "INT64", "shape": [-1]}],
     }
-    app.add_route("/v2", StaticJSON({"name": "mnistlite", "version": mnistlite.__version__, "extensions": []}))
+    server = {"name": "mnistlite", "version": mnistlite.__version__, "extensions": []}
+    app.add_route("/v2", StaticJSON(server))
     app.add_route("/v2/health/live", StaticJSON({"live": True}))
     app.add_route("/v2/health/ready", StaticJSON({"ready": True}, failure))
     app.add_route(f"/v2/models/{name}", StaticJSON(metadata))

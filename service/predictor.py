@@ -74,12 +74,13 @@ class Predictor:
         return softmax(self.model.logits(x))
 
     def answers(self, p: np.ndarray, warnings=None) -> list:
-        """(n, k) probabilities -> n answer dicts (class, confidence, probabilities, model_version[, warnings])."""
+        """(n, k) probabilities -> n answers: class, confidence, probabilities, model_version[, warnings]."""
         classes = p.argmax(axis=1)
         rounded = p.astype(np.float64).round(6)
         out = []
         for i, (c, row) in enumerate(zip(classes.tolist(), rounded.tolist(), strict=True)):
-            a = {"predicted_class": c, "confidence": row[c], "probabilities": row, "model_version": self.version}
+            a = {"predicted_class": c, "confidence": row[c], "probabilities": row,
+                 "model_version": self.version}
             if warnings is not None and warnings[i]:
                 a["warnings"] = [warnings[i]]
             out.append(a)

@@ -88,8 +88,9 @@ def describe(predictor, settings) -> dict:
                                         "application/octet-stream"],
                       "max_body_bytes": settings.max_body_bytes,
                       "max_image_side": settings.max_image_side,
-                      "preprocessing": "mnistlite.preprocess.preprocess_image: grayscale, invert a light "
-                                       "background, crop to the ink, scale to 20 px, centre by mass in 28x28"},
+                      "preprocessing": "mnistlite.preprocess.preprocess_image: grayscale, invert a "
+                                       "light background, crop to the ink, scale to 20 px, centre by mass "
+                                       "in 28x28"},
             "json": {"content_type": "application/json", "body": {"instances": "list of images"},
                      "image_shapes": [[784], [28, 28]], "value_range": [0, 1],
                      "max_batch": settings.max_batch, "max_body_bytes": settings.max_json_bytes},

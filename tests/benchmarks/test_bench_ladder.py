@@ -1,4 +1,5 @@
-"""Benchmark helpers: each throughput-ladder rung answers like the service and runs its stages; bad args are refused.
+"""Benchmark helpers: each throughput-ladder rung answers like the service and runs its stages; bad
+arguments are refused.
 
 A rung that skipped its stage, or answered something else than the service, would make the ladder's
 per-stage costs in the README wrong; these checks run in-process with falcon.testing.

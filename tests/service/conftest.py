@@ -116,8 +116,8 @@ def _png(a: np.ndarray, fmt: str = "PNG") -> bytes:
 def _multipart(fields: dict, boundary: str = BOUNDARY) -> tuple[bytes, str]:
     out = b""
     for name, data in fields.items():
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.png\"\r\n"
-                f"Content-Type: image/png\r\n\r\n").encode() + data + b"\r\n"
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; "
+                f"filename=\"{name}.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + data + b"\r\n"
     return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -152,7 +152,8 @@ def error_of():
 # ---- the real gunicorn ----------------------------------------------------------------------------
 
 class Gunicorn:
-    """One ``gunicorn -c service/gunicorn.conf.py service.wsgi:app`` on 127.0.0.1, its output in a log file."""
+    """One ``gunicorn -c service/gunicorn.conf.py service.wsgi:app`` on 127.0.0.1; its output goes to
+    a log file."""
 
     def __init__(self, proc: subprocess.Popen, port: int, log: Path):
         self.proc, self.port, self.log = proc, port, log
@@ -212,7 +213,8 @@ def gunicorn(tmp_path_factory):
         while wait and (len(server.workers()) < int(environ["WEB_CONCURRENCY"]) or not server.ready()):
             if proc.poll() is not None or time.monotonic() > deadline:
                 server.stop(5)
-                pytest.fail(f"gunicorn did not become ready (exit {proc.returncode}): {server.output()[-3000:]}")
+                pytest.fail(f"gunicorn did not become ready (exit {proc.returncode}): "
+                            f"{server.output()[-3000:]}")
             time.sleep(0.05)
         return server
 

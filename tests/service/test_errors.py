@@ -78,7 +78,8 @@ def test_body_over_limit_is_413_without_reading_it(tight, error_of):
 
 def test_chunked_body_over_limit_is_413(tight, fake, digits, to_png, error_of):
     env = {"wsgi.input": io.BytesIO(b"\0" * 5000), "wsgi.input_terminated": True}
-    error_of(tight.simulate_request("POST", "/predict", headers={"Content-Type": "image/png"}, extras=env), 413)
+    r = tight.simulate_request("POST", "/predict", headers={"Content-Type": "image/png"}, extras=env)
+    error_of(r, 413)
     data = to_png(digits[0])
     env = {"wsgi.input": io.BytesIO(data), "wsgi.input_terminated": True}
     r = tight.simulate_request("POST", "/predict", headers={"Content-Type": "image/png"}, extras=env)
@@ -169,7 +170,8 @@ def test_oip_bad_tensors_are_400_with_error_field(client, tensor, reason, error_
 
 def test_oip_request_shape_errors(client, error_of):
     tensor = {"name": "i", "shape": [1, 784], "datatype": "FP32", "data": [0] * 784}
-    for body in ({"inputs": []}, {"inputs": [{}, {}]}, [1], {"inputs": [tensor], "outputs": [{"name": "logits"}]}):
+    unknown_output = {"inputs": [tensor], "outputs": [{"name": "logits"}]}
+    for body in ({"inputs": []}, {"inputs": [{}, {}]}, [1], unknown_output):
         error_of(client.simulate_post("/v2/models/mnistlite/infer", json=body), 400)
     r = client.simulate_post("/v2/models/mnistlite/infer", body=b"x", headers={"Content-Type": "image/png"})
     error_of(r, 415)

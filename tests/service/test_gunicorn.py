@@ -1,4 +1,5 @@
-"""The service under real gunicorn on 127.0.0.1: start-up, a multipart /predict, merged metrics, limits, stop."""
+"""The service under real gunicorn on 127.0.0.1: start-up, a multipart /predict, merged metrics, limits,
+stop."""
 from __future__ import annotations
 
 import http.client

@@ -83,4 +83,5 @@ def test_predict_body_is_falcons_default_json_rendering(client, digits, to_png):
         assert r.content == json.dumps(r.json, ensure_ascii=False).encode()
         r = client.simulate_post("/predict", params=params, json={"instances": (digits[:2] / 255).tolist()})
         assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-        assert r.content == json.dumps(r.json, ensure_ascii=False).encode() and len(r.json["predictions"]) == 2
+        assert r.content == json.dumps(r.json, ensure_ascii=False).encode()
+        assert len(r.json["predictions"]) == 2

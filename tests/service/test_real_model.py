@@ -36,7 +36,8 @@ def test_mnist_digits_are_read_right_in_every_body_kind(real, mnist_digits, to_p
         assert r.status_code == 200, (fmt, r.text)
         assert r.json["predicted_class"] == y[1]
     body, ct = multipart({"note": b"hello", "file": to_png(x[2])})
-    assert real.simulate_post("/predict", body=body, headers={"Content-Type": ct}).json["predicted_class"] == y[2]
+    r = real.simulate_post("/predict", body=body, headers={"Content-Type": ct})
+    assert r.json["predicted_class"] == y[2]
 
 
 def test_json_and_oip_batches_agree_with_the_model(real, small_model, mnist_digits):
@@ -82,7 +83,8 @@ def test_sample_style_digits_are_predicted_correctly(reference_model, sample_dig
         r = client.simulate_post("/predict", body=data, headers={"Content-Type": "image/png"})
         assert r.status_code == 200
         if r.json["predicted_class"] != label:
-            wrong.append((419 + i // 3, ("raw", "inverted", "off-centre")[i % 3], label, r.json["predicted_class"]))
+            kind = ("raw", "inverted", "off-centre")[i % 3]
+            wrong.append((419 + i // 3, kind, label, r.json["predicted_class"]))
     assert len(sample_digits) == 102 and not wrong
 
 

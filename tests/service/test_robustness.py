@@ -1,4 +1,5 @@
-"""The service under real gunicorn against slow clients, oversized bodies, keep-alive, reloads, drains and kills.
+"""The service under real gunicorn against slow clients, oversized bodies, keep-alive, reloads, drains and
+kills.
 
 No timings are asserted: each test checks what a client receives (an answer, a 413, a closed connection).
 """
@@ -32,7 +33,8 @@ def start(gunicorn, model_path, **env):
 
 @pytest.fixture(scope="module")
 def server(gunicorn, small_model_path) -> int:
-    """The port of a service with short deadlines, so that the cut-offs below happen within a test's patience."""
+    """The port of a service with short deadlines, so that the cut-offs below happen within a test's
+    patience."""
     return start(gunicorn, small_model_path, MNISTLITE_IDLE_TIMEOUT="1", MNISTLITE_BODY_TIMEOUT="2").port
 
 
@@ -98,7 +100,8 @@ def test_trickled_request_head_is_cut_off(server):
 
 def test_trickled_body_gets_408_and_close(server):
     with socket.create_connection(("127.0.0.1", server)) as s:
-        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n")
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                  b"Content-Length: 1000\r\n\r\n")
         s.send(b"\x89PNG")  # then nothing more
         answer = closed_by_server(s)
     head, _, body = answer.partition(b"\r\n\r\n")
@@ -113,8 +116,8 @@ def test_normal_client_is_served_while_slow_clients_hold_connections(server, png
         for s in slow:
             s.send(b"POST /predict HTTP/1.1\r\nHo")
         for _ in range(5):
-            r = requests.post(f"http://127.0.0.1:{server}/predict", files={"file": ("d.png", png, "image/png")},
-                              timeout=10)
+            r = requests.post(f"http://127.0.0.1:{server}/predict",
+                              files={"file": ("d.png", png, "image/png")}, timeout=10)
             assert r.status_code == 200 and r.json()["predicted_class"] in range(10)
     finally:
         for s in slow:
@@ -137,8 +140,8 @@ def test_keep_alive_reuses_the_connection(server, png):
     with requests.Session() as session:
         local = []
         for _ in range(3):
-            r = session.post(f"http://127.0.0.1:{server}/predict", files={"file": ("d.png", png, "image/png")},
-                             timeout=10, stream=True)
+            r = session.post(f"http://127.0.0.1:{server}/predict",
+                             files={"file": ("d.png", png, "image/png")}, timeout=10, stream=True)
             local.append(r.raw.connection.sock.getsockname()[1])
             assert r.status_code == 200 and r.json()["predicted_class"] in range(10)
         assert len(set(local)) == 1
@@ -167,8 +170,8 @@ def test_64_mib_body_gets_a_readable_413(server, client, tmp_path):
     for _ in range(3):  # a reset is a race: one lucky answer proves little
         if client == "urllib":
             with pytest.raises(urllib.error.HTTPError) as e:
-                urllib.request.urlopen(urllib.request.Request(url, data=big, headers={"Content-Type": "image/png"}),
-                                       timeout=30)
+                req = urllib.request.Request(url, data=big, headers={"Content-Type": "image/png"})
+                urllib.request.urlopen(req, timeout=30)
             _assert_json_413(e.value.code, e.value.read())
         elif client == "requests-multipart":
             r = requests.post(url, files={"file": ("photo.png", big, "image/png")}, timeout=30)
@@ -195,7 +198,8 @@ def test_64_mib_body_gets_a_readable_413(server, client, tmp_path):
             photo.write_bytes(big)
             out = subprocess.run(["curl", "-sS", "-v", "-F", f"file=@{photo}", url], capture_output=True,
                                  timeout=60)
-            statuses = [line.split()[2] for line in out.stderr.decode().splitlines() if line.startswith("< HTTP/")]
+            statuses = [line.split()[2] for line in out.stderr.decode().splitlines()
+                        if line.startswith("< HTTP/")]
             assert b"Expect: 100-continue" in out.stderr  # what makes this case special
             assert statuses == ["413"], out.stderr.decode()[-1000:]  # the 413 itself, no "100 Continue" first
             _assert_json_413(413, out.stdout)
@@ -230,8 +234,8 @@ def test_a_phone_photo_sized_upload_is_accepted(server):
     buf = io.BytesIO()
     Image.fromarray(noise).save(buf, format="PNG", compress_level=0)
     assert 11 << 20 < len(buf.getvalue()) < 13 << 20
-    r = requests.post(f"http://127.0.0.1:{server}/predict", files={"file": ("photo.png", buf.getvalue(), "image/png")},
-                      timeout=60)
+    r = requests.post(f"http://127.0.0.1:{server}/predict",
+                      files={"file": ("photo.png", buf.getvalue(), "image/png")}, timeout=60)
     assert r.status_code == 200, r.text[:300]  # noise gets an answer plus warnings
 
 
@@ -243,13 +247,14 @@ def test_large_uploads_wait_for_a_slot_and_small_requests_do_not(gunicorn, small
     port = srv.port
     try:
         size = 4 << 20
-        head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n" % size
+        head = (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"Content-Length: %d\r\n\r\n" % size)
         with socket.create_connection(("127.0.0.1", port), timeout=15) as holder, \
                 socket.create_connection(("127.0.0.1", port), timeout=15) as waiter:
             holder.sendall(head + bytes(1 << 20))  # takes the slot, then stalls
             waiter.sendall(head)
-            r = requests.post(f"http://127.0.0.1:{port}/predict", data=png, headers={"Content-Type": "image/png"},
-                              timeout=10)
+            r = requests.post(f"http://127.0.0.1:{port}/predict", data=png,
+                              headers={"Content-Type": "image/png"}, timeout=10)
             assert r.status_code == 200
             waiter.sendall(bytes(size))
             answer = read_response(waiter)
@@ -289,8 +294,8 @@ def _load(port, png, stop_event, results, keep_alive: bool):
     session = requests.Session() if keep_alive else requests
     while not stop_event.is_set():
         try:
-            r = session.post(f"http://127.0.0.1:{port}/predict", data=png, headers={"Content-Type": "image/png"},
-                             timeout=15)
+            r = session.post(f"http://127.0.0.1:{port}/predict", data=png,
+                             headers={"Content-Type": "image/png"}, timeout=15)
             results.append(r.status_code)
         except requests.RequestException as e:
             results.append(type(e).__name__)
@@ -355,8 +360,8 @@ def test_killed_worker_is_replaced(gunicorn, small_model_path, png):
             time.sleep(0.02)
         assert len(srv.workers()) == 2 and victim not in srv.workers()
         for _ in range(6):  # fresh connections land on both workers, the new one included
-            r = requests.post(f"http://127.0.0.1:{port}/predict", data=png, headers={"Content-Type": "image/png"},
-                              timeout=10)
+            r = requests.post(f"http://127.0.0.1:{port}/predict", data=png,
+                              headers={"Content-Type": "image/png"}, timeout=10)
             assert r.status_code == 200
     finally:
         srv.stop()

@@ -33,10 +33,12 @@ def test_model_info(client, fake):
     info = client.simulate_get("/v1/model").json
     assert info["name"] == "mnistlite"
     assert {k: info[k] for k in fake.describe()} == fake.describe()  # the model's own part, whole
-    assert info["input"]["image"]["max_image_side"] == 4096 and info["input"]["image"]["max_body_bytes"] == 16 << 20
+    assert info["input"]["image"]["max_image_side"] == 4096
+    assert info["input"]["image"]["max_body_bytes"] == 16 << 20
     assert info["input"]["json"]["max_batch"] == 1000
     assert info["output"] == {"classes": list(range(10))} and info["corruption_detector"] is True
-    named = testing.TestClient(create_app(fake, settings=Settings(model_name="digits", max_batch=7, access_log=False)))
+    settings = Settings(model_name="digits", max_batch=7, access_log=False)
+    named = testing.TestClient(create_app(fake, settings=settings))
     info = named.simulate_get("/v1/model").json
     assert info["name"] == "digits" and info["input"]["json"]["max_batch"] == 7
 
@@ -86,7 +88,8 @@ def metric(text: str, name: str, **labels) -> float:
 
 def test_metrics_counters_move(client, fake, digits, to_png):
     before = client.simulate_get("/metrics").text
-    answer = client.simulate_post("/predict", body=to_png(digits[3]), headers={"Content-Type": "image/png"}).json
+    r = client.simulate_post("/predict", body=to_png(digits[3]), headers={"Content-Type": "image/png"})
+    answer = r.json
     client.simulate_get("/predict")
     r = client.simulate_get("/metrics")
     assert r.headers["content-type"].startswith("text/plain")

@@ -49,7 +49,8 @@ def _catmull_rom(points, per_segment: int) -> list:
         for k in range(per_segment):
             t = k / per_segment
             t2, t3 = t * t, t * t * t
-            out.append(tuple(0.5 * (2 * p1[j] + (-p0[j] + p2[j]) * t + (2 * p0[j] - 5 * p1[j] + 4 * p2[j] - p3[j]) * t2
+            out.append(tuple(0.5 * (2 * p1[j] + (-p0[j] + p2[j]) * t
+                                    + (2 * p0[j] - 5 * p1[j] + 4 * p2[j] - p3[j]) * t2
                                     + (-p0[j] + 3 * p1[j] - 3 * p2[j] + p3[j]) * t3) for j in (0, 1)))
     out.append(points[-1])
     # Drop the repeats a corner leaves behind (a pen resting on one spot moves nowhere).
@@ -75,7 +76,8 @@ def _photo_jpeg(digit: int, size=(1200, 900), seed: int = 0, quality: int = 85) 
     rng = np.random.default_rng(seed)
     # Paper: brighter towards the top left where the light is, a soft vignette, warm white.
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    light = 236 - 38 * (0.6 * xx / w + 0.4 * yy / h) - 14 * (((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2)
+    vignette = ((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2
+    light = 236 - 38 * (0.6 * xx / w + 0.4 * yy / h) - 14 * vignette
     paper = np.stack([light, light - 4, light - 12], axis=-1)
     img = Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8), "RGB")
     # The digit, as the page's strokes, in the middle half of the picture's height.

@@ -23,7 +23,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-ANSWER_TIMEOUT = 30  # seconds for one answer to appear: generous for a busy 2-core machine, never hit when working
+# Seconds for one answer to appear: generous for a busy 2-core machine, never hit when working.
+ANSWER_TIMEOUT = 30
 # Each pointer kind draws some digits: a mouse, a finger on a touch screen and a pen.
 POINTER_OF = {0: "mouse", 3: "mouse", 6: "mouse", 9: "mouse", 1: "touch", 4: "touch", 7: "touch",
               2: "pen", 5: "pen", 8: "pen"}
@@ -33,7 +34,8 @@ pytestmark = pytest.mark.slow
 
 def _browser_paths() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+    debian = Path("/usr/bin/chromedriver")
+    driver = shutil.which("chromedriver") or (str(debian) if debian.exists() else None)
     if not chromium or not driver:
         msg = ("headless Chromium not found (need `chromium` and `chromedriver` on PATH): install Debian's "
                "packages with `bash tools/install-browser.sh` as root (make test does it)")
@@ -76,7 +78,8 @@ def server(gunicorn, page_model_path) -> str:
 
 @pytest.fixture(scope="session")
 def browser_binaries() -> tuple[str, str]:
-    """(chromium, chromedriver); session-scoped so a missing browser skips (fails in CI) before any training."""
+    """(chromium, chromedriver); session-scoped so a missing browser skips (fails in CI) before any
+    training."""
     return _browser_paths()
 
 
@@ -88,9 +91,10 @@ def browser(browser_binaries):
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-extensions", "--window-size=1280,1000", "--force-device-scale-factor=1"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-extensions", "--window-size=1280,1000",
+                "--force-device-scale-factor=1"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
@@ -103,8 +107,9 @@ def browser(browser_binaries):
 
 # ---- helpers --------------------------------------------------------------------------------------
 # The page's elements by id, for the scripts below (window.status is a browser global, hence no bare ids).
-ELEMENTS = ("const [pad, photo, prediction, confidence, status, error, seen] = ['pad', 'photo', 'prediction', "
-            "'confidence', 'status', 'error', 'seen'].map(id => document.getElementById(id));")
+ELEMENTS = ("const [pad, photo, prediction, confidence, status, error, seen] = "
+            "['pad', 'photo', 'prediction', 'confidence', 'status', 'error', 'seen']"
+            ".map(id => document.getElementById(id));")
 
 
 def js(driver, script: str):
@@ -131,7 +136,8 @@ INK_ON_PAD = ("const d = pad.getContext('2d').getImageData(0, 0, pad.width, pad.
 ANSWER = ("prediction.dataset.state === 'done' && prediction.dataset.drawing === prediction.dataset.latest"
           " && prediction.dataset.class")
 LATEST = "return Number(prediction.dataset.latest || 0)"
-STALE = "return prediction.hasAttribute('data-class') && prediction.dataset.drawing !== prediction.dataset.latest"
+STALE = ("return prediction.hasAttribute('data-class')"
+         " && prediction.dataset.drawing !== prediction.dataset.latest")
 
 
 def settle(driver):
@@ -153,7 +159,8 @@ def stroke(driver, points, kind: str):
     from selenium.webdriver.common.actions.pointer_input import PointerInput
 
     left, top, width, height = pad_box(driver)
-    kinds = {"mouse": interaction.POINTER_MOUSE, "touch": interaction.POINTER_TOUCH, "pen": interaction.POINTER_PEN}
+    kinds = {"mouse": interaction.POINTER_MOUSE, "touch": interaction.POINTER_TOUCH,
+             "pen": interaction.POINTER_PEN}
     # ~8 ms per move: a quick but human hand (a stroke of a digit takes about half a second).
     actions = ActionBuilder(driver, mouse=PointerInput(kinds[kind], kind), duration=8)
     pointer = actions.pointer_action
@@ -170,13 +177,15 @@ def answer(driver) -> dict:
     return js(
         driver, "return {cls: prediction.dataset.class, drawing: prediction.dataset.drawing,"
         " confidence: confidence.textContent, status: status.textContent,"
-        " bars: Array.from(document.querySelectorAll('#bars .fill')).map(e => parseFloat(e.style.width) || 0),"
+        " bars: Array.from(document.querySelectorAll('#bars .fill'))"
+        ".map(e => parseFloat(e.style.width) || 0),"
         " seen: seen.hidden ? null : [seen.naturalWidth, seen.naturalHeight, seen.complete],"
         " warnings: Array.from(document.querySelectorAll('#warnings li')).map(e => e.textContent)}")
 
 
 def network_events(driver, seen: list) -> list:
-    """The CDP network events logged since the last call, also appended to ``seen`` (reading drains the log)."""
+    """The CDP network events logged since the last call, also appended to ``seen`` (reading drains
+    the log)."""
     new = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
     new = [m for m in new if m.get("method", "").startswith("Network.")]
     seen.extend(new)
@@ -264,8 +273,8 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     network_events(driver, events)
     driver.find_element("id", "clear").click()
     driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.emulateNetworkConditions",
-                           {"offline": False, "latency": 3000, "downloadThroughput": -1, "uploadThroughput": -1})
+    unthrottled = {"offline": False, "downloadThroughput": -1, "uploadThroughput": -1}
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {**unthrottled, "latency": 3000})
     mark = len(shown)
     try:
         first, second = strokes(4)
@@ -273,15 +282,15 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
         stroke(driver, second, "touch")
         assert int(wait_for(driver, ANSWER, what="the answer for a 4 on a slow network")) == 4
     finally:
-        driver.execute_cdp_cmd("Network.emulateNetworkConditions",
-                               {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", {**unthrottled, "latency": 0})
     latest = js(driver, LATEST)
     after = driver.execute_script("return window.__answers")[mark:]
     assert after == [[latest, "4"]], f"answers shown for the slow 4: {after} (newest drawing {latest})"
-    sent = {m["params"]["requestId"] for m in network_events(driver, events) if m["method"] == "Network.requestWillBeSent"
+    sent = {m["params"]["requestId"] for m in network_events(driver, events)
+            if m["method"] == "Network.requestWillBeSent"
             and urlsplit(m["params"]["request"]["url"]).path == "/predict"}
-    cancelled = [m for m in events if m["method"] == "Network.loadingFailed" and m["params"]["requestId"] in sent
-                 and m["params"].get("canceled")]
+    cancelled = [m for m in events if m["method"] == "Network.loadingFailed"
+                 and m["params"]["requestId"] in sent and m["params"].get("canceled")]
     assert len(sent) == 2 and len(cancelled) == 1, (sent, cancelled)
 
     # The keyboard: Esc on the pad clears it, and Tab walks through the controls that are on screen.
@@ -301,7 +310,8 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     jpeg = tmp_path / "photo-of-a-3.jpg"
     jpeg.write_bytes(photo_jpeg(3))
     driver.find_element("id", "file").send_keys(str(jpeg))
-    wait_for(driver, "!photo.hidden && photo.complete && photo.naturalWidth === 1200", what="the photo preview")
+    wait_for(driver, "!photo.hidden && photo.complete && photo.naturalWidth === 1200",
+             what="the photo preview")
     got = int(wait_for(driver, ANSWER, what="the photo's answer"))
     a = answer(driver)
     assert a["seen"] and a["seen"][:2] == [28, 28] and max(a["bars"]) > 0, a
@@ -329,7 +339,8 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     # read goes as it is, and the service's 413 message is shown.
     big = tmp_path / "phone-photo.jpg"
     big.write_bytes(photo_jpeg(7, size=(3000, 2250), quality=95))
-    limit = json.load(urllib.request.urlopen(server + "/v1/model", timeout=10))["input"]["image"]["max_body_bytes"]
+    with urllib.request.urlopen(server + "/v1/model", timeout=10) as r:
+        limit = json.load(r)["input"]["image"]["max_body_bytes"]
     assert big.stat().st_size > limit
     driver.find_element("id", "file").send_keys(str(big))
     assert int(wait_for(driver, ANSWER, what="the answer for a photo over the byte limit")) == 7
@@ -338,7 +349,8 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     blob = tmp_path / "raw.jpg"
     blob.write_bytes(b"\xff\xd8\xff" + os.urandom(limit + 1000))  # a "JPEG" no browser can decode
     driver.find_element("id", "file").send_keys(str(blob))
-    message = wait_for(driver, "!error.hidden && error.textContent", what="the error for a body over the limit")
+    message = wait_for(driver, "!error.hidden && error.textContent",
+                       what="the error for a body over the limit")
     assert "too large (413)" in message and f"the limit is {limit} bytes" in message, message
 
     check_same_origin(driver, server, events, expected_errors=(400, 413))  # the bad files' answers
@@ -355,13 +367,15 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
         time.sleep(0.3)  # a layout pass and the pad's redraw at its new size
         fit = js(
             driver, "const r = pad.getBoundingClientRect();"
-            "return [document.documentElement.scrollWidth, r.left, r.right, r.width, r.bottom, pad.width - pad.clientWidth,"
+            "return [document.documentElement.scrollWidth, r.left, r.right, r.width, r.bottom,"
+            " pad.width - pad.clientWidth,"
             " getComputedStyle(document.querySelector('label[for=camera]')).display];")
         scroll_width, pad_left, pad_right, pad_width, bottom, backing_minus_css, camera = fit
         # Measured against the device's width: a mobile browser widens its layout to fit overflowing content.
         assert scroll_width <= width and pad_left >= 0 and pad_right <= width, (name, fit)
-        assert pad_width >= min(280, width - 64) and bottom <= height, (name, fit)  # big, and all of it on screen
-        assert backing_minus_css == 0, (name, fit)  # redrawn sharp at its new size (one pixel per CSS pixel here)
+        # Big, and all of it on screen; redrawn sharp at its new size (one pixel per CSS pixel here).
+        assert pad_width >= min(280, width - 64) and bottom <= height, (name, fit)
+        assert backing_minus_css == 0, (name, fit)
         assert (camera != "none") == mobile, (name, fit)  # "Take a photo" on touch screens only
         settle(driver)
         driver.save_screenshot(str(artifacts / f"page-{name}.png"))
