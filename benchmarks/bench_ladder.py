@@ -23,7 +23,8 @@ import loadgen
 from ladder_app import RUNGS
 
 
-def measure(rung: str, model: Path, png_path: Path, tmp: Path, seconds: int, workers: int) -> tuple[float, float]:
+def measure(rung: str, model: Path, png_path: Path, tmp: Path, seconds: int,
+            workers: int) -> tuple[float, float]:
     """(requests/s, worker CPU microseconds per request) of one rung under wrk -c16."""
     port = loadgen.free_port()
     raw = loadgen.multipart_request(png_path.read_bytes(), port)
@@ -68,7 +69,8 @@ def main(argv=None) -> int:
             for rung in rungs:
                 rps, cpu = measure(rung, model, png_path, tmp, args.duration, args.workers)
                 results[rung].append((rps, cpu))
-                print(f"round {i + 1}: {rung:10} {rps:7.0f} req/s  {cpu:5.0f} us/request", file=sys.stderr, flush=True)
+                print(f"round {i + 1}: {rung:10} {rps:7.0f} req/s  {cpu:5.0f} us/request", file=sys.stderr,
+                      flush=True)
     except (RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -26,16 +26,19 @@ import loadgen
 
 
 def start_old(python: str, weights: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
-    """Start the replica under uvicorn (one worker); return it and the seconds to its first 200 on /readiness."""
-    env = {**os.environ, "OLD_SERVICE_WEIGHTS": str(weights), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    """Start the replica under uvicorn (one worker); return it and the seconds to its first 200 on
+    /readiness."""
+    env = {**os.environ, "OLD_SERVICE_WEIGHTS": str(weights), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "CUDA_VISIBLE_DEVICES": ""}
     probe = b"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     t0 = time.perf_counter()
     with open(log, "wb") as err:
         proc = subprocess.Popen([python, "-m", "uvicorn", "--app-dir", str(loadgen.ROOT / "benchmarks"),
-                                 "old_service_app:app", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                                 "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=err)
-    return proc, loadgen.wait_ready(proc, port, probe, t0, 180, f"the old-service replica did not start; see {log}",
-                                    0.05)
+                                 "old_service_app:app", "--host", "127.0.0.1", "--port", str(port),
+                                 "--workers", "1", "--log-level", "warning"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=err)
+    failure = f"the old-service replica did not start; see {log}"
+    return proc, loadgen.wait_ready(proc, port, probe, t0, 180, failure, 0.05)
 
 
 def bad_inputs(port: int) -> dict:
@@ -64,7 +67,8 @@ def measure(port: int, png_path: Path, seconds: float, master: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--old-python", required=True, help="python of a venv with tensorflow-cpu, fastapi, uvicorn")
+    ap.add_argument("--old-python", required=True,
+                    help="python of a venv with tensorflow-cpu, fastapi, uvicorn")
     ap.add_argument("--model", type=Path, help="mnistlite model .npz (default: train a quick one)")
     ap.add_argument("--duration", type=int, default=10, help="seconds of each latency and load phase (<= 15)")
     args = ap.parse_args(argv)

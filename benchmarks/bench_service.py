@@ -29,7 +29,8 @@ import loadgen
 
 
 def breakdown(model_path: Path, png: bytes) -> dict:
-    """Per-stage CPU microseconds in this process (best of 5 runs of 1000 calls), metrics in multiprocess mode."""
+    """Per-stage CPU microseconds in this process (best of 5 runs of 1000 calls), metrics in multiprocess
+    mode."""
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlite-bench-metrics-")
     import mnistlite as ml
     from mnistlite.preprocess import decode_image, preprocess_image, to_float, to_mnist
@@ -47,8 +48,9 @@ def breakdown(model_path: Path, png: bytes) -> dict:
     x = to_float(img[None])
     p = pred.proba(x)
     app = create_app(pred, settings=Settings(), log_stream=open(os.devnull, "w"))
-    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
-               "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": "",
+               "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
+               "wsgi.url_scheme": "http",
                "CONTENT_TYPE": ct, "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
                "wsgi.errors": sys.stderr}
 
@@ -93,8 +95,10 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--duration", type=int, default=10, help="seconds of the concurrency run (<= 15)")
-    ap.add_argument("--latency-seconds", type=float, default=10, help="seconds of the concurrency-1 run (<= 15)")
-    ap.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
+    ap.add_argument("--latency-seconds", type=float, default=10,
+                    help="seconds of the concurrency-1 run (<= 15)")
+    ap.add_argument("--python-load", action="store_true",
+                    help="use the Python load generator even if wrk exists")
     ap.add_argument("--breakdown", action="store_true", help="also time each stage in-process")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
@@ -121,8 +125,8 @@ def main(argv=None) -> int:
             workers = loadgen.children(proc.pid)
             server0, client0 = loadgen.cpu_seconds(workers), loadgen.client_cpu()
             if shutil.which("wrk") and not args.python_load:
-                load = loadgen.load_wrk(f"http://127.0.0.1:{port}/predict", tmp / "digit.png", args.concurrency,
-                                        args.duration)
+                url = f"http://127.0.0.1:{port}/predict"
+                load = loadgen.load_wrk(url, tmp / "digit.png", args.concurrency, args.duration)
             else:
                 load = loadgen.load_python(port, raw, args.concurrency, args.duration)
             server_us = (loadgen.cpu_seconds(workers) - server0) / load["requests"] * 1e6
@@ -143,15 +147,15 @@ def main(argv=None) -> int:
         (f"c=1 p50 ({lat['requests']} requests)", f"{lat['p50_ms']:.2f} ms", "<= 1 ms"),
         ("c=1 p99", f"{lat['p99_ms']:.2f} ms", "<= 3 ms"),
         ("c=1 p90 / max", f"{lat['p90_ms']:.2f} / {lat['max_ms']:.1f} ms", ""),
-        (f"c={args.concurrency} throughput, {args.workers} workers ({load['tool']})", f"{load['rps']:.0f} req/s",
-         ">= 3000 req/s"),
+        (f"c={args.concurrency} throughput, {args.workers} workers ({load['tool']})",
+         f"{load['rps']:.0f} req/s", ">= 3000 req/s"),
         (f"c={args.concurrency} latency p50 / p99", f"{load['p50']} / {load['p99']}", ""),
         ("CPU per request: workers / load generator", f"{server_us:.0f} / {client_us:.0f} us", ""),
         (f"=> ceiling on {os.cpu_count()} cores at that CPU cost",
          f"{os.cpu_count() * 1e6 / (server_us + client_us):.0f} req/s", ""),
         ("non-200 responses (c=1, c=N)", f"{lat['non_200']}, {load['non_2xx']}", "0"),
-        ("RSS per worker after warm-up / after load", f"{fmt(mem_before['worker_rss_mb'])} / {fmt(mem['worker_rss_mb'])} MB",
-         "<= 60 MB"),
+        ("RSS per worker after warm-up / after load",
+         f"{fmt(mem_before['worker_rss_mb'])} / {fmt(mem['worker_rss_mb'])} MB", "<= 60 MB"),
         ("PSS per worker (shared pages split)", f"{fmt(mem['worker_pss_mb'])} MB", ""),
         ("master RSS", f"{mem['master_rss_mb']:.1f} MB", ""),
     ]

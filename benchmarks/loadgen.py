@@ -57,7 +57,8 @@ def multipart_body(data: bytes, field: str = "file") -> bytes:
 
 
 def multipart_request(png: bytes, port: int) -> bytes:
-    """A whole HTTP/1.1 POST /predict carrying png as multipart field "file", as raw bytes (one per connection)."""
+    """A whole HTTP/1.1 POST /predict carrying png as multipart field "file", as raw bytes (one per
+    connection)."""
     body = multipart_body(png)
     # Connection: close so that a keep-alive server (the old-service replica) ends the exchange too.
     head = (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench\r\nConnection: close\r\n"
@@ -126,7 +127,8 @@ def start_server(model: Path, port: int, workers: int, log_path: Path, *, app: s
 
 def wait_ready(proc: subprocess.Popen, port: int, probe: bytes, t0: float, limit: float, failure: str,
                poll: float = 0.002) -> float:
-    """Seconds from ``t0`` to the first 200 answer to ``probe``; kill ``proc`` and raise ``failure`` if none."""
+    """Seconds from ``t0`` to the first 200 answer to ``probe``; kill ``proc`` and raise ``failure`` if
+    none."""
     while time.perf_counter() - t0 < limit:
         try:
             if roundtrip(port, probe).startswith(b"HTTP/1.1 200"):
@@ -165,9 +167,11 @@ def load_wrk(url: str, png_path: Path, concurrency: int, seconds: int) -> dict:
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    lat = {q: m.group(2) for q, m in ((q, re.search(rf"\s({q})%\s+([\d.]+\w+)", out)) for q in ("50", "99")) if m}
+    found = ((q, re.search(rf"\s({q})%\s+([\d.]+\w+)", out)) for q in ("50", "99"))
+    lat = {q: m.group(2) for q, m in found if m}
     return {"tool": "wrk", "rps": rps, "requests": total, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errors.group(1) if errors else "none", "p50": lat.get("50"), "p99": lat.get("99"),
+            "socket_errors": errors.group(1) if errors else "none", "p50": lat.get("50"),
+            "p99": lat.get("99"),
             "raw": out}
 
 
@@ -190,7 +194,8 @@ def load_python(port: int, raw: bytes, concurrency: int, seconds: int) -> dict:
         await asyncio.gather(*(_worker(port, raw, end, counts) for _ in range(concurrency)))
 
     asyncio.run(main())
-    return {"tool": "python-asyncio", "rps": sum(counts) / (time.perf_counter() - t0), "requests": sum(counts),
+    return {"tool": "python-asyncio", "rps": sum(counts) / (time.perf_counter() - t0),
+            "requests": sum(counts),
             "non_2xx": counts[0],
             "socket_errors": "n/a", "p50": None, "p99": None}
 

@@ -7,7 +7,8 @@ request Pillow decode, grayscale, resize to 28x28 and ``model.predict``. It serv
 the mnistlite model it is compared with (``OLD_SERVICE_WEIGHTS``: an .npz of W0, b0, W1, b1, ...).
 
 Run (in a venv with tensorflow-cpu, fastapi, python-multipart, uvicorn, pillow):
-  OLD_SERVICE_WEIGHTS=w.npz uvicorn --app-dir benchmarks old_service_app:app --host 127.0.0.1 --port 8001 --workers 1
+  OLD_SERVICE_WEIGHTS=w.npz uvicorn --app-dir benchmarks old_service_app:app \
+      --host 127.0.0.1 --port 8001 --workers 1
 """
 from __future__ import annotations
 

@@ -118,8 +118,8 @@ def slow_clients(port: int, png: bytes, n: int, seconds: float) -> dict:
         time.sleep(0.05)
     for t in threads:
         t.join(5)
-    return {"slow": n, "held_median": pct(samples, 0.5), "held_min": min(samples, default=0), "cut_off": cuts[0],
-            "requests": len(times), "failed": failed, "p50_ms": pct(times, 0.5) * 1e3,
+    return {"slow": n, "held_median": pct(samples, 0.5), "held_min": min(samples, default=0),
+            "cut_off": cuts[0], "requests": len(times), "failed": failed, "p50_ms": pct(times, 0.5) * 1e3,
             "p99_ms": pct(times, 0.99) * 1e3}
 
 
@@ -154,8 +154,8 @@ def oversize_once(client: str, port: int, size: int, path: Path) -> bool:
     try:
         if client == "urllib":
             try:
-                urllib.request.urlopen(urllib.request.Request(url, data=bytes(size),
-                                                              headers={"Content-Type": "image/png"}), timeout=30)
+                req = urllib.request.Request(url, data=bytes(size), headers={"Content-Type": "image/png"})
+                urllib.request.urlopen(req, timeout=30)
                 return False
             except urllib.error.HTTPError as e:
                 return _readable_413(e.code, e.read())
@@ -164,11 +164,12 @@ def oversize_once(client: str, port: int, size: int, path: Path) -> bool:
             return _readable_413(r.status_code, r.content)
         if client == "requests chunked":
             block = bytes(MIB)
-            r = requests.post(url, data=(block for _ in range(size // MIB)), headers={"Content-Type": "image/png"},
-                              timeout=30)
+            r = requests.post(url, data=(block for _ in range(size // MIB)),
+                              headers={"Content-Type": "image/png"}, timeout=30)
             return _readable_413(r.status_code, r.content)
         if client == "curl -F":
-            out = subprocess.run(["curl", "-sS", "-v", "-F", f"file=@{path}", url], capture_output=True, timeout=60)
+            out = subprocess.run(["curl", "-sS", "-v", "-F", f"file=@{path}", url], capture_output=True,
+                                 timeout=60)
             statuses = [ln.split()[2] for ln in out.stderr.decode(errors="replace").splitlines()
                         if ln.startswith("< HTTP/")]
             return statuses == ["413"] and _readable_413(413, out.stdout)
@@ -243,8 +244,8 @@ def _client(port, png, stop_event, log, keep_alive):
     while not stop_event.is_set():
         t0 = time.monotonic()
         try:
-            r = session.post(f"http://127.0.0.1:{port}/predict", data=png, headers={"Content-Type": "image/png"},
-                             timeout=15)
+            r = session.post(f"http://127.0.0.1:{port}/predict", data=png,
+                             headers={"Content-Type": "image/png"}, timeout=15)
             log.append(("ok" if r.status_code == 200 else f"status {r.status_code}", t0))
         except requests.ConnectionError as e:
             refused = "refused" in str(e)
