@@ -46,7 +46,8 @@ class ServingModel(Protocol):
         """uint8 (n, 28, 28) MNIST-form digits (white ink on black) -> n answers."""
 
     def describe(self) -> dict:
-        """version, sha256, layer_sizes, activation, created, versions, training metrics and config."""
+        """version, sha256, layer_sizes, activation, created, mnistlite and preprocessing versions,
+        training_metrics and config."""
 
     def self_test(self) -> str | None:
         """None when the model answers right, else why it is not ready (the app answers 503)."""
