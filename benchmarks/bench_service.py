@@ -35,7 +35,7 @@ def breakdown(model_path: Path, png: bytes) -> dict:
     import mnistlite as ml
     from mnistlite.preprocess import decode_image, preprocess_image, to_float, to_mnist
     from mnistlite.quality.detector import corruption_reasons
-    from service import parsing
+    from service import parsing, resources
     from service.app import create_app
     from service.predictor import Predictor
     from service.settings import Settings
@@ -66,7 +66,7 @@ def breakdown(model_path: Path, png: bytes) -> dict:
         "to_mnist": (lambda g: lambda: to_mnist(g))(decode_image(png)),
         "corruption detector": lambda: corruption_reasons(img[None]),
         "logits + softmax": lambda: pred.proba(x),
-        "answer dict + JSON": lambda: json.dumps(pred.answers(p, [None])[0], ensure_ascii=False).encode(),
+        "answer dict + JSON": lambda: resources.media_json(pred.answers(p, [None])[0]),
         "metrics observe+predicted (mmap)": lambda: (app_metrics.observe("/predict", "200", 0.0003),
                                                      app_metrics.predicted([{"predicted_class": 6}])),
         "whole app call (WSGI, no server)": wsgi_call,

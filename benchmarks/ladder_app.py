@@ -18,7 +18,6 @@ ladder_app:app`` (bench_ladder.py does this for every rung).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -43,6 +42,7 @@ def _build(rung: str):
     from service.parsing import image_bytes
     from service.predictor import Predictor
     from service.prometheus_metrics import Metrics, multiprocess_dir
+    from service.resources import media_json
     from service.settings import Settings
 
     level = RUNGS.index(rung)
@@ -50,8 +50,7 @@ def _build(rung: str):
     predictor, settings = Predictor(model), Settings()
     gray = decode_image(digit_png())
     digit = to_mnist(gray)
-    # What the full app answers (Falcon's JSON rendering of resp.media).
-    body = json.dumps(predictor.predict_images(digit[None])[0], ensure_ascii=False).encode()
+    body = media_json(predictor.predict_images(digit[None])[0])  # what the full app would answer
 
     if level == 0:
         def bare(environ, start_response):

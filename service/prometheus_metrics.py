@@ -28,7 +28,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    """The service's metric families; ``observe`` runs once per request.
+    """The service's metric families; ``observe`` runs once per request, on the measured path
+    (``benchmarks/bench_service.py --breakdown``, stage "metrics observe+predicted").
 
     Route labels are URI templates (never raw paths), so label cardinality stays bounded.
     """
@@ -52,11 +53,21 @@ class Metrics:
         info.labels(model_name, version, sha256, "-".join(map(str, layer_sizes))).set(1)
         # Every class from the start, so a scrape shows each class's count, zeros included.
         self._by_class = [self.predictions.labels(str(c)) for c in range(n_classes)]
+        # Label children kept once made: .labels() locks and builds a key on every call.
+        self._req = {}
+        self._lat = {}
 
     def observe(self, route: str, status: str, seconds: float) -> None:
         """Count one finished request and its latency."""
-        self.requests.labels(route, status).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, status)
+        child = self._req.get(key)
+        if child is None:
+            child = self._req[key] = self.requests.labels(route, status)
+        child.inc()
+        lat = self._lat.get(route)
+        if lat is None:
+            lat = self._lat[route] = self.latency.labels(route)
+        lat.observe(seconds)
 
     def predicted(self, answers) -> None:
         """Count the classes (and warnings) of a list of answer dicts."""
