@@ -109,7 +109,10 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     old, new = results["old replica"], results["mnistlite"]
-    rss = lambda r: max(r["rss"]["worker_rss_mb"] or [r["rss"]["master_rss_mb"]])  # noqa: E731
+
+    def rss(r):
+        return max(r["rss"]["worker_rss_mb"] or [r["rss"]["master_rss_mb"]])
+
     rows = [
         ("requests/s, c=16 (wrk)", f"{old['load']['rps']:.0f}", f"{new['load']['rps']:.0f}",
          f"{new['load']['rps'] / old['load']['rps']:.0f}x"),

@@ -141,7 +141,9 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    fmt = lambda xs: ", ".join(f"{v:.1f}" for v in xs)  # noqa: E731
+    def fmt(xs):
+        return ", ".join(f"{v:.1f}" for v in xs)
+
     rows = [
         ("cold start to first /readiness 200", f"{cold * 1000:.0f} ms", "<= 500 ms"),
         (f"c=1 p50 ({lat['requests']} requests)", f"{lat['p50_ms']:.2f} ms", "<= 1 ms"),

@@ -152,7 +152,10 @@ def latency_c1(port: int, raw: bytes, seconds: float, max_requests: int = 20000)
         times.append(time.perf_counter() - t)
         bad += not resp.startswith(b"HTTP/1.1 200")
     times.sort()
-    pct = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1000  # noqa: E731
+
+    def pct(q):
+        return times[min(len(times) - 1, int(q * len(times)))] * 1000
+
     return {"requests": len(times), "non_200": bad, "p50_ms": pct(0.50), "p90_ms": pct(0.90),
             "p99_ms": pct(0.99), "max_ms": times[-1] * 1000, "rps": len(times) / sum(times)}
 

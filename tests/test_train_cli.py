@@ -2,12 +2,14 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 import mnistlite as ml
 
+# Not imported from conftest: with conftest.py files in test subfolders, "conftest" names whichever came last.
+ROOT = Path(__file__).resolve().parent.parent
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
 
 

@@ -12,15 +12,13 @@ from pathlib import Path
 import pytest
 from falcon import testing
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import mnistlite as ml
+from service.app import create_app
+from service.predictor import Predictor
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # benchmarks/ is no package
 import ladder_app  # noqa: E402
 import loadgen  # noqa: E402
-from loadgen import digit_png  # noqa: E402
-
-import mnistlite as ml  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.predictor import Predictor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +36,10 @@ def post(client, data: bytes, field: str = "file"):
 
 def test_every_rung_answers_what_the_service_answers(rungs, small_model_path):
     service = testing.TestClient(create_app(Predictor(ml.load(small_model_path))))
-    expected = post(service, digit_png())
+    expected = post(service, loadgen.digit_png())
     assert expected.json["predicted_class"] == 6
     for rung, client in rungs.items():
-        r = post(client, digit_png())
+        r = post(client, loadgen.digit_png())
         assert r.status_code == 200, rung
         assert r.json == expected.json, rung
         assert r.content == expected.content, rung  # byte for byte
@@ -50,7 +48,7 @@ def test_every_rung_answers_what_the_service_answers(rungs, small_model_path):
 def test_rungs_from_multipart_on_parse_the_form_and_from_decode_on_decode(rungs):
     for rung, client in rungs.items():
         level = ladder_app.RUNGS.index(rung)
-        missing_field = post(client, digit_png(), "other").status_code
+        missing_field = post(client, loadgen.digit_png(), "other").status_code
         not_an_image = post(client, b"not an image").status_code
         assert missing_field == (400 if level >= ladder_app.RUNGS.index("multipart") else 200), rung
         assert not_an_image == (400 if level >= ladder_app.RUNGS.index("decode") else 200), rung
@@ -58,7 +56,7 @@ def test_rungs_from_multipart_on_parse_the_form_and_from_decode_on_decode(rungs)
 
 def test_only_the_middleware_rungs_set_a_request_id(rungs):
     for rung, client in rungs.items():
-        has_id = "X-Request-ID" in post(client, digit_png()).headers
+        has_id = "X-Request-ID" in post(client, loadgen.digit_png()).headers
         assert has_id == (ladder_app.RUNGS.index(rung) >= ladder_app.RUNGS.index("middleware")), rung
 
 
