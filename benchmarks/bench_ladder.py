@@ -19,38 +19,28 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_service import digit_png, quick_model
+import loadgen
 from ladder_app import RUNGS
-from loadgen import (
-    children,
-    cpu_seconds,
-    free_port,
-    load_wrk,
-    multipart_request,
-    preflight,
-    roundtrip,
-    start_server,
-    stop,
-)
 
 
-def measure(rung: str, model: Path, png_path: Path, tmp: Path, seconds: int, workers: int) -> tuple[float, float]:
+def measure(rung: str, model: Path, png_path: Path, tmp: Path, seconds: int,
+            workers: int) -> tuple[float, float]:
     """(requests/s, worker CPU microseconds per request) of one rung under wrk -c16."""
-    port = free_port()
-    raw = multipart_request(png_path.read_bytes(), port)
-    proc, _ = start_server(model, port, workers, tmp / f"{rung}.log", app="ladder_app:app",
-                           extra_env={"LADDER_RUNG": rung}, probe=raw)
+    port = loadgen.free_port()
+    raw = loadgen.multipart_request(png_path.read_bytes(), port)
+    proc, _ = loadgen.start_server(model, port, workers, tmp / f"{rung}.log", app="ladder_app:app",
+                                   extra_env={"LADDER_RUNG": rung}, probe=raw)
     try:
         for _ in range(300):
-            roundtrip(port, raw)
-        pids = children(proc.pid)
-        cpu0 = cpu_seconds(pids)
-        load = load_wrk(f"http://127.0.0.1:{port}/predict", png_path, 16, seconds)
+            loadgen.roundtrip(port, raw)
+        pids = loadgen.children(proc.pid)
+        cpu0 = loadgen.cpu_seconds(pids)
+        load = loadgen.load_wrk(f"http://127.0.0.1:{port}/predict", png_path, 16, seconds)
         if load["non_2xx"]:
             raise RuntimeError(f"rung {rung}: {load['non_2xx']} non-2xx responses")
-        return load["rps"], (cpu_seconds(pids) - cpu0) / load["requests"] * 1e6
+        return load["rps"], (loadgen.cpu_seconds(pids) - cpu0) / load["requests"] * 1e6
     finally:
-        stop(proc)
+        loadgen.stop(proc)
 
 
 def main(argv=None) -> int:
@@ -63,25 +53,24 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rungs = [r for r in args.rungs.split(",") if r]
     bad = [r for r in rungs if r not in RUNGS]
+    problem = loadgen.preflight(args.model)
     if bad or not (1 <= args.duration <= 15 and 1 <= args.rounds <= 10):
-        print(f"error: rungs must be among {', '.join(RUNGS)} (got {bad}); --duration 1..15, --rounds 1..10",
-              file=sys.stderr)
-        return 2
-    problem = preflight(args.model)
+        problem = f"rungs must be among {', '.join(RUNGS)} (got {bad}); --duration 1..15, --rounds 1..10"
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="mnistlite-ladder-"))
     try:
-        model = args.model or quick_model(tmp / "model.npz")
+        model = args.model or loadgen.quick_model(tmp / "model.npz")
         png_path = tmp / "digit.png"
-        png_path.write_bytes(digit_png())
+        png_path.write_bytes(loadgen.digit_png())
         results = {r: [] for r in rungs}
         for i in range(args.rounds):
             for rung in rungs:
                 rps, cpu = measure(rung, model, png_path, tmp, args.duration, args.workers)
                 results[rung].append((rps, cpu))
-                print(f"round {i + 1}: {rung:10} {rps:7.0f} req/s  {cpu:5.0f} us/request", file=sys.stderr, flush=True)
+                print(f"round {i + 1}: {rung:10} {rps:7.0f} req/s  {cpu:5.0f} us/request", file=sys.stderr,
+                      flush=True)
     except (RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -22,31 +22,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_service import digit_png, quick_model
-from loadgen import (
-    ROOT,
-    free_port,
-    latency_c1,
-    load_wrk,
-    memory,
-    multipart_request,
-    preflight,
-    roundtrip,
-    start_server,
-    stop,
-    wait_ready,
-)
+import loadgen
 
 
 def start_old(python: str, weights: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
-    """Start the replica under uvicorn (one worker); return it and the seconds to its first 200 on /readiness."""
-    env = {**os.environ, "OLD_SERVICE_WEIGHTS": str(weights), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    """Start the replica under uvicorn (one worker); return it and the seconds to its first 200 on
+    /readiness."""
+    env = {**os.environ, "OLD_SERVICE_WEIGHTS": str(weights), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "CUDA_VISIBLE_DEVICES": ""}
     probe = b"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([python, "-m", "uvicorn", "--app-dir", str(ROOT / "benchmarks"), "old_service_app:app",
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "warning"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
-    return proc, wait_ready(proc, port, probe, t0, 180, f"the old-service replica did not start; see {log}", 0.05)
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([python, "-m", "uvicorn", "--app-dir", str(loadgen.ROOT / "benchmarks"),
+                                 "old_service_app:app", "--host", "127.0.0.1", "--port", str(port),
+                                 "--workers", "1", "--log-level", "warning"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=err)
+    failure = f"the old-service replica did not start; see {log}"
+    return proc, loadgen.wait_ready(proc, port, probe, t0, 180, failure, 0.05)
 
 
 def bad_inputs(port: int) -> dict:
@@ -59,30 +51,28 @@ def bad_inputs(port: int) -> dict:
     for name, data in (("text file", b"hello, this is not an image\n"), ("empty upload", b""),
                        ("5000x5000 PNG", buf.getvalue())):
         t = time.perf_counter()
-        resp = roundtrip(port, multipart_request(data, port))
+        resp = loadgen.roundtrip(port, loadgen.multipart_request(data, port))
         out[name] = f"{resp[9:12].decode()} in {(time.perf_counter() - t) * 1000:.0f} ms"
     return out
 
 
 def measure(port: int, png_path: Path, seconds: float, master: int) -> dict:
-    raw = multipart_request(png_path.read_bytes(), port)
+    raw = loadgen.multipart_request(png_path.read_bytes(), port)
     for _ in range(50):
-        roundtrip(port, raw)
-    lat = latency_c1(port, raw, seconds)
-    load = load_wrk(f"http://127.0.0.1:{port}/predict", png_path, 16, int(seconds))
-    return {"lat": lat, "load": load, "bad": bad_inputs(port), "rss": memory(master)}
+        loadgen.roundtrip(port, raw)
+    lat = loadgen.latency_c1(port, raw, seconds)
+    load = loadgen.load_wrk(f"http://127.0.0.1:{port}/predict", png_path, 16, int(seconds))
+    return {"lat": lat, "load": load, "bad": bad_inputs(port), "rss": loadgen.memory(master)}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--old-python", required=True, help="python of a venv with tensorflow-cpu, fastapi, uvicorn")
+    ap.add_argument("--old-python", required=True,
+                    help="python of a venv with tensorflow-cpu, fastapi, uvicorn")
     ap.add_argument("--model", type=Path, help="mnistlite model .npz (default: train a quick one)")
     ap.add_argument("--duration", type=int, default=10, help="seconds of each latency and load phase (<= 15)")
     args = ap.parse_args(argv)
-    if not 1 <= args.duration <= 15:
-        print("error: --duration must be in 1..15", file=sys.stderr)
-        return 2
-    problem = preflight(args.model)
+    problem = "--duration must be in 1..15" if not 1 <= args.duration <= 15 else loadgen.preflight(args.model)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -91,7 +81,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="mnistlite-oldbench-"))
     results = {}
     try:
-        model_path = args.model or quick_model(tmp / "model.npz")
+        model_path = args.model or loadgen.quick_model(tmp / "model.npz")
         model = ml.load(model_path)
         if getattr(model, "activation", "relu") != "relu":
             print("error: the replica builds ReLU Keras layers; pass a ReLU model", file=sys.stderr)
@@ -101,17 +91,17 @@ def main(argv=None) -> int:
         np.savez(tmp / "weights.npz", **{f"{k}{i}": a for i, (w, b) in enumerate(model.weights)
                                          for k, a in (("W", w), ("b", b))})
         png_path = tmp / "digit.png"
-        png_path.write_bytes(digit_png())
+        png_path.write_bytes(loadgen.digit_png())
         for name in ("old replica", "mnistlite"):
-            port = free_port()
+            port = loadgen.free_port()
             if name == "mnistlite":
-                proc, cold = start_server(model_path, port, 2, tmp / "new.log")
+                proc, cold = loadgen.start_server(model_path, port, 2, tmp / "new.log")
             else:
                 proc, cold = start_old(args.old_python, tmp / "weights.npz", port, tmp / "old.log")
             try:
                 results[name] = {"cold": cold, **measure(port, png_path, args.duration, proc.pid)}
             finally:
-                stop(proc, timeout=20)
+                loadgen.stop(proc, timeout=20)
     except (RuntimeError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -119,7 +109,10 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     old, new = results["old replica"], results["mnistlite"]
-    rss = lambda r: max(r["rss"]["worker_rss_mb"] or [r["rss"]["master_rss_mb"]])  # noqa: E731
+
+    def rss(r):
+        return max(r["rss"]["worker_rss_mb"] or [r["rss"]["master_rss_mb"]])
+
     rows = [
         ("requests/s, c=16 (wrk)", f"{old['load']['rps']:.0f}", f"{new['load']['rps']:.0f}",
          f"{new['load']['rps'] / old['load']['rps']:.0f}x"),

@@ -1,4 +1,5 @@
-"""The service against slow clients, oversized bodies, reloads, drains and kills, and its throughput: one table.
+"""The service against slow clients, oversized bodies, reloads, drains and kills, and its throughput: one
+table.
 
 Usage:
   python benchmarks/bench_robustness.py --model M.npz [--slow 64] [--slow-seconds 15] [--reps 10]
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 for _p in (ROOT / "benchmarks", ROOT):
     sys.path.insert(0, str(_p))
 
-from loadgen import load_wrk  # noqa: E402
+from loadgen import digit_png, load_wrk  # noqa: E402
 from robustness_cases import MIB, oversize, photo_upload, slow_clients, start, stop, under_load  # noqa: E402
 
 
@@ -49,12 +50,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return f"unknown CPU, {os.cpu_count()} cores"
-
-
-def digit_png() -> bytes:
-    from bench_service import digit_png as png
-
-    return png()
 
 
 # --- throughput --------------------------------------------------------------------------------------
@@ -69,8 +64,9 @@ def throughput(model: Path, log_dir: Path, png_path: Path, names, rounds: int, s
                     w = load_wrk(f"http://127.0.0.1:{port}/predict", png_path, c, seconds)
                     w.pop("raw", None)
                     runs.setdefault((name, c), []).append(w)
-                    print(f"  round {r + 1} {name:6s} c={c:2d}: {w['rps']:7.0f} req/s  p50 {w['p50']}  p99 {w['p99']}"
-                          f"  non-2xx {w['non_2xx']}  socket errors {w['socket_errors']}"
+                    print(f"  round {r + 1} {name:6s} c={c:2d}: {w['rps']:7.0f} req/s"
+                          f"  p50 {w['p50']}  p99 {w['p99']}  non-2xx {w['non_2xx']}"
+                          f"  socket errors {w['socket_errors']}"
                           f"  (load average {os.getloadavg()[0]:.1f})", flush=True)
             finally:
                 stop(proc)
@@ -95,7 +91,8 @@ def table(res: dict) -> str:
     rows = [head, "| " + " | ".join(["---"] * (len(names) + 3)) + " |"]
 
     def row(case, measure, cells, target=""):
-        rows.append(f"| {case} | {measure} | " + " | ".join(cells.get(n, "-") for n in names) + f" | {target} |")
+        values = " | ".join(cells.get(n, "-") for n in names)
+        rows.append(f"| {case} | {measure} | {values} | {target} |")
 
     s = res["slow"]
     row(f"{s[names[0]]['slow']} slow clients", "held (median over the run) / cut off and reconnected",
@@ -108,18 +105,22 @@ def table(res: dict) -> str:
         row("oversized body", key, {n: "{} of {}".format(*res["oversize"][n][key]) for n in res["oversize"]
                                     if key in res["oversize"][n]}, "all readable JSON 413")
     p = res["photo"]
-    row("phone photo", f"{p['bytes'] / MIB:.1f} MiB PNG, 4000x3000: statuses, worker peak RSS before -> after",
-        {names[0]: f"{p['statuses']}, {p['peak_rss_mb_before']:.0f} -> {p['peak_rss_mb_after']:.0f} MB"}, "200")
+    row("phone photo",
+        f"{p['bytes'] / MIB:.1f} MiB PNG, 4000x3000: statuses, worker peak RSS before -> after",
+        {names[0]: f"{p['statuses']}, {p['peak_rss_mb_before']:.0f} -> {p['peak_rss_mb_after']:.0f} MB"},
+        "200")
     for e in res["events"]:
-        cell = f"before: {e['sent_before']} / {e['failed_before']}; after: {e['sent_after']} / {e['failed_after']}"
+        cell = (f"before: {e['sent_before']} / {e['failed_before']}; "
+                f"after: {e['sent_after']} / {e['failed_after']}")
         target = "0 failed"
         if e["event"] == "kill":
             t = e.get("replaced_after_s")
             cell += f"; new worker after {t * 1000:.0f} ms" if t is not None else "; NOT replaced in 10 s"
             target = f"failed <= in flight (<= {e['clients']}); replaced < 1 s"
         if e["event"] == "drain":
-            cell = (f"before SIGTERM: {e['sent_before']} / {e['failed_before']}; after: {e['ok_after']} served, "
-                    f"{e['refused_after']} refused, {e['failed_after']} reset; exit {e.get('exit_code')} "
+            cell = (f"before SIGTERM: {e['sent_before']} / {e['failed_before']}; "
+                    f"after: {e['ok_after']} served, {e['refused_after']} refused, "
+                    f"{e['failed_after']} reset; exit {e.get('exit_code')} "
                     f"after {e.get('stop_seconds', 0):.1f} s")
             target = "0 failed before SIGTERM"
         row(e["event"], f"{e['clients']} clients: sent / failed", {names[0]: cell}, target)
@@ -142,7 +143,8 @@ def main(argv=None) -> int:
     ap.add_argument("--slow", type=int, default=64, help="slow connections held (per instance)")
     ap.add_argument("--slow-seconds", type=float, default=15)
     ap.add_argument("--reps", type=int, default=10, help="uploads per client and size")
-    ap.add_argument("--oversize-budget", type=float, default=240, help="seconds at most for the oversize cases")
+    ap.add_argument("--oversize-budget", type=float, default=240,
+                    help="seconds at most for the oversize cases")
     ap.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")
     ap.add_argument("--wrk-seconds", type=int, default=5)
     ap.add_argument("--no-baseline", action="store_true", help="skip the sync-worker column (slow, oversize)")
@@ -170,8 +172,8 @@ def main(argv=None) -> int:
                 print(f"slow clients against {n} ...", flush=True)
                 res["slow"][n] = slow_clients(port, png, args.slow, args.slow_seconds)
                 print(f"oversized bodies against {n} ...", flush=True)
-                res["oversize"][n] = oversize(port, args.reps if n == "gevent" else max(2, args.reps // 3), tmp,
-                                              args.oversize_budget)
+                reps = args.reps if n == "gevent" else max(2, args.reps // 3)
+                res["oversize"][n] = oversize(port, reps, tmp, args.oversize_budget)
             finally:
                 stop(proc)
         proc, port = start(args.model, "gevent", tmp)  # a fresh server: peak RSS from this upload alone
@@ -183,7 +185,8 @@ def main(argv=None) -> int:
             print(f"{event} under load ...", flush=True)
             res["events"].append(under_load(args.model, tmp, png, event))
         print("throughput (wrk, alternating) ...", flush=True)
-        res["throughput"] = throughput(args.model, tmp, png_path, ["gevent", "sync"], args.rounds, args.wrk_seconds)
+        res["throughput"] = throughput(args.model, tmp, png_path, ["gevent", "sync"], args.rounds,
+                                       args.wrk_seconds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nCPU: {cpu_model()}; load average {os.getloadavg()[0]:.2f} at the end\n")

@@ -25,54 +25,12 @@ import time
 from pathlib import Path
 
 # benchmarks/ is sys.path[0] when run as a script: the load generator and /proc readers live next door.
-from loadgen import (
-    BOUNDARY,
-    ROOT,
-    children,
-    client_cpu,
-    cpu_seconds,
-    free_port,
-    latency_c1,
-    load_python,
-    load_wrk,
-    memory,
-    multipart_request,
-    preflight,
-    roundtrip,
-    start_server,
-    stop,
-)
-
-sys.path.insert(0, str(ROOT))
-
-
-def digit_png() -> bytes:
-    """The service's self-test digit (a real MNIST "6") as dark ink on white, 28x28 PNG."""
-    import base64
-    import zlib
-
-    import numpy as np
-    from PIL import Image
-
-    from service.predictor import SELF_TEST_DIGIT
-
-    a = np.frombuffer(zlib.decompress(base64.b64decode(SELF_TEST_DIGIT)), np.uint8).reshape(28, 28)
-    buf = io.BytesIO()
-    Image.fromarray(255 - a).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def quick_model(path: Path) -> Path:
-    import mnistlite as ml
-
-    (x, y), _ = ml.load_mnist()
-    model = ml.MLP([784, 128, 10], seed=0)
-    model.fit(x[:30000], y[:30000], epochs=2, batch_size=64, optimizer=ml.Adam(1e-3))
-    return ml.save(model, path)
+import loadgen
 
 
 def breakdown(model_path: Path, png: bytes) -> dict:
-    """Per-stage CPU microseconds in this process (best of 5 runs of 1000 calls), metrics in multiprocess mode."""
+    """Per-stage CPU microseconds in this process (best of 5 runs of 1000 calls), metrics in multiprocess
+    mode."""
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlite-bench-metrics-")
     import mnistlite as ml
     from mnistlite.decode import decode_image
@@ -85,15 +43,15 @@ def breakdown(model_path: Path, png: bytes) -> dict:
 
     model = ml.load(model_path)
     pred = Predictor(model)
-    raw = multipart_request(png, 0)
-    head, body = raw.split(b"\r\n\r\n", 1)
-    ct = f"multipart/form-data; boundary={BOUNDARY}"
+    body = loadgen.multipart_body(png)
+    ct = loadgen.MULTIPART_TYPE
     img = preprocess_image(png)
     x = to_float(img[None])
     p = pred.proba(x)
-    app = create_app(model, settings=Settings(), log_stream=open(os.devnull, "w"))
-    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
-               "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+    app = create_app(pred, settings=Settings(), log_stream=open(os.devnull, "w"))
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": "",
+               "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
+               "wsgi.url_scheme": "http",
                "CONTENT_TYPE": ct, "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
                "wsgi.errors": sys.stderr}
 
@@ -109,7 +67,7 @@ def breakdown(model_path: Path, png: bytes) -> dict:
         "to_mnist": (lambda g: lambda: to_mnist(g))(decode_image(png)),
         "corruption detector": lambda: corruption_reasons(img[None]),
         "logits + softmax": lambda: pred.proba(x),
-        "answer dict + JSON": lambda: resources._media(pred.answers(p, [None])[0]),
+        "answer dict + JSON": lambda: resources.media_json(pred.answers(p, [None])[0]),
         "metrics observe+predicted (mmap)": lambda: (app_metrics.observe("/predict", "200", 0.0003),
                                                      app_metrics.predicted([{"predicted_class": 6}])),
         "whole app call (WSGI, no server)": wsgi_call,
@@ -138,8 +96,10 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--duration", type=int, default=10, help="seconds of the concurrency run (<= 15)")
-    ap.add_argument("--latency-seconds", type=float, default=10, help="seconds of the concurrency-1 run (<= 15)")
-    ap.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
+    ap.add_argument("--latency-seconds", type=float, default=10,
+                    help="seconds of the concurrency-1 run (<= 15)")
+    ap.add_argument("--python-load", action="store_true",
+                    help="use the Python load generator even if wrk exists")
     ap.add_argument("--breakdown", action="store_true", help="also time each stage in-process")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
@@ -148,32 +108,33 @@ def main(argv=None) -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
     try:
-        problem = preflight(args.model, need_wrk=False)
+        problem = loadgen.preflight(args.model, need_wrk=False)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-        model = args.model or quick_model(tmp / "model.npz")
-        png = digit_png()
+        model = args.model or loadgen.quick_model(tmp / "model.npz")
+        png = loadgen.digit_png()
         (tmp / "digit.png").write_bytes(png)
-        port = free_port()
-        proc, cold = start_server(model, port, args.workers, tmp / "gunicorn.log")
+        port = loadgen.free_port()
+        proc, cold = loadgen.start_server(model, port, args.workers, tmp / "gunicorn.log")
         try:
-            raw = multipart_request(png, port)
+            raw = loadgen.multipart_request(png, port)
             for _ in range(200):  # warm every worker
-                roundtrip(port, raw)
-            mem_before = memory(proc.pid)
-            lat = latency_c1(port, raw, args.latency_seconds)
-            workers = children(proc.pid)
-            server0, client0 = cpu_seconds(workers), client_cpu()
+                loadgen.roundtrip(port, raw)
+            mem_before = loadgen.memory(proc.pid)
+            lat = loadgen.latency_c1(port, raw, args.latency_seconds)
+            workers = loadgen.children(proc.pid)
+            server0, client0 = loadgen.cpu_seconds(workers), loadgen.client_cpu()
             if shutil.which("wrk") and not args.python_load:
-                load = load_wrk(f"http://127.0.0.1:{port}/predict", tmp / "digit.png", args.concurrency, args.duration)
+                url = f"http://127.0.0.1:{port}/predict"
+                load = loadgen.load_wrk(url, tmp / "digit.png", args.concurrency, args.duration)
             else:
-                load = load_python(port, raw, args.concurrency, args.duration)
-            server_us = (cpu_seconds(workers) - server0) / load["requests"] * 1e6
-            client_us = (client_cpu() - client0) / load["requests"] * 1e6
-            mem = memory(proc.pid)
+                load = loadgen.load_python(port, raw, args.concurrency, args.duration)
+            server_us = (loadgen.cpu_seconds(workers) - server0) / load["requests"] * 1e6
+            client_us = (loadgen.client_cpu() - client0) / load["requests"] * 1e6
+            mem = loadgen.memory(proc.pid)
         finally:
-            stop(proc)
+            loadgen.stop(proc)
         stages = breakdown(model, png) if args.breakdown else None
     except (RuntimeError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -181,21 +142,23 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    fmt = lambda xs: ", ".join(f"{v:.1f}" for v in xs)  # noqa: E731
+    def fmt(xs):
+        return ", ".join(f"{v:.1f}" for v in xs)
+
     rows = [
         ("cold start to first /readiness 200", f"{cold * 1000:.0f} ms", "<= 500 ms"),
         (f"c=1 p50 ({lat['requests']} requests)", f"{lat['p50_ms']:.2f} ms", "<= 1 ms"),
         ("c=1 p99", f"{lat['p99_ms']:.2f} ms", "<= 3 ms"),
         ("c=1 p90 / max", f"{lat['p90_ms']:.2f} / {lat['max_ms']:.1f} ms", ""),
-        (f"c={args.concurrency} throughput, {args.workers} workers ({load['tool']})", f"{load['rps']:.0f} req/s",
-         ">= 3000 req/s"),
+        (f"c={args.concurrency} throughput, {args.workers} workers ({load['tool']})",
+         f"{load['rps']:.0f} req/s", ">= 3000 req/s"),
         (f"c={args.concurrency} latency p50 / p99", f"{load['p50']} / {load['p99']}", ""),
         ("CPU per request: workers / load generator", f"{server_us:.0f} / {client_us:.0f} us", ""),
         (f"=> ceiling on {os.cpu_count()} cores at that CPU cost",
          f"{os.cpu_count() * 1e6 / (server_us + client_us):.0f} req/s", ""),
         ("non-200 responses (c=1, c=N)", f"{lat['non_200']}, {load['non_2xx']}", "0"),
-        ("RSS per worker after warm-up / after load", f"{fmt(mem_before['worker_rss_mb'])} / {fmt(mem['worker_rss_mb'])} MB",
-         "<= 60 MB"),
+        ("RSS per worker after warm-up / after load",
+         f"{fmt(mem_before['worker_rss_mb'])} / {fmt(mem['worker_rss_mb'])} MB", "<= 60 MB"),
         ("PSS per worker (shared pages split)", f"{fmt(mem['worker_pss_mb'])} MB", ""),
         ("master RSS", f"{mem['master_rss_mb']:.1f} MB", ""),
     ]

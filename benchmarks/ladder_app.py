@@ -33,7 +33,7 @@ def _build(rung: str):
         return app
 
     import falcon
-    from bench_service import digit_png
+    from loadgen import digit_png
 
     import mnistlite as ml
     from mnistlite.decode import decode_image
@@ -43,7 +43,7 @@ def _build(rung: str):
     from service.parsing import image_bytes
     from service.predictor import Predictor
     from service.prometheus_metrics import Metrics, multiprocess_dir
-    from service.resources import _media
+    from service.resources import media_json
     from service.settings import Settings
 
     level = RUNGS.index(rung)
@@ -51,12 +51,13 @@ def _build(rung: str):
     predictor, settings = Predictor(model), Settings()
     gray = decode_image(digit_png())
     digit = to_mnist(gray)
-    body = _media(predictor.predict_images(digit[None])[0])  # what the full app would answer
+    body = media_json(predictor.predict_images(digit[None])[0])  # what the full app would answer
 
     if level == 0:
         def bare(environ, start_response):
             environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            start_response("200 OK", [("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(body)))])
             return [body]
         return bare
 

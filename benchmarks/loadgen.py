@@ -1,8 +1,7 @@
-"""Load generation and measurement against a gunicorn-served mnistlite on 127.0.0.1, for bench_service.py.
-
-Request building and one-shot round trips, gunicorn start with cold-start timing, concurrency-1
-latency sampling, wrk (with benchmarks/wrk_multipart.lua) or a Python asyncio fallback for throughput,
-and /proc readers for CPU time and RSS/PSS of the master and its workers. Every run is bounded in time.
+"""What the service benchmarks share: the benchmark digit and a quick model, request building and one-shot
+round trips, gunicorn start with cold-start timing, concurrency-1 latency sampling, wrk (with
+benchmarks/wrk_multipart.lua) or a Python asyncio fallback for throughput, and /proc readers for CPU time
+and RSS/PSS of the master and its workers. Every run is bounded in time; servers bind 127.0.0.1 only.
 """
 from __future__ import annotations
 
@@ -18,16 +17,52 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # mnistlite and service, when run from a checkout
+    sys.path.insert(0, str(ROOT))
 BOUNDARY = "----mnistlite-bench"
+MULTIPART_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def digit_png() -> bytes:
+    """The service's self-test digit (a real MNIST "6") as dark ink on white, 28x28 PNG."""
+    import base64
+    import io
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    from service.predictor import SELF_TEST_DIGIT
+
+    a = np.frombuffer(zlib.decompress(base64.b64decode(SELF_TEST_DIGIT)), np.uint8).reshape(28, 28)
+    buf = io.BytesIO()
+    Image.fromarray(255 - a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def quick_model(path: Path) -> Path:
+    """Train a 784-128-10 model briefly on MNIST (MNISTLITE_DATA_DIR) and save it to ``path``."""
+    import mnistlite as ml
+
+    (x, y), _ = ml.load_mnist()
+    model = ml.MLP([784, 128, 10], seed=0)
+    model.fit(x[:30000], y[:30000], epochs=2, batch_size=64, optimizer=ml.Adam(1e-3))
+    return ml.save(model, path)
+
+
+def multipart_body(data: bytes, field: str = "file") -> bytes:
+    """``data`` as the one file field of a multipart/form-data body (content type ``MULTIPART_TYPE``)."""
+    return (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"digit.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
 def multipart_request(png: bytes, port: int) -> bytes:
-    """A whole HTTP/1.1 POST /predict carrying png as multipart field "file", as raw bytes (one per connection)."""
-    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{BOUNDARY}--\r\n".encode()
+    """A whole HTTP/1.1 POST /predict carrying png as multipart field "file", as raw bytes (one per
+    connection)."""
+    body = multipart_body(png)
     # Connection: close so that a keep-alive server (the old-service replica) ends the exchange too.
     head = (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench\r\nConnection: close\r\n"
-            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n")
+            f"Content-Type: {MULTIPART_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n")
     return head.encode() + body
 
 
@@ -70,10 +105,12 @@ def roundtrip(port: int, raw: bytes) -> bytes:
 
 
 def start_server(model: Path, port: int, workers: int, log_path: Path, *, app: str = "service.wsgi:app",
-                 extra_env: dict | None = None, probe: bytes | None = None) -> tuple[subprocess.Popen, float]:
+                 extra_env: dict | None = None, probe: bytes | None = None,
+                 args=()) -> tuple[subprocess.Popen, float]:
     """Start gunicorn serving ``app``; return it and the seconds from Popen to the first 200 on ``probe``.
 
-    ``probe`` is a whole raw request (default GET /readiness); ``extra_env`` is added to the environment.
+    ``probe`` is a whole raw request (default GET /readiness); ``extra_env`` is added to the environment,
+    ``args`` to gunicorn's command line (e.g. ``["-k", "sync"]``).
     """
     env = {**os.environ, "MNISTLITE_MODEL": str(model), "MNISTLITE_BIND": f"127.0.0.1:{port}",
            "WEB_CONCURRENCY": str(workers), **(extra_env or {})}
@@ -82,14 +119,16 @@ def start_server(model: Path, port: int, workers: int, log_path: Path, *, app: s
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     t0 = time.perf_counter()
     path = [] if app == "service.wsgi:app" else ["--pythonpath", str(ROOT / "benchmarks")]  # bench-only apps
-    proc = subprocess.Popen([gunicorn, "-c", "service/gunicorn.conf.py", *path, app], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"))
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([gunicorn, "-c", "service/gunicorn.conf.py", *args, *path, app], cwd=ROOT,
+                                env=env, stdout=subprocess.DEVNULL, stderr=log)
     return proc, wait_ready(proc, port, ready, t0, 30, f"gunicorn did not become ready; see {log_path}")
 
 
 def wait_ready(proc: subprocess.Popen, port: int, probe: bytes, t0: float, limit: float, failure: str,
                poll: float = 0.002) -> float:
-    """Seconds from ``t0`` to the first 200 answer to ``probe``; kill ``proc`` and raise ``failure`` if none."""
+    """Seconds from ``t0`` to the first 200 answer to ``probe``; kill ``proc`` and raise ``failure`` if
+    none."""
     while time.perf_counter() - t0 < limit:
         try:
             if roundtrip(port, probe).startswith(b"HTTP/1.1 200"):
@@ -113,7 +152,10 @@ def latency_c1(port: int, raw: bytes, seconds: float, max_requests: int = 20000)
         times.append(time.perf_counter() - t)
         bad += not resp.startswith(b"HTTP/1.1 200")
     times.sort()
-    pct = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1000  # noqa: E731
+
+    def pct(q):
+        return times[min(len(times) - 1, int(q * len(times)))] * 1000
+
     return {"requests": len(times), "non_200": bad, "p50_ms": pct(0.50), "p90_ms": pct(0.90),
             "p99_ms": pct(0.99), "max_ms": times[-1] * 1000, "rps": len(times) / sum(times)}
 
@@ -128,9 +170,11 @@ def load_wrk(url: str, png_path: Path, concurrency: int, seconds: int) -> dict:
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    lat = {q: m.group(2) for q, m in ((q, re.search(rf"\s({q})%\s+([\d.]+\w+)", out)) for q in ("50", "99")) if m}
+    found = ((q, re.search(rf"\s({q})%\s+([\d.]+\w+)", out)) for q in ("50", "99"))
+    lat = {q: m.group(2) for q, m in found if m}
     return {"tool": "wrk", "rps": rps, "requests": total, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errors.group(1) if errors else "none", "p50": lat.get("50"), "p99": lat.get("99"),
+            "socket_errors": errors.group(1) if errors else "none", "p50": lat.get("50"),
+            "p99": lat.get("99"),
             "raw": out}
 
 
@@ -153,7 +197,8 @@ def load_python(port: int, raw: bytes, concurrency: int, seconds: int) -> dict:
         await asyncio.gather(*(_worker(port, raw, end, counts) for _ in range(concurrency)))
 
     asyncio.run(main())
-    return {"tool": "python-asyncio", "rps": sum(counts) / (time.perf_counter() - t0), "requests": sum(counts),
+    return {"tool": "python-asyncio", "rps": sum(counts) / (time.perf_counter() - t0),
+            "requests": sum(counts),
             "non_2xx": counts[0],
             "socket_errors": "n/a", "p50": None, "p99": None}
 

@@ -7,12 +7,14 @@ request Pillow decode, grayscale, resize to 28x28 and ``model.predict``. It serv
 the mnistlite model it is compared with (``OLD_SERVICE_WEIGHTS``: an .npz of W0, b0, W1, b1, ...).
 
 Run (in a venv with tensorflow-cpu, fastapi, python-multipart, uvicorn, pillow):
-  OLD_SERVICE_WEIGHTS=w.npz uvicorn --app-dir benchmarks old_service_app:app --host 127.0.0.1 --port 8001 --workers 1
+  OLD_SERVICE_WEIGHTS=w.npz uvicorn --app-dir benchmarks old_service_app:app \
+      --host 127.0.0.1 --port 8001 --workers 1
 """
 from __future__ import annotations
 
 import io
 import os
+from typing import Annotated
 
 import numpy as np
 import tensorflow as tf
@@ -42,7 +44,7 @@ def readiness():
 
 
 @app.post("/predict")
-async def predict(file: UploadFile = File(...)):
+async def predict(file: Annotated[UploadFile, File()]):
     img = Image.open(io.BytesIO(await file.read())).convert("L").resize((28, 28))
     x = np.asarray(img, dtype=np.float32)
     if x.mean() > 127:  # dark ink on white paper -> MNIST's white on black

@@ -23,7 +23,7 @@ for _p in (ROOT / "benchmarks", ROOT):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from loadgen import free_port, wait_ready  # noqa: E402
+import loadgen  # noqa: E402
 
 # The two connection models compared: the repository's config, and the same with the old sync worker.
 CONFIGS = {"gevent": [], "sync": ["-k", "sync"]}
@@ -31,16 +31,10 @@ MIB = 1 << 20
 
 
 def start(model: Path, name: str, log_dir: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    env = {**os.environ, "MNISTLITE_MODEL": str(model), "MNISTLITE_BIND": f"127.0.0.1:{port}",
-           "WEB_CONCURRENCY": "2", "MNISTLITE_ACCESS_LOG": "0"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    proc = subprocess.Popen([gunicorn, "-c", "service/gunicorn.conf.py", *CONFIGS[name], "service.wsgi:app"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(log_dir / f"{name}-{port}.log", "wb"))
-    wait_ready(proc, port, b"GET /readiness HTTP/1.1\r\nHost: x\r\n\r\n", time.perf_counter(), 30,
-               f"gunicorn ({name}) did not become ready; see {log_dir}")
+    """gunicorn with config ``name`` (2 workers, no access log), ready and with both workers up."""
+    port = loadgen.free_port()
+    proc, _ = loadgen.start_server(model, port, 2, log_dir / f"{name}-{port}.log",
+                                   extra_env={"MNISTLITE_ACCESS_LOG": "0"}, args=CONFIGS[name])
     deadline = time.monotonic() + 10
     while len(workers(proc)) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -48,20 +42,11 @@ def start(model: Path, name: str, log_dir: Path) -> tuple[subprocess.Popen, int]
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(40)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    loadgen.stop(proc, timeout=40)
 
 
 def workers(proc) -> set:
-    try:
-        return {int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()}
-    except OSError:
-        return set()
+    return set(loadgen.children(proc.pid))
 
 
 def pct(values, q):
@@ -133,8 +118,8 @@ def slow_clients(port: int, png: bytes, n: int, seconds: float) -> dict:
         time.sleep(0.05)
     for t in threads:
         t.join(5)
-    return {"slow": n, "held_median": pct(samples, 0.5), "held_min": min(samples, default=0), "cut_off": cuts[0],
-            "requests": len(times), "failed": failed, "p50_ms": pct(times, 0.5) * 1e3,
+    return {"slow": n, "held_median": pct(samples, 0.5), "held_min": min(samples, default=0),
+            "cut_off": cuts[0], "requests": len(times), "failed": failed, "p50_ms": pct(times, 0.5) * 1e3,
             "p99_ms": pct(times, 0.99) * 1e3}
 
 
@@ -169,8 +154,8 @@ def oversize_once(client: str, port: int, size: int, path: Path) -> bool:
     try:
         if client == "urllib":
             try:
-                urllib.request.urlopen(urllib.request.Request(url, data=bytes(size),
-                                                              headers={"Content-Type": "image/png"}), timeout=30)
+                req = urllib.request.Request(url, data=bytes(size), headers={"Content-Type": "image/png"})
+                urllib.request.urlopen(req, timeout=30)
                 return False
             except urllib.error.HTTPError as e:
                 return _readable_413(e.code, e.read())
@@ -179,11 +164,12 @@ def oversize_once(client: str, port: int, size: int, path: Path) -> bool:
             return _readable_413(r.status_code, r.content)
         if client == "requests chunked":
             block = bytes(MIB)
-            r = requests.post(url, data=(block for _ in range(size // MIB)), headers={"Content-Type": "image/png"},
-                              timeout=30)
+            r = requests.post(url, data=(block for _ in range(size // MIB)),
+                              headers={"Content-Type": "image/png"}, timeout=30)
             return _readable_413(r.status_code, r.content)
         if client == "curl -F":
-            out = subprocess.run(["curl", "-sS", "-v", "-F", f"file=@{path}", url], capture_output=True, timeout=60)
+            out = subprocess.run(["curl", "-sS", "-v", "-F", f"file=@{path}", url], capture_output=True,
+                                 timeout=60)
             statuses = [ln.split()[2] for ln in out.stderr.decode(errors="replace").splitlines()
                         if ln.startswith("< HTTP/")]
             return statuses == ["413"] and _readable_413(413, out.stdout)
@@ -258,8 +244,8 @@ def _client(port, png, stop_event, log, keep_alive):
     while not stop_event.is_set():
         t0 = time.monotonic()
         try:
-            r = session.post(f"http://127.0.0.1:{port}/predict", data=png, headers={"Content-Type": "image/png"},
-                             timeout=15)
+            r = session.post(f"http://127.0.0.1:{port}/predict", data=png,
+                             headers={"Content-Type": "image/png"}, timeout=15)
             log.append(("ok" if r.status_code == 200 else f"status {r.status_code}", t0))
         except requests.ConnectionError as e:
             refused = "refused" in str(e)

@@ -1,4 +1,4 @@
-"""``create_app(model)``: the Falcon WSGI app around an already loaded model (tests inject one)."""
+"""``create_app(predictor)``: the Falcon WSGI app around a ready predictor (tests inject a fake one)."""
 from __future__ import annotations
 
 import sys
@@ -7,31 +7,31 @@ import falcon
 
 from . import errors, oip, openapi, page, resources
 from .accesslog import RequestLog
-from .predictor import Predictor
+from .predictor import ServingModel
 from .prometheus_metrics import Metrics, multiprocess_dir
 from .settings import Settings
 
 
-def create_app(model, *, settings: Settings | None = None, log_stream=None) -> falcon.App:
-    """Build the app for ``model`` (a ``mnistlite`` MLP with 784 inputs).
+def create_app(predictor: ServingModel, *, settings: Settings | None = None, log_stream=None) -> falcon.App:
+    """Build the app around ``predictor`` (``service.predictor.Predictor(model)`` in production).
 
     Runs the readiness self-test once, here, so probes cost nothing per request. ``log_stream``
     receives the JSON access log (default: sys.stdout).
     """
     settings = settings or Settings()
-    predictor = Predictor(model, max_image_side=settings.max_image_side)
     failure = predictor.self_test()
     if failure:
         print(f"mnistlite service NOT READY: {failure}", file=sys.stderr, flush=True)
-    metrics = Metrics(settings.model_name, predictor.version, predictor.sha256, model.layer_sizes,
+    metrics = Metrics(settings.model_name, predictor.version, predictor.sha256, predictor.layer_sizes,
                       predictor.n_classes, multiprocess_dir=multiprocess_dir())
 
     app = falcon.App(middleware=[RequestLog(metrics, log=settings.access_log, stream=log_stream)])
     errors.install(app)
+    ready = {"status": "ready", "model_version": predictor.version}
     app.add_route("/predict", resources.Predict(predictor, metrics, settings))
     app.add_route("/liveness", resources.StaticJSON({"status": "alive"}))
-    app.add_route("/readiness", resources.StaticJSON({"status": "ready", "model_version": predictor.version}, failure))
-    app.add_route("/v1/model", resources.StaticJSON(resources.describe(model, predictor, settings)))
+    app.add_route("/readiness", resources.StaticJSON(ready, failure))
+    app.add_route("/v1/model", resources.StaticJSON(resources.describe(predictor, settings)))
     app.add_route("/metrics", resources.MetricsText(metrics))
     app.add_route("/openapi.json", resources.StaticJSON(openapi.document(settings, predictor.n_classes)))
     oip.add_routes(app, predictor, metrics, settings, failure)

@@ -18,5 +18,5 @@ def png_base64(image: np.ndarray) -> str:
 
 def add_inputs(answers: list, images: np.ndarray) -> None:
     """Put each image into its answer as ``preprocessed_png`` (images uint8 (n, 28, 28))."""
-    for answer, image in zip(answers, images):
+    for answer, image in zip(answers, images, strict=True):
         answer["preprocessed_png"] = png_base64(image)

@@ -139,9 +139,12 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid, _prom_dir)
 
 
-def _remove_prom_dir(owner=os.getpid()):
+_master_pid = os.getpid()
+
+
+def _remove_prom_dir():
     # atexit, not on_exit: also runs when the app fails to load; workers inherit the hook, hence the pid.
-    if _own_prom_dir and os.getpid() == owner:
+    if _own_prom_dir and os.getpid() == _master_pid:
         shutil.rmtree(_prom_dir, ignore_errors=True)
 
 

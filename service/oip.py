@@ -31,10 +31,8 @@ class Infer:
             raise InputError('the body must be an OIP inference request object {"inputs": [...]}')
         x = self._input(doc.get("inputs"))
         wanted = self._wanted(doc.get("outputs"))
-        p = self.predictor.proba(x)
-        answers = self.predictor.answers(p, self.predictor.check(
-            np.rint(x * np.float32(255)).astype(np.uint8).reshape(-1, 28, 28)))
-        n, k = p.shape
+        answers = self.predictor.predict(x)
+        n, k = len(answers), self.predictor.n_classes
         outputs = []
         if "probabilities" in wanted:
             outputs.append({"name": "probabilities", "datatype": "FP32", "shape": [n, k],
@@ -93,7 +91,8 @@ def add_routes(app: falcon.App, predictor, metrics, settings, failure: str | Non
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, predictor.n_classes]},
                     {"name": "predicted_class", "datatype": "INT64", "shape": [-1]}],
     }
-    app.add_route("/v2", StaticJSON({"name": "mnistlite", "version": mnistlite.__version__, "extensions": []}))
+    server = {"name": "mnistlite", "version": mnistlite.__version__, "extensions": []}
+    app.add_route("/v2", StaticJSON(server))
     app.add_route("/v2/health/live", StaticJSON({"live": True}))
     app.add_route("/v2/health/ready", StaticJSON({"ready": True}, failure))
     app.add_route(f"/v2/models/{name}", StaticJSON(metadata))

@@ -14,7 +14,8 @@ def _resp(description: str, schema=None, content_type: str = "application/json")
 
 
 def _errors(*codes) -> dict:
-    text = {400: "Bad input: not an image, truncated or empty, missing field, malformed JSON, wrong shape or range",
+    text = {400: "Bad input: not an image, truncated or empty, missing field, malformed JSON, wrong shape "
+                 "or range",
             413: "Body over the byte limit, or image over the pixel limit", 415: "Unsupported Content-Type",
             503: "Not ready: the model failed its self-test"}
     return {str(c): _resp(text[c], _ERR) for c in codes}
@@ -35,23 +36,28 @@ def document(settings, n_classes: int = 10) -> dict:
         "Error": {"type": "object", "required": ["title"],
                   "properties": {"title": {"type": "string"}, "description": {"type": "string"},
                                  "error": {"type": "string", "description": "OIP routes only"}}},
-        "Prediction": {"type": "object", "required": ["predicted_class", "confidence", "probabilities", "model_version"],
-                       "properties": {"predicted_class": {"type": "integer", "minimum": 0, "maximum": n_classes - 1},
+        "Prediction": {"type": "object",
+                       "required": ["predicted_class", "confidence", "probabilities", "model_version"],
+                       "properties": {"predicted_class": {"type": "integer", "minimum": 0,
+                                                          "maximum": n_classes - 1},
                                       "confidence": {"type": "number"}, "probabilities": probs,
                                       "model_version": {"type": "string"},
                                       "warnings": {"type": "array", "items": {"type": "string"},
                                                    "description": "present when the input looks like noise"},
-                                      "preprocessed_png": {"type": "string", "format": "byte",
-                                                           "description": "with ?explain=1: base64 PNG of the "
-                                                                          "28x28 image the model saw"}}},
+                                      "preprocessed_png": {
+                                          "type": "string", "format": "byte",
+                                          "description": "with ?explain=1: base64 PNG of the 28x28 image "
+                                                         "the model saw"}}},
         "Predictions": {"type": "object", "required": ["predictions"],
-                        "properties": {"predictions": {"type": "array",
-                                                       "items": {"$ref": "#/components/schemas/Prediction"}}}},
+                        "properties": {"predictions": {
+                            "type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}}},
         "Instances": {"type": "object", "required": ["instances"],
-                      "properties": {"instances": {"type": "array", "minItems": 1, "maxItems": settings.max_batch,
+                      "properties": {"instances": {"type": "array", "minItems": 1,
+                                                   "maxItems": settings.max_batch,
                                                    "items": {"oneOf": [flat, square]}}}},
         "Tensor": {"type": "object", "required": ["name", "shape", "datatype", "data"],
-                   "properties": {"name": {"type": "string"}, "datatype": {"type": "string", "enum": ["FP32", "UINT8"]},
+                   "properties": {"name": {"type": "string"},
+                                  "datatype": {"type": "string", "enum": ["FP32", "UINT8"]},
                                   "shape": {"type": "array", "minItems": 2, "maxItems": 3,
                                             "items": {"type": "integer", "minimum": 1},
                                             "description": "[n, 784] or [n, 28, 28]; data holds n images"},
@@ -63,7 +69,8 @@ def document(settings, n_classes: int = 10) -> dict:
                                         "outputs": {"type": "array", "items": {"type": "object",
                                                     "properties": {"name": {"type": "string"}}}}}},
         "InferResponse": {"type": "object", "required": ["model_name", "outputs"],
-                          "properties": {"model_name": {"type": "string"}, "model_version": {"type": "string"},
+                          "properties": {"model_name": {"type": "string"},
+                                         "model_version": {"type": "string"},
                                          "id": {"type": "string"}, "outputs": {"type": "array", "items": {
                                              "$ref": "#/components/schemas/Tensor"}}}},
         "Object": {"type": "object"},
@@ -96,10 +103,11 @@ def document(settings, n_classes: int = 10) -> dict:
     return {
         "openapi": "3.0.3",
         "info": {"title": "mnistlite prediction service", "version": mnistlite.__version__,
-                 "description": (f"Handwritten digit recognition. Image bodies up to {settings.max_body_bytes} "
-                                 f"bytes and {settings.max_image_side}x{settings.max_image_side} pixels; JSON "
-                                 f"bodies up to {settings.max_json_bytes} bytes and {settings.max_batch} "
-                                 "images. Every response carries X-Request-ID.")},
+                 "description": (f"Handwritten digit recognition. Image bodies up to "
+                                 f"{settings.max_body_bytes} bytes and {settings.max_image_side}x"
+                                 f"{settings.max_image_side} pixels; JSON bodies up to "
+                                 f"{settings.max_json_bytes} bytes and {settings.max_batch} images. "
+                                 "Every response carries X-Request-ID.")},
         "paths": {
             "/predict": predict,
             "/liveness": _get("The process is up", obj),
@@ -110,7 +118,8 @@ def document(settings, n_classes: int = 10) -> dict:
             "/openapi.json": _get("This document", obj),
             "/": {"get": {"summary": "The drawing page (HTML; its script and style sheet are under /static/)",
                           "responses": {"200": _resp("The page", {"type": "string"}, "text/html"),
-                                        "304": {"description": "Not modified (If-None-Match matched the ETag)"}}}},
+                                        "304": {"description":
+                                                "Not modified (If-None-Match matched the ETag)"}}}},
             "/v2": _get("OIP server metadata", obj),
             "/v2/health/live": _get("OIP liveness", obj),
             "/v2/health/ready": _get("OIP readiness", obj, 503),

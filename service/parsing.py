@@ -133,7 +133,8 @@ def pixels(values, what: str, max_batch: int, *, scale: float = 1.0, shape=None)
         raise InputError(f"{what} must hold only numbers, got {_kind(a)}")
     if shape is not None:
         if a.size != math.prod(shape):
-            raise InputError(f"{what} holds {a.size} numbers but shape {list(shape)} needs {math.prod(shape)}")
+            raise InputError(f"{what} holds {a.size} numbers but shape {list(shape)} "
+                             f"needs {math.prod(shape)}")
         a = a.reshape(shape)
     if scale != 1.0 and a.dtype.kind == "f" and not (np.isfinite(a).all() and (a == np.round(a)).all()):
         raise InputError(f"{what} must hold integers 0..{_num(scale)} for UINT8")
@@ -156,7 +157,8 @@ def pixels(values, what: str, max_batch: int, *, scale: float = 1.0, shape=None)
 
 
 def _kind(a: np.ndarray) -> str:
-    return {"b": "booleans", "U": "strings", "S": "bytes", "O": "non-numbers (null, objects or huge integers)"}.get(
+    return {"b": "booleans", "U": "strings", "S": "bytes",
+            "O": "non-numbers (null, objects or huge integers)"}.get(
         a.dtype.kind, f"dtype {a.dtype}")
 
 

@@ -1,7 +1,8 @@
-"""The model behind the service: images and arrays in, answer dicts out, plus the start-up self-test.
+"""The model behind the service: arrays in, answer dicts out, plus the start-up self-test.
 
-Uploaded images go through the library's preprocessing and corruption detector (the same code as
-training and the data gate); nothing about pixels is reimplemented here.
+``ServingModel`` is all the app asks of it, so tests can inject a small fake; ``Predictor`` is the
+real one around a ``mnistlite`` model. Images are judged by the library's corruption detector (the
+same code as training and the data gate); nothing about pixels is reimplemented here.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import base64
 import hashlib
 import io
 import zlib
+from typing import Protocol
 
 import numpy as np
 
@@ -27,35 +29,59 @@ SELF_TEST_DIGIT = (
 )
 
 
+class ServingModel(Protocol):
+    """What the app's routes call. An answer is a dict ``{"predicted_class", "confidence",
+    "probabilities", "model_version"[, "warnings"]}``; ``version`` names the model in answers, metrics
+    and the OIP metadata; ``describe()`` is the model part of ``GET /v1/model``."""
+
+    version: str
+    sha256: str
+    layer_sizes: list
+    n_classes: int
+
+    def predict(self, x: np.ndarray) -> list:
+        """float32 (n, 784) in [0, 1] -> n answers."""
+
+    def predict_images(self, images: np.ndarray) -> list:
+        """uint8 (n, 28, 28) MNIST-form digits (white ink on black) -> n answers."""
+
+    def describe(self) -> dict:
+        """version, sha256, layer_sizes, activation, created, mnistlite and preprocessing versions,
+        training_metrics and config."""
+
+    def self_test(self) -> str | None:
+        """None when the model answers right, else why it is not ready (the app answers 503)."""
+
+
 class Predictor:
-    """Wraps a loaded ``mnistlite`` model: ``predict_images`` for uint8 digits, ``predict`` for floats.
+    """The real ``ServingModel`` around a loaded ``mnistlite`` model.
 
     ``version`` is the model file's sha256 prefix (or, for a model never saved, of its weights).
     """
 
-    def __init__(self, model, *, max_image_side: int = 4096):
+    def __init__(self, model):
         sizes = list(model.layer_sizes)
         if sizes[0] != 784:
             raise ValueError(f"the service serves 28x28 digit models (784 inputs), got layer sizes {sizes}")
         self.model = model
+        self.layer_sizes = sizes
         self.n_classes = sizes[-1]
-        self.max_image_side = max_image_side
         self.sha256 = model.sha256 or hashlib.sha256(
             b"".join(np.ascontiguousarray(a).tobytes() for pair in model.weights for a in pair)).hexdigest()
         self.version = self.sha256[:12]
-        self._logits = model.logits
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         """float32 (n, 784) in [0, 1] -> class probabilities float32 (n, k)."""
-        return softmax(self._logits(x))
+        return softmax(self.model.logits(x))
 
     def answers(self, p: np.ndarray, warnings=None) -> list:
-        """(n, k) probabilities -> n answer dicts (class, confidence, probabilities, model_version[, warnings])."""
+        """(n, k) probabilities -> n answers: class, confidence, probabilities, model_version[, warnings]."""
         classes = p.argmax(axis=1)
-        rounded = p.astype(np.float64).round(6)   # the method skips np.round's dispatch wrappers
+        rounded = p.astype(np.float64).round(6)
         out = []
-        for i, (c, row) in enumerate(zip(classes.tolist(), rounded.tolist())):
-            a = {"predicted_class": c, "confidence": row[c], "probabilities": row, "model_version": self.version}
+        for i, (c, row) in enumerate(zip(classes.tolist(), rounded.tolist(), strict=True)):
+            a = {"predicted_class": c, "confidence": row[c], "probabilities": row,
+                 "model_version": self.version}
             if warnings is not None and warnings[i]:
                 a["warnings"] = [warnings[i]]
             out.append(a)
@@ -74,9 +100,20 @@ class Predictor:
         u8 = np.rint(x * np.float32(255)).astype(np.uint8).reshape(-1, 28, 28)
         return self.answers(self.proba(x), self.check(u8))
 
-    def image(self, data: bytes) -> np.ndarray:
-        """Encoded image bytes -> uint8 (28, 28) via the library (ImageError / ImageTooLarge on bad input)."""
-        return preprocess_image(data, max_side=self.max_image_side)
+    def describe(self) -> dict:
+        """The model part of /v1/model, from the file's metadata."""
+        meta = self.model.metadata or {}
+        return {
+            "version": self.version,
+            "sha256": self.sha256,
+            "layer_sizes": self.layer_sizes,
+            "activation": meta.get("activation", getattr(self.model, "activation", None)),
+            "created": meta.get("created"),
+            "mnistlite_version": meta.get("mnistlite_version"),
+            "preprocessing_version": meta.get("preprocessing_version"),
+            "training_metrics": meta.get("metrics") or (meta.get("user") or {}).get("metrics") or {},
+            "config": meta.get("config"),
+        }
 
     def self_test(self) -> str | None:
         """Predict the embedded digit through the whole upload path; None if right, else the reason."""
@@ -88,7 +125,7 @@ class Predictor:
         try:
             buf = io.BytesIO()
             Image.fromarray(255 - digit).save(buf, format="PNG")  # dark ink on white, like an upload
-            answer = self.predict_images(self.image(buf.getvalue())[None])[0]
+            answer = self.predict_images(preprocess_image(buf.getvalue())[None])[0]
         except Exception as e:  # any failure of the path means "not ready", with the reason
             return f"self-test failed: {type(e).__name__}: {e}"
         if answer["predicted_class"] != SELF_TEST_LABEL:

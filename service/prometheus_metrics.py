@@ -22,13 +22,14 @@ from prometheus_client import (
 # The *_created series double the scrape for no use here (and multiprocess mode omits them anyway).
 disable_created_metrics()
 
-# Sub-millisecond buckets: a single-image prediction takes well under 1 ms.
+# Buckets resolve below a millisecond, where single-image predictions fall (docs/performance.md).
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    """The service's metric families; ``observe`` is the per-request hot path (two mmap writes or so).
+    """The service's metric families; ``observe`` runs once per request, on the measured path
+    (``benchmarks/bench_service.py --breakdown``, stage "metrics observe+predicted").
 
     Route labels are URI templates (never raw paths), so label cardinality stays bounded.
     """
@@ -50,8 +51,9 @@ class Metrics:
         info = Gauge("mnistlite_model_info", "The served model (value 1).",
                      ("name", "version", "sha256", "layer_sizes"), registry=reg, multiprocess_mode="max")
         info.labels(model_name, version, sha256, "-".join(map(str, layer_sizes))).set(1)
-        # Children created once: .labels() takes a lock and builds a tuple on every call.
+        # Every class from the start, so a scrape shows each class's count, zeros included.
         self._by_class = [self.predictions.labels(str(c)) for c in range(n_classes)]
+        # Label children kept once made: .labels() locks and builds a key on every call.
         self._req = {}
         self._lat = {}
 

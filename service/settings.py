@@ -51,7 +51,8 @@ class Settings:
             raw = raw.strip()
             if f.name == "access_log":
                 if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError(f"{ENV[f.name]} must be one of 1/0/true/false/yes/no/on/off, got {raw!r}")
+                    raise ValueError(f"{ENV[f.name]} must be one of 1/0/true/false/yes/no/on/off, "
+                                     f"got {raw!r}")
                 values[f.name] = raw.lower() in ("1", "true", "yes", "on")
             elif f.name == "model_name":
                 values[f.name] = raw

@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 import mnistlite as ml
 
 from .app import create_app
+from .predictor import Predictor
 from .settings import Settings
 
 
@@ -24,17 +25,18 @@ def load_app(environ=None):
     environ = os.environ if environ is None else environ
     path = environ.get("MNISTLITE_MODEL", "").strip()
     if not path:
-        raise StartupError("MNISTLITE_MODEL is not set: point it at a model .npz (train one with scripts/train.py)")
+        raise StartupError("MNISTLITE_MODEL is not set: point it at a model .npz "
+                           "(train one with scripts/train.py)")
     try:
         settings = Settings.from_env(environ)
-        return create_app(ml.load(path), settings=settings)
+        return create_app(Predictor(ml.load(path)), settings=settings)
     except ValueError as e:  # ModelFileError, a bad MNISTLITE_* setting, a model that is not 784 -> ...
         raise StartupError(f"mnistlite service cannot start: {e}") from None
 
 
 # One BLAS thread per worker: workers are the parallelism, and batch-1 matmuls gain nothing from threads.
-# gunicorn.conf.py (and the image) set the variables before numpy loads; threadpoolctl (~10 ms of
-# start-up) is only needed when something else imports this module.
+# gunicorn.conf.py (and the image) set the variables before numpy loads; threadpoolctl's call, which
+# costs cold start (bench_service.py), is only needed when something else imports this module.
 if os.environ.get("OPENBLAS_NUM_THREADS") != "1" or os.environ.get("OMP_NUM_THREADS") != "1":
     threadpool_limits(1)
 app = load_app()  # a StartupError exits the process with its message, no traceback

@@ -3,13 +3,15 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
 
 import mnistlite as ml
 
+# Not imported from conftest: with conftest.py files in test subfolders, "conftest" names whichever came last.
+ROOT = Path(__file__).resolve().parent.parent
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
 
 

@@ -120,21 +120,26 @@
     status.textContent = `${note ? note + " " : ""}Answered in ${ms} ms by model ${a.model_version}.`;
   }
 
-  function showError(code, title, description) {
+  // No answer on show: "?", a note instead of the confidence, no bars, no 28x28 view, no warnings.
+  function clearAnswer(state, note) {
     prediction.textContent = "?";
     prediction.removeAttribute("data-class");
     prediction.removeAttribute("aria-busy");
-    prediction.dataset.state = "error";
-    confidence.textContent = "No answer.";
+    prediction.dataset.state = state;
+    confidence.textContent = note;
     setBars(null, -1);
     setSeen(null);
     showWarnings([]);
+    status.textContent = "";
+  }
+
+  function showError(code, title, description) {
+    clearAnswer("error", "No answer.");
     errorBox.replaceChildren();
     const strong = document.createElement("strong");
     strong.textContent = code ? `${title} (${code})` : title;
     errorBox.append(strong, document.createTextNode(description));
     errorBox.hidden = false;
-    status.textContent = "";
   }
 
   // The detector's reasons, e.g. "noise: 61% mid-gray pixels (digits: < 17%)", said plainly; the
@@ -163,17 +168,9 @@
   }
 
   function resetAnswer() {
-    prediction.textContent = "?";
-    prediction.removeAttribute("data-class");
+    clearAnswer("empty", "Draw a digit to start.");
     prediction.removeAttribute("data-drawing");
-    prediction.removeAttribute("aria-busy");
-    prediction.dataset.state = "empty";
-    confidence.textContent = "Draw a digit to start.";
-    setBars(null, -1);
-    setSeen(null);
-    showWarnings([]);
     errorBox.hidden = true;
-    status.textContent = "";
   }
 
   function hidePhoto() {

@@ -1,62 +1,46 @@
-"""The service's other routes through falcon.testing: probes, /v1/model, /openapi.json, the access log,
-/metrics and the Open Inference Protocol."""
+"""The service's other routes through falcon.testing with a fake predictor: probes, /v1/model,
+/openapi.json, the access log, /metrics and the Open Inference Protocol."""
 from __future__ import annotations
 
 import json
 
-import pytest
+import numpy as np
 from falcon import testing
 
-import mnistlite as ml
 from service.app import create_app
 from service.settings import Settings
 
-pytest.register_assert_rewrite("service_helpers")  # keep pytest's assert diffs in the shared helpers
-from service_helpers import error_of, png  # noqa: E402
-
-pytest_plugins = ["service_helpers"]  # its fixtures: digits, log, client
-
-
 # ---- probes and descriptions ----------------------------------------------------------------
 
-def test_liveness_and_readiness(client):
+def test_liveness_and_readiness(client, fake):
     assert client.simulate_get("/liveness").json == {"status": "alive"}
     r = client.simulate_get("/readiness")
     assert r.status_code == 200
-    version = r.json["model_version"]
-    assert r.json["status"] == "ready" and len(version) == 12 and int(version, 16) >= 0
+    assert r.json == {"status": "ready", "model_version": fake.version}
 
 
-def test_readiness_is_503_when_the_self_test_digit_is_wrong(small_model):
-    broken = ml.MLP(small_model.layer_sizes, seed=0)
-    for (W, b), (W0, b0) in zip(broken.weights, small_model.weights):
-        W[...], b[...] = W0, b0
-    broken.weights[-1][1][:] = 0
-    broken.weights[-1][1][0] = 1000.0  # always "0"
-    c = testing.TestClient(create_app(broken, settings=Settings(access_log=False)))
+def test_a_failed_self_test_makes_every_readiness_route_503(make_fake, error_of):
+    c = testing.TestClient(create_app(make_fake("self-test digit 6 predicted as 0"),
+                                      settings=Settings(access_log=False)))
     for path in ("/readiness", "/v2/health/ready", "/v2/models/mnistlite/ready"):
         body = error_of(c.simulate_get(path), 503)
-        assert "predicted as 0" in body["description"]
+        assert body["description"] == "self-test digit 6 predicted as 0"
     assert c.simulate_get("/liveness").status_code == 200
+    assert c.simulate_get("/v2/health/live").json == {"live": True}
 
 
-def test_model_info(client, small_model_path):
-    model = ml.load(small_model_path)
-    c = testing.TestClient(create_app(model, settings=Settings(access_log=False)))
-    info = c.simulate_get("/v1/model").json
+def test_model_info(client, fake):
+    info = client.simulate_get("/v1/model").json
     assert info["name"] == "mnistlite"
-    assert info["sha256"] == model.sha256 and info["version"] == model.sha256[:12]
-    assert info["layer_sizes"] == [784, 64, 10]
-    assert info["created"] == model.metadata["created"]
+    assert {k: info[k] for k in fake.describe()} == fake.describe()  # the model's own part, whole
     assert info["input"]["image"]["max_image_side"] == 4096
+    assert info["input"]["image"]["max_body_bytes"] == 16 << 20
     assert info["input"]["json"]["max_batch"] == 1000
-    assert "training_metrics" in info
-
-
-def test_model_info_carries_training_metrics(small_model, tmp_path):
-    path = ml.save(small_model, tmp_path / "m.npz", metadata={"metrics": {"test_accuracy": 0.96}})
-    c = testing.TestClient(create_app(ml.load(path), settings=Settings(access_log=False)))
-    assert c.simulate_get("/v1/model").json["training_metrics"] == {"test_accuracy": 0.96}
+    assert info["output"] == {"classes": list(range(10))} and info["corruption_detector"] is True
+    settings = Settings(model_name="digits", max_batch=7, access_log=False)
+    named = testing.TestClient(create_app(fake, settings=settings))
+    info = named.simulate_get("/v1/model").json
+    assert info["name"] == "digits" and info["input"]["json"]["max_batch"] == 7
 
 
 def test_openapi_lists_every_route(client):
@@ -102,39 +86,42 @@ def metric(text: str, name: str, **labels) -> float:
     return 0.0
 
 
-def test_metrics_counters_move(client, digits):
-    x, y = digits
+def test_metrics_counters_move(client, fake, digits, to_png):
     before = client.simulate_get("/metrics").text
-    client.simulate_post("/predict", body=png(x[3]), headers={"Content-Type": "image/png"})
+    r = client.simulate_post("/predict", body=to_png(digits[3]), headers={"Content-Type": "image/png"})
+    answer = r.json
     client.simulate_get("/predict")
     r = client.simulate_get("/metrics")
     assert r.headers["content-type"].startswith("text/plain")
     after = r.text
-    ok = dict(route="/predict", status="200")
-    assert metric(after, "mnistlite_http_requests_total", **ok) == metric(before, "mnistlite_http_requests_total", **ok) + 1
-    bad = dict(route="/predict", status="405")
-    assert metric(after, "mnistlite_http_requests_total", **bad) == metric(before, "mnistlite_http_requests_total", **bad) + 1
-    cls = {"class": str(y[3])}
-    assert metric(after, "mnistlite_predictions_total", **cls) == metric(before, "mnistlite_predictions_total", **cls) + 1
-    assert metric(after, "mnistlite_http_request_duration_seconds_count", route="/predict") > \
-        metric(before, "mnistlite_http_request_duration_seconds_count", route="/predict")
-    assert 'mnistlite_model_info{' in after
+
+    def moved(name, **labels):
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert moved("mnistlite_http_requests_total", route="/predict", status="200") == 1
+    assert moved("mnistlite_http_requests_total", route="/predict", status="405") == 1
+    assert moved("mnistlite_predictions_total", **{"class": str(answer["predicted_class"])}) == 1
+    assert moved("mnistlite_http_request_duration_seconds_count", route="/predict") > 0
+    for c in range(10):  # every class is listed from the start, zeros included
+        assert f'mnistlite_predictions_total{{class="{c}"}}' in after
+    assert (f'mnistlite_model_info{{layer_sizes="784-10",name="mnistlite",sha256="{fake.sha256}",'
+            f'version="{fake.version}"}} 1.0') in after
 
 
 # ---- Open Inference Protocol ----------------------------------------------------------------
 
-def test_oip_health_and_metadata(client):
+def test_oip_health_and_metadata(client, fake):
     assert client.simulate_get("/v2/health/live").json == {"live": True}
     assert client.simulate_get("/v2/health/ready").json == {"ready": True}
     assert client.simulate_get("/v2/models/mnistlite/ready").json["ready"] is True
     meta = client.simulate_get("/v2/models/mnistlite").json
-    assert meta["name"] == "mnistlite" and len(meta["versions"]) == 1
+    assert meta["name"] == "mnistlite" and meta["versions"] == [fake.version]
     assert {"FP32", "UINT8"} == {i["datatype"] for i in meta["inputs"]}
     assert client.simulate_get("/v2").json["name"] == "mnistlite"
 
 
-def test_oip_infer_fp32_and_uint8(client, digits):
-    x, y = digits
+def test_oip_infer_fp32_and_uint8(client, fake, digits):
+    x = digits
     req = {"id": "r1", "inputs": [{"name": "input", "shape": [3, 784], "datatype": "FP32",
                                    "data": (x[:3] / 255).ravel().tolist()}]}
     r = client.simulate_post("/v2/models/mnistlite/infer", json=req)
@@ -143,6 +130,10 @@ def test_oip_infer_fp32_and_uint8(client, digits):
     assert r.json["id"] == "r1" and r.json["model_name"] == "mnistlite"
     assert out["probabilities"]["shape"] == [3, 10] and len(out["probabilities"]["data"]) == 30
     classes = out["predicted_class"]["data"]
+    expected = [fake.answer(row) for row in (x[:3] / 255).reshape(3, 784)]
+    assert classes == [a["predicted_class"] for a in expected] and r.json["model_version"] == fake.version
+    assert out["probabilities"]["data"] == [v for a in expected for v in a["probabilities"]]
+    np.testing.assert_array_equal(fake.seen[-1], (x[:3] / 255).reshape(3, 784).astype(np.float32))
     req = {"inputs": [{"name": "input", "shape": [3, 28, 28], "datatype": "UINT8", "data": x[:3].tolist()}],
            "outputs": [{"name": "predicted_class"}]}
     r = client.simulate_post("/v2/models/mnistlite/infer", json=req)

@@ -1,4 +1,5 @@
-"""The service under real gunicorn against slow clients, oversized bodies, keep-alive, reloads, drains and kills.
+"""The service under real gunicorn against slow clients, oversized bodies, keep-alive, reloads, drains and
+kills.
 
 No timings are asserted: each test checks what a client receives (an answer, a 413, a closed connection).
 """
@@ -12,72 +13,29 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import requests
-from conftest import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 BIG = 64 << 20  # bodies this large must still get a readable 413
 
 pytestmark = pytest.mark.slow
 
 
-def start(model_path, **env) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    environ = {**os.environ, "MNISTLITE_MODEL": str(model_path), "MNISTLITE_BIND": f"127.0.0.1:{port}",
-               "WEB_CONCURRENCY": "2", "MNISTLITE_ACCESS_LOG": "0", **env}
-    n_workers = int(environ["WEB_CONCURRENCY"])
-    environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen([str(GUNICORN), "-c", "service/gunicorn.conf.py", "service.wsgi:app"], cwd=ROOT,
-                            env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while len(workers(proc)) < n_workers or not _ready(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"gunicorn did not become ready: {proc.communicate()[1].decode()[-2000:]}")
-        time.sleep(0.05)
-    return proc, port
-
-
-def _ready(port) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readiness", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-
-
-def workers(proc) -> set[int]:
-    try:
-        return {int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()}
-    except OSError:
-        return set()
+def start(gunicorn, model_path, **env):
+    """The service under gunicorn without its access log (these tests send thousands of requests)."""
+    return gunicorn(model_path, MNISTLITE_ACCESS_LOG="0", **env)
 
 
 @pytest.fixture(scope="module")
-def server(small_model_path):
-    # Short deadlines so that the cut-offs below happen within a test's patience.
-    proc, port = start(small_model_path, MNISTLITE_IDLE_TIMEOUT="1", MNISTLITE_BODY_TIMEOUT="2")
-    yield port
-    stop(proc)
+def server(gunicorn, small_model_path) -> int:
+    """The port of a service with short deadlines, so that the cut-offs below happen within a test's
+    patience."""
+    return start(gunicorn, small_model_path, MNISTLITE_IDLE_TIMEOUT="1", MNISTLITE_BODY_TIMEOUT="2").port
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +100,8 @@ def test_trickled_request_head_is_cut_off(server):
 
 def test_trickled_body_gets_408_and_close(server):
     with socket.create_connection(("127.0.0.1", server)) as s:
-        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n")
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                  b"Content-Length: 1000\r\n\r\n")
         s.send(b"\x89PNG")  # then nothing more
         answer = closed_by_server(s)
     head, _, body = answer.partition(b"\r\n\r\n")
@@ -157,8 +116,8 @@ def test_normal_client_is_served_while_slow_clients_hold_connections(server, png
         for s in slow:
             s.send(b"POST /predict HTTP/1.1\r\nHo")
         for _ in range(5):
-            r = requests.post(f"http://127.0.0.1:{server}/predict", files={"file": ("d.png", png, "image/png")},
-                              timeout=10)
+            r = requests.post(f"http://127.0.0.1:{server}/predict",
+                              files={"file": ("d.png", png, "image/png")}, timeout=10)
             assert r.status_code == 200 and r.json()["predicted_class"] in range(10)
     finally:
         for s in slow:
@@ -181,8 +140,8 @@ def test_keep_alive_reuses_the_connection(server, png):
     with requests.Session() as session:
         local = []
         for _ in range(3):
-            r = session.post(f"http://127.0.0.1:{server}/predict", files={"file": ("d.png", png, "image/png")},
-                             timeout=10, stream=True)
+            r = session.post(f"http://127.0.0.1:{server}/predict",
+                             files={"file": ("d.png", png, "image/png")}, timeout=10, stream=True)
             local.append(r.raw.connection.sock.getsockname()[1])
             assert r.status_code == 200 and r.json()["predicted_class"] in range(10)
         assert len(set(local)) == 1
@@ -211,8 +170,8 @@ def test_64_mib_body_gets_a_readable_413(server, client, tmp_path):
     for _ in range(3):  # a reset is a race: one lucky answer proves little
         if client == "urllib":
             with pytest.raises(urllib.error.HTTPError) as e:
-                urllib.request.urlopen(urllib.request.Request(url, data=big, headers={"Content-Type": "image/png"}),
-                                       timeout=30)
+                req = urllib.request.Request(url, data=big, headers={"Content-Type": "image/png"})
+                urllib.request.urlopen(req, timeout=30)
             _assert_json_413(e.value.code, e.value.read())
         elif client == "requests-multipart":
             r = requests.post(url, files={"file": ("photo.png", big, "image/png")}, timeout=30)
@@ -239,7 +198,8 @@ def test_64_mib_body_gets_a_readable_413(server, client, tmp_path):
             photo.write_bytes(big)
             out = subprocess.run(["curl", "-sS", "-v", "-F", f"file=@{photo}", url], capture_output=True,
                                  timeout=60)
-            statuses = [line.split()[2] for line in out.stderr.decode().splitlines() if line.startswith("< HTTP/")]
+            statuses = [line.split()[2] for line in out.stderr.decode().splitlines()
+                        if line.startswith("< HTTP/")]
             assert b"Expect: 100-continue" in out.stderr  # what makes this case special
             assert statuses == ["413"], out.stderr.decode()[-1000:]  # the 413 itself, no "100 Continue" first
             _assert_json_413(413, out.stdout)
@@ -274,24 +234,27 @@ def test_a_phone_photo_sized_upload_is_accepted(server):
     buf = io.BytesIO()
     Image.fromarray(noise).save(buf, format="PNG", compress_level=0)
     assert 11 << 20 < len(buf.getvalue()) < 13 << 20
-    r = requests.post(f"http://127.0.0.1:{server}/predict", files={"file": ("photo.png", buf.getvalue(), "image/png")},
-                      timeout=60)
+    r = requests.post(f"http://127.0.0.1:{server}/predict",
+                      files={"file": ("photo.png", buf.getvalue(), "image/png")}, timeout=60)
     assert r.status_code == 200, r.text[:300]  # noise gets an answer plus warnings
 
 
-def test_large_uploads_wait_for_a_slot_and_small_requests_do_not(small_model_path, png):
+def test_large_uploads_wait_for_a_slot_and_small_requests_do_not(gunicorn, small_model_path, png):
     """One worker, one upload slot, a large body stalled in it: small requests are still served, and the
     large upload queued behind it gets a readable answer (served once the staller is cut off, or 408)."""
-    proc, port = start(small_model_path, WEB_CONCURRENCY="1", MNISTLITE_UPLOAD_SLOTS="1", MNISTLITE_BODY_TIMEOUT="2")
+    srv = start(gunicorn, small_model_path, WEB_CONCURRENCY="1", MNISTLITE_UPLOAD_SLOTS="1",
+                MNISTLITE_BODY_TIMEOUT="2")
+    port = srv.port
     try:
         size = 4 << 20
-        head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n" % size
+        head = (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"Content-Length: %d\r\n\r\n" % size)
         with socket.create_connection(("127.0.0.1", port), timeout=15) as holder, \
                 socket.create_connection(("127.0.0.1", port), timeout=15) as waiter:
             holder.sendall(head + bytes(1 << 20))  # takes the slot, then stalls
             waiter.sendall(head)
-            r = requests.post(f"http://127.0.0.1:{port}/predict", data=png, headers={"Content-Type": "image/png"},
-                              timeout=10)
+            r = requests.post(f"http://127.0.0.1:{port}/predict", data=png,
+                              headers={"Content-Type": "image/png"}, timeout=10)
             assert r.status_code == 200
             waiter.sendall(bytes(size))
             answer = read_response(waiter)
@@ -299,7 +262,7 @@ def test_large_uploads_wait_for_a_slot_and_small_requests_do_not(small_model_pat
             assert json.loads(answer.partition(b"\r\n\r\n")[2])["description"]
             assert closed_by_server(holder).startswith(b"HTTP/1.1 408")  # the staller itself is cut off
     finally:
-        stop(proc)
+        srv.stop()
 
 
 def test_upload_slot_is_waited_for_and_released():
@@ -331,17 +294,18 @@ def _load(port, png, stop_event, results, keep_alive: bool):
     session = requests.Session() if keep_alive else requests
     while not stop_event.is_set():
         try:
-            r = session.post(f"http://127.0.0.1:{port}/predict", data=png, headers={"Content-Type": "image/png"},
-                             timeout=15)
+            r = session.post(f"http://127.0.0.1:{port}/predict", data=png,
+                             headers={"Content-Type": "image/png"}, timeout=15)
             results.append(r.status_code)
         except requests.RequestException as e:
             results.append(type(e).__name__)
 
 
-def test_reload_under_load_loses_nothing(small_model_path, png):
-    proc, port = start(small_model_path)
+def test_reload_under_load_loses_nothing(gunicorn, small_model_path, png):
+    srv = start(gunicorn, small_model_path)
+    proc, port = srv.proc, srv.port
     try:
-        before = workers(proc)
+        before = srv.workers()
         stop_event, results = threading.Event(), []
         threads = [threading.Thread(target=_load, args=(port, png, stop_event, results, i % 2 == 0))
                    for i in range(4)]
@@ -351,7 +315,7 @@ def test_reload_under_load_loses_nothing(small_model_path, png):
             time.sleep(0.05)
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 30
-        while not (workers(proc) and workers(proc).isdisjoint(before)) and time.monotonic() < deadline:
+        while not (srv.workers() and srv.workers().isdisjoint(before)) and time.monotonic() < deadline:
             time.sleep(0.1)
         sent_after = len(results)
         while len(results) < sent_after + 50 and time.monotonic() < deadline:
@@ -359,15 +323,16 @@ def test_reload_under_load_loses_nothing(small_model_path, png):
         stop_event.set()
         for t in threads:
             t.join(30)
-        assert workers(proc).isdisjoint(before), "the reload did not replace the workers"
+        assert srv.workers().isdisjoint(before), "the reload did not replace the workers"
         assert len(results) >= sent_after + 50
         assert set(results) == {200}, {r: results.count(r) for r in set(results)}
     finally:
-        stop(proc)
+        srv.stop()
 
 
-def test_sigterm_finishes_the_request_it_accepted(small_model_path, png):
-    proc, port = start(small_model_path)
+def test_sigterm_finishes_the_request_it_accepted(gunicorn, small_model_path, png):
+    srv = start(gunicorn, small_model_path)
+    proc, port = srv.proc, srv.port
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
             s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
@@ -381,21 +346,22 @@ def test_sigterm_finishes_the_request_it_accepted(small_model_path, png):
         assert json.loads(answer.partition(b"\r\n\r\n")[2])["predicted_class"] in range(10)
         assert proc.wait(30) == 0
     finally:
-        stop(proc)
+        srv.stop()
 
 
-def test_killed_worker_is_replaced(small_model_path, png):
-    proc, port = start(small_model_path)
+def test_killed_worker_is_replaced(gunicorn, small_model_path, png):
+    srv = start(gunicorn, small_model_path)
+    port = srv.port
     try:
-        victim = min(workers(proc))
+        victim = min(srv.workers())
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while not (len(workers(proc)) == 2 and victim not in workers(proc)) and time.monotonic() < deadline:
+        while not (len(srv.workers()) == 2 and victim not in srv.workers()) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert len(workers(proc)) == 2 and victim not in workers(proc)
+        assert len(srv.workers()) == 2 and victim not in srv.workers()
         for _ in range(6):  # fresh connections land on both workers, the new one included
-            r = requests.post(f"http://127.0.0.1:{port}/predict", data=png, headers={"Content-Type": "image/png"},
-                              timeout=10)
+            r = requests.post(f"http://127.0.0.1:{port}/predict", data=png,
+                              headers={"Content-Type": "image/png"}, timeout=10)
             assert r.status_code == 200
     finally:
-        stop(proc)
+        srv.stop()

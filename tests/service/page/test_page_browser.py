@@ -13,9 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,13 +20,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from page_photo import photo_jpeg
-from page_strokes import paths
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
+ROOT = Path(__file__).resolve().parents[3]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-ANSWER_TIMEOUT = 30  # seconds for one answer to appear: generous for a busy 2-core machine, never hit when working
+# Seconds for one answer to appear: generous for a busy 2-core machine, never hit when working.
+ANSWER_TIMEOUT = 30
 # Each pointer kind draws some digits: a mouse, a finger on a touch screen and a pen.
 POINTER_OF = {0: "mouse", 3: "mouse", 6: "mouse", 9: "mouse", 1: "touch", 4: "touch", 7: "touch",
               2: "pen", 5: "pen", 8: "pen"}
@@ -37,17 +32,10 @@ POINTER_OF = {0: "mouse", 3: "mouse", 6: "mouse", 9: "mouse", 1: "touch", 4: "to
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _browser_paths() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+    debian = Path("/usr/bin/chromedriver")
+    driver = shutil.which("chromedriver") or (str(debian) if debian.exists() else None)
     if not chromium or not driver:
         msg = ("headless Chromium not found (need `chromium` and `chromedriver` on PATH): install Debian's "
                "packages with `bash tools/install-browser.sh` as root (make test does it)")
@@ -80,44 +68,18 @@ def page_model_path(reference_model, mnist, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(page_model_path, tmp_path_factory):
-    """The service the production way: gunicorn with the repo's config and the full-MNIST reference model."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("page-server") / "gunicorn.log"
-    # A 1 MiB body limit (the default admits 16 MiB) lets the test drive the page's shrink-to-fit path
-    # and a 413 with files of a few MB.
-    env = {**os.environ, "MNISTLITE_MODEL": str(page_model_path), "MNISTLITE_BIND": f"127.0.0.1:{port}",
-           "MNISTLITE_MAX_BODY_BYTES": str(1 << 20)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(GUNICORN), "-c", "service/gunicorn.conf.py", "service.wsgi:app"], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/readiness", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"gunicorn did not become ready: {log.read_text()[-3000:]}")
-        time.sleep(0.1)
-    yield base
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def server(gunicorn, page_model_path) -> str:
+    """The service the production way: gunicorn with the repo's config and the full-MNIST reference model.
+
+    A 1 MiB body limit (the default admits 16 MiB) lets the test drive the page's shrink-to-fit path
+    and a 413 with files of a few MB."""
+    return gunicorn(page_model_path, MNISTLITE_MAX_BODY_BYTES=str(1 << 20)).url
 
 
 @pytest.fixture(scope="session")
 def browser_binaries() -> tuple[str, str]:
-    """(chromium, chromedriver); session-scoped so a missing browser skips (fails in CI) before any training."""
+    """(chromium, chromedriver); session-scoped so a missing browser skips (fails in CI) before any
+    training."""
     return _browser_paths()
 
 
@@ -129,9 +91,10 @@ def browser(browser_binaries):
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-extensions", "--window-size=1280,1000", "--force-device-scale-factor=1"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-extensions", "--window-size=1280,1000",
+                "--force-device-scale-factor=1"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
@@ -144,8 +107,9 @@ def browser(browser_binaries):
 
 # ---- helpers --------------------------------------------------------------------------------------
 # The page's elements by id, for the scripts below (window.status is a browser global, hence no bare ids).
-ELEMENTS = ("const [pad, photo, prediction, confidence, status, error, seen] = ['pad', 'photo', 'prediction', "
-            "'confidence', 'status', 'error', 'seen'].map(id => document.getElementById(id));")
+ELEMENTS = ("const [pad, photo, prediction, confidence, status, error, seen] = "
+            "['pad', 'photo', 'prediction', 'confidence', 'status', 'error', 'seen']"
+            ".map(id => document.getElementById(id));")
 
 
 def js(driver, script: str):
@@ -172,7 +136,8 @@ INK_ON_PAD = ("const d = pad.getContext('2d').getImageData(0, 0, pad.width, pad.
 ANSWER = ("prediction.dataset.state === 'done' && prediction.dataset.drawing === prediction.dataset.latest"
           " && prediction.dataset.class")
 LATEST = "return Number(prediction.dataset.latest || 0)"
-STALE = "return prediction.hasAttribute('data-class') && prediction.dataset.drawing !== prediction.dataset.latest"
+STALE = ("return prediction.hasAttribute('data-class')"
+         " && prediction.dataset.drawing !== prediction.dataset.latest")
 
 
 def settle(driver):
@@ -194,7 +159,8 @@ def stroke(driver, points, kind: str):
     from selenium.webdriver.common.actions.pointer_input import PointerInput
 
     left, top, width, height = pad_box(driver)
-    kinds = {"mouse": interaction.POINTER_MOUSE, "touch": interaction.POINTER_TOUCH, "pen": interaction.POINTER_PEN}
+    kinds = {"mouse": interaction.POINTER_MOUSE, "touch": interaction.POINTER_TOUCH,
+             "pen": interaction.POINTER_PEN}
     # ~8 ms per move: a quick but human hand (a stroke of a digit takes about half a second).
     actions = ActionBuilder(driver, mouse=PointerInput(kinds[kind], kind), duration=8)
     pointer = actions.pointer_action
@@ -211,13 +177,15 @@ def answer(driver) -> dict:
     return js(
         driver, "return {cls: prediction.dataset.class, drawing: prediction.dataset.drawing,"
         " confidence: confidence.textContent, status: status.textContent,"
-        " bars: Array.from(document.querySelectorAll('#bars .fill')).map(e => parseFloat(e.style.width) || 0),"
+        " bars: Array.from(document.querySelectorAll('#bars .fill'))"
+        ".map(e => parseFloat(e.style.width) || 0),"
         " seen: seen.hidden ? null : [seen.naturalWidth, seen.naturalHeight, seen.complete],"
         " warnings: Array.from(document.querySelectorAll('#warnings li')).map(e => e.textContent)}")
 
 
 def network_events(driver, seen: list) -> list:
-    """The CDP network events logged since the last call, also appended to ``seen`` (reading drains the log)."""
+    """The CDP network events logged since the last call, also appended to ``seen`` (reading drains
+    the log)."""
     new = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
     new = [m for m in new if m.get("method", "").startswith("Network.")]
     seen.extend(new)
@@ -247,7 +215,8 @@ def check_same_origin(driver, base: str, events: list, expected_errors=()):
 
 
 # ---- the test -------------------------------------------------------------------------------------
-def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, artifacts, tmp_path, capsys):
+def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, artifacts, strokes, photo_jpeg,
+                                            tmp_path, capsys):
     driver = browser
     with capsys.disabled():
         print(f"\npage screenshots go to {artifacts}")
@@ -270,14 +239,14 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     for digit in range(10):
         driver.find_element("id", "clear").click()
         assert js(driver, "return prediction.hasAttribute('data-class')") is False
-        strokes = paths(digit)
+        drawn = strokes(digit)
         kind = POINTER_OF[digit]
-        for i, points in enumerate(strokes):
+        for i, points in enumerate(drawn):
             before = js(driver, LATEST)
             stroke(driver, points, kind)
             # Each stroke is a new drawing, and nothing shown answers an older one.
             assert js(driver, LATEST) == before + 1 and not js(driver, STALE)
-            if i < len(strokes) - 1 and digit % 2 == 0:
+            if i < len(drawn) - 1 and digit % 2 == 0:
                 # A person who pauses between strokes sees the answer to the half-drawn digit.
                 wait_for(driver, ANSWER, what=f"an answer after stroke {i + 1} of {digit}")
             # Otherwise the next stroke starts at once and supersedes the request in flight.
@@ -304,24 +273,24 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     network_events(driver, events)
     driver.find_element("id", "clear").click()
     driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.emulateNetworkConditions",
-                           {"offline": False, "latency": 3000, "downloadThroughput": -1, "uploadThroughput": -1})
+    unthrottled = {"offline": False, "downloadThroughput": -1, "uploadThroughput": -1}
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {**unthrottled, "latency": 3000})
     mark = len(shown)
     try:
-        first, second = paths(4)
+        first, second = strokes(4)
         stroke(driver, first, "touch")
         stroke(driver, second, "touch")
         assert int(wait_for(driver, ANSWER, what="the answer for a 4 on a slow network")) == 4
     finally:
-        driver.execute_cdp_cmd("Network.emulateNetworkConditions",
-                               {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", {**unthrottled, "latency": 0})
     latest = js(driver, LATEST)
     after = driver.execute_script("return window.__answers")[mark:]
     assert after == [[latest, "4"]], f"answers shown for the slow 4: {after} (newest drawing {latest})"
-    sent = {m["params"]["requestId"] for m in network_events(driver, events) if m["method"] == "Network.requestWillBeSent"
+    sent = {m["params"]["requestId"] for m in network_events(driver, events)
+            if m["method"] == "Network.requestWillBeSent"
             and urlsplit(m["params"]["request"]["url"]).path == "/predict"}
-    cancelled = [m for m in events if m["method"] == "Network.loadingFailed" and m["params"]["requestId"] in sent
-                 and m["params"].get("canceled")]
+    cancelled = [m for m in events if m["method"] == "Network.loadingFailed"
+                 and m["params"]["requestId"] in sent and m["params"].get("canceled")]
     assert len(sent) == 2 and len(cancelled) == 1, (sent, cancelled)
 
     # The keyboard: Esc on the pad clears it, and Tab walks through the controls that are on screen.
@@ -341,7 +310,8 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     jpeg = tmp_path / "photo-of-a-3.jpg"
     jpeg.write_bytes(photo_jpeg(3))
     driver.find_element("id", "file").send_keys(str(jpeg))
-    wait_for(driver, "!photo.hidden && photo.complete && photo.naturalWidth === 1200", what="the photo preview")
+    wait_for(driver, "!photo.hidden && photo.complete && photo.naturalWidth === 1200",
+             what="the photo preview")
     got = int(wait_for(driver, ANSWER, what="the photo's answer"))
     a = answer(driver)
     assert a["seen"] and a["seen"][:2] == [28, 28] and max(a["bars"]) > 0, a
@@ -369,7 +339,8 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     # read goes as it is, and the service's 413 message is shown.
     big = tmp_path / "phone-photo.jpg"
     big.write_bytes(photo_jpeg(7, size=(3000, 2250), quality=95))
-    limit = json.load(urllib.request.urlopen(server + "/v1/model", timeout=10))["input"]["image"]["max_body_bytes"]
+    with urllib.request.urlopen(server + "/v1/model", timeout=10) as r:
+        limit = json.load(r)["input"]["image"]["max_body_bytes"]
     assert big.stat().st_size > limit
     driver.find_element("id", "file").send_keys(str(big))
     assert int(wait_for(driver, ANSWER, what="the answer for a photo over the byte limit")) == 7
@@ -378,14 +349,15 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     blob = tmp_path / "raw.jpg"
     blob.write_bytes(b"\xff\xd8\xff" + os.urandom(limit + 1000))  # a "JPEG" no browser can decode
     driver.find_element("id", "file").send_keys(str(blob))
-    message = wait_for(driver, "!error.hidden && error.textContent", what="the error for a body over the limit")
+    message = wait_for(driver, "!error.hidden && error.textContent",
+                       what="the error for a body over the limit")
     assert "too large (413)" in message and f"the limit is {limit} bytes" in message, message
 
     check_same_origin(driver, server, events, expected_errors=(400, 413))  # the bad files' answers
 
     # Phone, tablet, desktop: the pad fits the screen, nothing scrolls sideways.
     driver.find_element("id", "clear").click()
-    stroke(driver, paths(7)[0], "touch")
+    stroke(driver, strokes(7)[0], "touch")
     wait_for(driver, ANSWER, what="the answer for the README's 7")
     for name, width, height, mobile in (("phone", 390, 844, True), ("tablet", 820, 1180, True),
                                         ("desktop", 1280, 900, False)):
@@ -395,13 +367,15 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
         time.sleep(0.3)  # a layout pass and the pad's redraw at its new size
         fit = js(
             driver, "const r = pad.getBoundingClientRect();"
-            "return [document.documentElement.scrollWidth, r.left, r.right, r.width, r.bottom, pad.width - pad.clientWidth,"
+            "return [document.documentElement.scrollWidth, r.left, r.right, r.width, r.bottom,"
+            " pad.width - pad.clientWidth,"
             " getComputedStyle(document.querySelector('label[for=camera]')).display];")
         scroll_width, pad_left, pad_right, pad_width, bottom, backing_minus_css, camera = fit
         # Measured against the device's width: a mobile browser widens its layout to fit overflowing content.
         assert scroll_width <= width and pad_left >= 0 and pad_right <= width, (name, fit)
-        assert pad_width >= min(280, width - 64) and bottom <= height, (name, fit)  # big, and all of it on screen
-        assert backing_minus_css == 0, (name, fit)  # redrawn sharp at its new size (one pixel per CSS pixel here)
+        # Big, and all of it on screen; redrawn sharp at its new size (one pixel per CSS pixel here).
+        assert pad_width >= min(280, width - 64) and bottom <= height, (name, fit)
+        assert backing_minus_css == 0, (name, fit)
         assert (camera != "none") == mobile, (name, fit)  # "Take a photo" on touch screens only
         settle(driver)
         driver.save_screenshot(str(artifacts / f"page-{name}.png"))

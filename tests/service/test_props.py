@@ -1,4 +1,5 @@
-"""Properties: no body a client can send makes the service answer 5xx, and every answer is JSON."""
+"""Properties: no body a client can send makes the service answer 5xx, and every answer is JSON (the
+request side, in front of a fake predictor)."""
 from __future__ import annotations
 
 import io
@@ -15,12 +16,13 @@ from service.settings import Settings
 CONTENT_TYPES = ["image/png", "image/jpeg", "application/octet-stream", "application/json", "text/plain",
                  "multipart/form-data; boundary=xyz", "multipart/form-data", "image/gif", ""]
 ROUTES = ["/predict", "/v2/models/mnistlite/infer"]
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(scope="module")
-def client(small_model):
-    return testing.TestClient(create_app(small_model, settings=Settings(access_log=False, max_image_side=512)))
+def client(fake):
+    return testing.TestClient(create_app(fake, settings=Settings(access_log=False, max_image_side=512)))
 
 
 def assert_client_error_or_ok(r):
@@ -46,7 +48,8 @@ def _png_prefix_mutations():
 @SETTINGS
 @given(body=_png_prefix_mutations())
 def test_damaged_pngs_never_5xx(client, body):
-    assert_client_error_or_ok(client.simulate_post("/predict", body=body, headers={"Content-Type": "image/png"}))
+    r = client.simulate_post("/predict", body=body, headers={"Content-Type": "image/png"})
+    assert_client_error_or_ok(r)
 
 
 JSON = st.recursive(
@@ -57,14 +60,17 @@ JSON = st.recursive(
 
 @SETTINGS
 @given(doc=JSON | st.fixed_dictionaries({"instances": JSON}) | st.fixed_dictionaries({
-    "inputs": st.lists(st.fixed_dictionaries({"name": st.just("x"), "datatype": st.sampled_from(["FP32", "UINT8", "X"]),
-                                              "shape": st.lists(st.integers(-2, 800), max_size=3), "data": JSON}),
+    "inputs": st.lists(st.fixed_dictionaries({"name": st.just("x"),
+                                              "datatype": st.sampled_from(["FP32", "UINT8", "X"]),
+                                              "shape": st.lists(st.integers(-2, 800), max_size=3),
+                                              "data": JSON}),
                        max_size=2)}), route=st.sampled_from(ROUTES))
 def test_random_json_never_5xx(client, doc, route):
     import json
 
     body = json.dumps(doc).encode()  # NaN and Infinity included: Python's json writes and reads them
-    assert_client_error_or_ok(client.simulate_post(route, body=body, headers={"Content-Type": "application/json"}))
+    r = client.simulate_post(route, body=body, headers={"Content-Type": "application/json"})
+    assert_client_error_or_ok(r)
 
 
 PART = st.fixed_dictionaries({
@@ -72,7 +78,8 @@ PART = st.fixed_dictionaries({
     "filename": st.none() | st.text(max_size=10),
     "ctype": st.none() | st.sampled_from(["image/png", "text/plain", "x/y"]),
     "data": st.binary(max_size=300),
-    "extra": st.sampled_from([b"", b"X-Junk: 1\r\n", b"Content-Transfer-Encoding: base64\r\n", b"broken header\r\n"]),
+    "extra": st.sampled_from([b"", b"X-Junk: 1\r\n", b"Content-Transfer-Encoding: base64\r\n",
+                              b"broken header\r\n"]),
 })
 
 
@@ -84,11 +91,14 @@ def test_random_multipart_never_5xx(client, parts, boundary, ending):
     b = boundary.encode()
     body = b""
     for p in parts:
-        disp = f'form-data; name="{p["name"]}"' + (f'; filename="{p["filename"]}"' if p["filename"] is not None else "")
+        disp = f'form-data; name="{p["name"]}"'
+        if p["filename"] is not None:
+            disp += f'; filename="{p["filename"]}"'
         head = f"Content-Disposition: {disp}\r\n".encode("utf-8") + p["extra"]
         if p["ctype"]:
             head += f"Content-Type: {p['ctype']}\r\n".encode()
         body += b"--" + b + b"\r\n" + head + b"\r\n" + p["data"] + b"\r\n"
     body += b"--" + b + ending
-    ct = f'multipart/form-data; boundary="{boundary}"' if '"' not in boundary else f"multipart/form-data; boundary={boundary}"
+    quoted = f'"{boundary}"' if '"' not in boundary else boundary
+    ct = f"multipart/form-data; boundary={quoted}"
     assert_client_error_or_ok(client.simulate_post("/predict", body=body, headers={"Content-Type": ct}))

@@ -1,4 +1,5 @@
-"""Benchmark helpers: each throughput-ladder rung answers like the service and runs its stages; bad args are refused.
+"""Benchmark helpers: each throughput-ladder rung answers like the service and runs its stages; bad
+arguments are refused.
 
 A rung that skipped its stage, or answered something else than the service, would make the ladder's
 per-stage costs in docs/performance.md wrong; these checks run in-process with falcon.testing.
@@ -11,15 +12,13 @@ from pathlib import Path
 import pytest
 from falcon import testing
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-pytest.register_assert_rewrite("service_helpers")  # imported here first; the service tests rely on its rewriting
+import mnistlite as ml
+from service.app import create_app
+from service.predictor import Predictor
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # benchmarks/ is no package
 import ladder_app  # noqa: E402
-from bench_service import digit_png  # noqa: E402
-from service_helpers import multipart  # noqa: E402
-
-import mnistlite as ml  # noqa: E402
-from service.app import create_app  # noqa: E402
+import loadgen  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,33 +29,34 @@ def rungs(small_model_path):
         yield {r: testing.TestClient(ladder_app._build(r)) for r in ladder_app.RUNGS if r != "full"}
 
 
-def post(client, fields):
-    body, ct = multipart(fields)
-    return client.simulate_post("/predict", body=body, headers={"Content-Type": ct})
+def post(client, data: bytes, field: str = "file"):
+    body = loadgen.multipart_body(data, field)
+    return client.simulate_post("/predict", body=body, headers={"Content-Type": loadgen.MULTIPART_TYPE})
 
 
 def test_every_rung_answers_what_the_service_answers(rungs, small_model_path):
-    service = testing.TestClient(create_app(ml.load(small_model_path)))
-    expected = post(service, {"file": digit_png()}).json
-    assert expected["predicted_class"] == 6
+    service = testing.TestClient(create_app(Predictor(ml.load(small_model_path))))
+    expected = post(service, loadgen.digit_png())
+    assert expected.json["predicted_class"] == 6
     for rung, client in rungs.items():
-        r = post(client, {"file": digit_png()})
+        r = post(client, loadgen.digit_png())
         assert r.status_code == 200, rung
-        assert r.json == expected, rung
+        assert r.json == expected.json, rung
+        assert r.content == expected.content, rung  # byte for byte
 
 
 def test_rungs_from_multipart_on_parse_the_form_and_from_decode_on_decode(rungs):
     for rung, client in rungs.items():
         level = ladder_app.RUNGS.index(rung)
-        missing_field = post(client, {"other": digit_png()}).status_code
-        not_an_image = post(client, {"file": b"not an image"}).status_code
+        missing_field = post(client, loadgen.digit_png(), "other").status_code
+        not_an_image = post(client, b"not an image").status_code
         assert missing_field == (400 if level >= ladder_app.RUNGS.index("multipart") else 200), rung
         assert not_an_image == (400 if level >= ladder_app.RUNGS.index("decode") else 200), rung
 
 
 def test_only_the_middleware_rungs_set_a_request_id(rungs):
     for rung, client in rungs.items():
-        has_id = "X-Request-ID" in post(client, {"file": digit_png()}).headers
+        has_id = "X-Request-ID" in post(client, loadgen.digit_png()).headers
         assert has_id == (ladder_app.RUNGS.index(rung) >= ladder_app.RUNGS.index("middleware")), rung
 
 

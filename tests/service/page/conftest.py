@@ -1,13 +1,20 @@
-"""Digits 0-9 as a person draws them: strokes of control points, sampled into pointer paths.
+"""Fixtures of the page tests: digits 0-9 as a person draws them (``strokes``) and a photo of one
+(``photo_jpeg``).
 
 Each digit is a list of strokes in its own unit box (x right, y down, 0..1). A repeated control
 point is a corner (the pen stops and turns there); elsewhere the path is a Catmull-Rom curve
 through the points, as a hand moves. ``paths(digit)`` places the digit on the pad the way people
 do: a bit above centre, about 60% of the pad high, narrower than tall, leaning slightly right.
+``photo_jpeg(digit)`` writes those strokes with a felt pen on unevenly lit paper and photographs it.
 """
 from __future__ import annotations
 
+import io
 import math
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
 
 DIGITS = {
     0: [[(0.55, 0.02), (0.25, 0.10), (0.07, 0.45), (0.20, 0.86), (0.50, 0.99), (0.82, 0.86), (0.94, 0.50),
@@ -42,7 +49,8 @@ def _catmull_rom(points, per_segment: int) -> list:
         for k in range(per_segment):
             t = k / per_segment
             t2, t3 = t * t, t * t * t
-            out.append(tuple(0.5 * (2 * p1[j] + (-p0[j] + p2[j]) * t + (2 * p0[j] - 5 * p1[j] + 4 * p2[j] - p3[j]) * t2
+            out.append(tuple(0.5 * (2 * p1[j] + (-p0[j] + p2[j]) * t
+                                    + (2 * p0[j] - 5 * p1[j] + 4 * p2[j] - p3[j]) * t2
                                     + (-p0[j] + 3 * p1[j] - 3 * p2[j] + p3[j]) * t3) for j in (0, 1)))
     out.append(points[-1])
     # Drop the repeats a corner leaves behind (a pen resting on one spot moves nowhere).
@@ -60,3 +68,41 @@ def paths(digit: int, per_segment: int = 8) -> list:
             pts.append((x, y))
         out.append(pts)
     return out
+
+
+def _photo_jpeg(digit: int, size=(1200, 900), seed: int = 0, quality: int = 85) -> bytes:
+    """JPEG bytes of ``digit`` written with a felt pen on paper, photographed (landscape ``size``)."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    # Paper: brighter towards the top left where the light is, a soft vignette, warm white.
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    vignette = ((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2
+    light = 236 - 38 * (0.6 * xx / w + 0.4 * yy / h) - 14 * vignette
+    paper = np.stack([light, light - 4, light - 12], axis=-1)
+    img = Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8), "RGB")
+    # The digit, as the page's strokes, in the middle half of the picture's height.
+    draw = ImageDraw.Draw(img)
+    side = int(h * 0.9)
+    x0, y0, width = (w - side) / 2, (h - side) / 2, max(3, int(side * 0.055))
+    for stroke in paths(digit):
+        pts = [(x0 + x * side, y0 + y * side) for x, y in stroke]
+        draw.line(pts, fill=(38, 42, 58), width=width, joint="curve")
+        for px, py in (pts[0], pts[-1]):
+            draw.ellipse((px - width / 2, py - width / 2, px + width / 2, py + width / 2), fill=(38, 42, 58))
+    img = img.filter(ImageFilter.GaussianBlur(1.6))
+    noisy = np.asarray(img, np.float32) + rng.normal(0, 3.0, (h, w, 1)).astype(np.float32)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def strokes():
+    """``strokes(digit)`` -> its strokes as lists of (x, y) in pad units, as a hand draws them."""
+    return paths
+
+
+@pytest.fixture(scope="session")
+def photo_jpeg():
+    """``photo_jpeg(digit, size=(1200, 900), seed=0, quality=85)`` -> JPEG bytes of a photo of it."""
+    return _photo_jpeg

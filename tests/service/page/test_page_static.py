@@ -1,5 +1,6 @@
 """GET / and /static/*: types, the Content-Security-Policy, caching (ETag, 304, hashed links), HEAD, 404;
-the page's files hold nothing inline and name no other origin; POST /predict?explain=1. In-process."""
+the page's files hold nothing inline and name no other origin; POST /predict?explain=1. In-process, in front
+of a fake predictor."""
 from __future__ import annotations
 
 import base64
@@ -8,18 +9,15 @@ import re
 
 import numpy as np
 import pytest
-from falcon import testing
 from PIL import Image
 
 from mnistlite.preprocess import preprocess_image
 from service import page
-from service.app import create_app
-from service.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def client(small_model):
-    return testing.TestClient(create_app(small_model, settings=Settings(access_log=False)))
+def client(quiet_client):
+    return quiet_client
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +72,8 @@ def test_nothing_inline_and_no_other_origin_in_the_files():
             text = re.sub(r'xmlns="http://www.w3.org/2000/svg"', "", f.data.decode())  # a name, not a fetch
         else:
             text = f.data.decode()
-        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I), f"{name} names another origin"
+        origin = re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I)
+        assert not origin, f"{name} names another origin"
     for name in ("pad.js", "app.js"):
         js = files[name].data.decode()
         assert "eval(" not in js and "innerHTML" not in js and "setAttribute(\"style\"" not in js, name
@@ -91,7 +90,8 @@ def test_static_files_have_their_types_and_are_cached_by_hash(client, home):
         assert r.headers["etag"] == f'"{digest}"'
         # Without the page's hash (or with an old one) the answer is revalidated, never kept for a year.
         for query in ("", "v=0000000000000000"):
-            assert client.simulate_get(f"/static/{name}", query_string=query).headers["cache-control"] == "no-cache"
+            r = client.simulate_get(f"/static/{name}", query_string=query)
+            assert r.headers["cache-control"] == "no-cache"
 
 
 def test_etag_gives_304_and_a_changed_tag_gives_the_page(client, home):
@@ -112,10 +112,7 @@ def test_unknown_static_files_are_404_json(client):
         assert r.headers["content-type"].startswith("application/json")
 
 
-def _png(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="PNG")
-    return buf.getvalue()
+PNG = {"Content-Type": "image/png"}
 
 
 def _stroke_digit() -> np.ndarray:
@@ -126,32 +123,33 @@ def _stroke_digit() -> np.ndarray:
 
 
 @pytest.mark.parametrize("flag", ["1", "true", "yes"])
-def test_explain_returns_the_28x28_image_the_model_saw(client, flag):
-    data = _png(_stroke_digit())
-    r = client.simulate_post("/predict", params={"explain": flag}, body=data, headers={"Content-Type": "image/png"})
+def test_explain_returns_the_28x28_image_the_model_saw(client, flag, to_png):
+    data = to_png(_stroke_digit())
+    r = client.simulate_post("/predict", params={"explain": flag}, body=data, headers=PNG)
     assert r.status_code == 200, r.text
     seen = Image.open(io.BytesIO(base64.b64decode(r.json["preprocessed_png"], validate=True)))
     assert seen.format == "PNG" and seen.size == (28, 28) and seen.mode == "L"
     np.testing.assert_array_equal(np.asarray(seen), preprocess_image(data))
-    plain = client.simulate_post("/predict", body=data, headers={"Content-Type": "image/png"}).json
+    plain = client.simulate_post("/predict", body=data, headers=PNG).json
     assert "preprocessed_png" not in plain
     assert {k: v for k, v in r.json.items() if k != "preprocessed_png"} == plain
 
 
-def test_explain_off_values_and_a_bad_value(client):
-    data = _png(_stroke_digit())
+def test_explain_off_values_and_a_bad_value(client, to_png):
+    data = to_png(_stroke_digit())
     for off in ("0", "false", "no"):
-        r = client.simulate_post("/predict", params={"explain": off}, body=data, headers={"Content-Type": "image/png"})
+        r = client.simulate_post("/predict", params={"explain": off}, body=data, headers=PNG)
         assert r.status_code == 200 and "preprocessed_png" not in r.json
-    r = client.simulate_post("/predict", params={"explain": "maybe"}, body=data, headers={"Content-Type": "image/png"})
+    r = client.simulate_post("/predict", params={"explain": "maybe"}, body=data, headers=PNG)
     assert r.status_code == 400 and "explain" in r.json["description"]
 
 
-def test_explain_on_a_json_batch_gives_each_instance_as_the_model_saw_it(client, mnist_uint8):
-    _, (x, _) = mnist_uint8
-    r = client.simulate_post("/predict", params={"explain": "1"}, json={"instances": (x[:3] / 255.0).tolist()})
+def test_explain_on_a_json_batch_gives_each_instance_as_the_model_saw_it(client, digits):
+    x = digits
+    r = client.simulate_post("/predict", params={"explain": "1"},
+                             json={"instances": (x[:3] / 255.0).tolist()})
     assert r.status_code == 200, r.text
-    for answer, digit in zip(r.json["predictions"], x[:3]):
+    for answer, digit in zip(r.json["predictions"], x[:3], strict=True):
         seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["preprocessed_png"]))))
         np.testing.assert_array_equal(seen, digit)
 

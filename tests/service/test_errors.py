@@ -1,5 +1,5 @@
 """Every error path of the service through falcon.testing: 4xx/405/413/415 with a JSON body, X-Request-ID,
-the limits and their settings."""
+the limits and their settings. A fake predictor stands in for the model (tests/service/conftest.py)."""
 from __future__ import annotations
 
 import io
@@ -8,20 +8,19 @@ import numpy as np
 import pytest
 from falcon import testing
 
+from mnistlite.preprocess import preprocess_image
 from service.app import create_app
 from service.settings import Settings
 
-pytest.register_assert_rewrite("service_helpers")  # keep pytest's assert diffs in the shared helpers
-from service_helpers import BOUNDARY, error_of, multipart, png  # noqa: E402
-
-pytest_plugins = ["service_helpers"]  # its fixtures: digits, log, client
+BOUNDARY = "----test-boundary"
 
 
 @pytest.fixture(scope="module")
-def tight(small_model):
+def tight(fake):
     """An app with small limits, to hit them with small bodies."""
-    settings = Settings(max_body_bytes=2000, max_json_bytes=40000, max_image_side=64, max_batch=3, access_log=False)
-    return testing.TestClient(create_app(small_model, settings=settings))
+    settings = Settings(max_body_bytes=2000, max_json_bytes=40000, max_image_side=64, max_batch=3,
+                        access_log=False)
+    return testing.TestClient(create_app(fake, settings=settings))
 
 
 # ---- errors ---------------------------------------------------------------------------------
@@ -30,23 +29,23 @@ def tight(small_model):
     (b"just some text\n", "not an image"),
     (b"", "empty"),
 ])
-def test_bad_uploads_are_400(client, data, reason):
+def test_bad_uploads_are_400(client, data, reason, multipart, error_of):
     body, ct = multipart({"file": data})
     e = error_of(client.simulate_post("/predict", body=body, headers={"Content-Type": ct}), 400)
     assert reason in e["description"]
 
 
-def test_truncated_image_is_400(client, digits):
-    data = png(digits[0][0])
+def test_truncated_image_is_400(client, digits, to_png, error_of):
+    data = to_png(digits[0])
     r = client.simulate_post("/predict", body=data[: len(data) // 2], headers={"Content-Type": "image/png"})
     assert "truncated" in error_of(r, 400)["description"]
 
 
-def test_empty_raw_body_is_400(client):
+def test_empty_raw_body_is_400(client, error_of):
     error_of(client.simulate_post("/predict", body=b"", headers={"Content-Type": "image/png"}), 400)
 
 
-def test_missing_file_field_and_malformed_multipart_are_400(client):
+def test_missing_file_field_and_malformed_multipart_are_400(client, multipart, error_of):
     body, ct = multipart({"image": b"x"})
     e = error_of(client.simulate_post("/predict", body=body, headers={"Content-Type": ct}), 400)
     assert "'file'" in e["description"] and "image" in e["description"]
@@ -58,37 +57,41 @@ def test_missing_file_field_and_malformed_multipart_are_400(client):
 
 
 @pytest.mark.parametrize("ct", ["text/plain", "application/x-www-form-urlencoded", "image/svg+xml", None])
-def test_unsupported_content_type_is_415(client, ct):
+def test_unsupported_content_type_is_415(client, ct, error_of):
     headers = {"Content-Type": ct} if ct else {}
     e = error_of(client.simulate_post("/predict", body=b"abc", headers=headers), 415)
     assert "image/png" in e["description"]
 
 
-def test_body_over_limit_is_413_without_reading_it(tight):
+def test_body_over_limit_is_413_without_reading_it(tight, error_of):
     class Unreadable(io.BytesIO):
         def read(self, *a):
             raise AssertionError("the body must not be read")
 
-    r = tight.simulate_request("POST", "/predict", headers={"Content-Type": "image/png", "Content-Length": "5000"},
+    r = tight.simulate_request("POST", "/predict",
+                               headers={"Content-Type": "image/png", "Content-Length": "5000"},
                                extras={"wsgi.input": Unreadable()})
     assert "2000" in error_of(r, 413)["description"]
     r = tight.simulate_post("/predict", body=b"\0" * 2001, headers={"Content-Type": "image/png"})
     error_of(r, 413)
 
 
-def test_chunked_body_over_limit_is_413(tight, digits):
+def test_chunked_body_over_limit_is_413(tight, fake, digits, to_png, error_of):
     env = {"wsgi.input": io.BytesIO(b"\0" * 5000), "wsgi.input_terminated": True}
-    error_of(tight.simulate_request("POST", "/predict", headers={"Content-Type": "image/png"}, extras=env), 413)
-    env = {"wsgi.input": io.BytesIO(png(digits[0][0])), "wsgi.input_terminated": True}
     r = tight.simulate_request("POST", "/predict", headers={"Content-Type": "image/png"}, extras=env)
-    assert r.status_code == 200 and r.json["predicted_class"] == digits[1][0]
+    error_of(r, 413)
+    data = to_png(digits[0])
+    env = {"wsgi.input": io.BytesIO(data), "wsgi.input_terminated": True}
+    r = tight.simulate_request("POST", "/predict", headers={"Content-Type": "image/png"}, extras=env)
+    assert r.status_code == 200
+    assert r.json == fake.answer(preprocess_image(data).reshape(784) / 255)  # the whole chunked body was read
 
 
-def test_image_over_pixel_limit_is_413(client, tight):
-    big = png(np.zeros((65, 30), np.uint8))
+def test_image_over_pixel_limit_is_413(client, tight, to_png, multipart, error_of):
+    big = to_png(np.zeros((65, 30), np.uint8))
     assert "65" in error_of(tight.simulate_post("/predict", body=big, headers={"Content-Type": "image/png"}),
                             413)["description"]
-    huge = png(np.full((5000, 5000), 255, np.uint8))  # the old service decoded this
+    huge = to_png(np.full((5000, 5000), 255, np.uint8))  # the old service decoded this
     body, ct = multipart({"file": huge})
     assert len(body) < 1 << 20
     error_of(client.simulate_post("/predict", body=body, headers={"Content-Type": ct}), 413)
@@ -111,19 +114,20 @@ def test_image_over_pixel_limit_is_413(client, tight):
     (b'{"instances": [[-0.1' + b", 0" * 783 + b"]]}", "[0, 1]"),
     (b'\xff\xfe', "malformed JSON"),
 ])
-def test_bad_json_is_400(client, body, reason):
-    e = error_of(client.simulate_post("/predict", body=body, headers={"Content-Type": "application/json"}), 400)
+def test_bad_json_is_400(client, body, reason, error_of):
+    r = client.simulate_post("/predict", body=body, headers={"Content-Type": "application/json"})
+    e = error_of(r, 400)
     assert reason in e["description"]
 
 
-def test_json_limits(tight):
+def test_json_limits(tight, error_of):
     zeros = [0] * 784
     e = error_of(tight.simulate_post("/predict", json={"instances": [zeros] * 4}), 400)
     assert "limit is 3" in e["description"]
     error_of(tight.simulate_post("/predict", json={"instances": [[0.123456] * 784] * 10}), 413)
 
 
-def test_wrong_method_is_405(client):
+def test_wrong_method_is_405(client, error_of):
     for method, path in (("GET", "/predict"), ("POST", "/liveness"), ("DELETE", "/v1/model"),
                          ("GET", "/v2/models/mnistlite/infer")):
         r = client.simulate_request(method, path)
@@ -131,17 +135,20 @@ def test_wrong_method_is_405(client):
         assert r.headers.get("allow")
 
 
-def test_unknown_route_is_json_404(client):
+def test_unknown_route_is_json_404(client, error_of):
     error_of(client.simulate_get("/nope", headers={"Accept": "text/html"}), 404)
 
 
 # ---- request ids ----------------------------------------------------------------------------
 
 def test_request_id_echoed_or_generated(client):
-    assert client.simulate_get("/liveness", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
-    generated = client.simulate_get("/nope").headers["x-request-id"]
-    assert len(generated) == 32 and generated != client.simulate_get("/liveness").headers["x-request-id"]
-    assert client.simulate_get("/liveness", headers={"X-Request-ID": "a b\"{}"}).headers["x-request-id"] != "a b\"{}"
+    def request_id(path, **headers):
+        return client.simulate_get(path, headers=headers).headers["x-request-id"]
+
+    assert request_id("/liveness", **{"X-Request-ID": "abc-123"}) == "abc-123"
+    generated = request_id("/nope")
+    assert len(generated) == 32 and generated != request_id("/liveness")
+    assert request_id("/liveness", **{"X-Request-ID": "a b\"{}"}) != "a b\"{}"
 
 
 # ---- Open Inference Protocol ----------------------------------------------------------------
@@ -155,17 +162,19 @@ def test_request_id_echoed_or_generated(client):
     ({"name": "i", "shape": [1, 784], "datatype": "FP32", "data": [2] * 784}, "[0, 1]"),
     ({"name": "i", "shape": [1, 784], "datatype": "FP32"}, "non-empty"),
 ])
-def test_oip_bad_tensors_are_400_with_error_field(client, tensor, reason):
+def test_oip_bad_tensors_are_400_with_error_field(client, tensor, reason, error_of):
     r = client.simulate_post("/v2/models/mnistlite/infer", json={"inputs": [tensor]})
     e = error_of(r, 400)
     assert reason in e["description"] and e["error"] == e["description"]
 
 
-def test_oip_request_shape_errors(client):
-    for body in ({"inputs": []}, {"inputs": [{}, {}]}, [1], {"inputs": [{"name": "i", "shape": [1, 784],
-                 "datatype": "FP32", "data": [0] * 784}], "outputs": [{"name": "logits"}]}):
+def test_oip_request_shape_errors(client, error_of):
+    tensor = {"name": "i", "shape": [1, 784], "datatype": "FP32", "data": [0] * 784}
+    unknown_output = {"inputs": [tensor], "outputs": [{"name": "logits"}]}
+    for body in ({"inputs": []}, {"inputs": [{}, {}]}, [1], unknown_output):
         error_of(client.simulate_post("/v2/models/mnistlite/infer", json=body), 400)
-    error_of(client.simulate_post("/v2/models/mnistlite/infer", body=b"x", headers={"Content-Type": "image/png"}), 415)
+    r = client.simulate_post("/v2/models/mnistlite/infer", body=b"x", headers={"Content-Type": "image/png"})
+    error_of(r, 415)
     error_of(client.simulate_get("/v2/models/other"), 404)
 
 

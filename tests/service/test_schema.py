@@ -1,7 +1,7 @@
 """Schemathesis against the service's own /openapi.json: generated requests for every documented
 operation, valid ones and deliberately invalid ones, and every response checked against the document
-(status code, content type, body schema), never a 5xx. In-process through the WSGI app, like the
-falcon.testing tests."""
+(status code, content type, body schema), never a 5xx. In-process through the WSGI app around a fake
+predictor, like the falcon.testing tests."""
 from __future__ import annotations
 
 import pytest
@@ -21,8 +21,8 @@ CASES = [(method.upper(), path, mode) for path, item in _PATHS.items() for metho
 
 
 @pytest.fixture(scope="module")
-def api(small_model):
-    app = create_app(small_model, settings=Settings(access_log=False))
+def api(fake):
+    app = create_app(fake, settings=Settings(access_log=False))
     return schemathesis.openapi.from_wsgi("/openapi.json", app)
 
 
@@ -35,7 +35,7 @@ UNCHECKABLE_ACCEPTANCE = {("POST", "/predict"), ("POST", "/v2/models/mnistlite/i
 
 @pytest.mark.parametrize(("method", "path", "mode"), CASES, ids=[" ".join(c) for c in CASES])
 def test_every_operation_conforms_to_the_openapi_document(api, method, path, mode):
-    from schemathesis.checks import positive_data_acceptance
+    from schemathesis.checks import negative_data_rejection, positive_data_acceptance
     from schemathesis.generation import GenerationMode
 
     operation = api[path][method]
@@ -44,6 +44,9 @@ def test_every_operation_conforms_to_the_openapi_document(api, method, path, mod
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(operation.as_strategy(GenerationMode(mode)))
     def check(case):
-        case.call_and_validate(excluded_checks=excluded)
+        # Falcon reads a blank query value as no value (keep_blank_qs_values is off): "?explain=" is
+        # "?explain" left out, a valid request, though schemathesis generates it as a non-boolean.
+        blank_query = any(v in ("", [""]) for v in (case.query or {}).values())
+        case.call_and_validate(excluded_checks=excluded + ([negative_data_rejection] if blank_query else []))
 
     check()
