@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+from _cli import s3_message, show_library_log  # noqa: E402
 
 import mnistlite as ml  # noqa: E402
 from mnistlite.data.mnist import FILES  # noqa: E402
@@ -194,6 +195,7 @@ def load_test_data(args):
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    show_library_log()
     try:
         config = make_config(args)
     except ValueError as e:
@@ -203,7 +205,7 @@ def main(argv=None) -> int:
         images, labels = load_training_data(args)
         test_images, test_labels = load_test_data(args)
     except (ml.DatasetError, ml.IDXError, OSError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {s3_message(e)}", file=sys.stderr)
         return 1
     out = Path(args.out)
     metrics_path = Path(args.metrics) if args.metrics else out.with_suffix(".metrics.json")
