@@ -9,6 +9,7 @@ import hashlib
 import io
 import itertools
 import json
+import threading
 import zipfile
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def save(model: MLP, path, metadata: dict | None = None, *, float16: bool = Fals
     return path
 
 
+# numpy parses each .npy header with ast.literal_eval, and CPython 3.11 can fail with "SystemError: AST
+# constructor recursion depth mismatch" when threads do that at once (python/cpython gh-106905; seen in the
+# concurrent-promotion test), which would read as a damaged file. Model reads are rare: one lock is enough.
+_READ_LOCK = threading.Lock()
+
+
 def _fail(path, what):
     raise ModelFileError(f"{path}: {what}; re-train it or fetch a good copy (scripts/registry.py fetch)")
 
@@ -83,7 +90,7 @@ def load(path) -> MLP:
 def loads(blob: bytes, name: str = "<bytes>") -> MLP:
     """Like ``load`` but from the file's bytes (for registries and uploads)."""
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        with _READ_LOCK, np.load(io.BytesIO(blob), allow_pickle=False) as z:
             files = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile) as e:
         _fail(name, f"not a readable .npz model file ({type(e).__name__}: {e})")
