@@ -61,8 +61,8 @@ class Dense:
             np.matmul(x, self.W, out=self._y)
         else:
             # Pixels blank in the whole batch add nothing to y and get a zero weight gradient,
-            # so both products run over the inked columns only (a small batch of digits leaves
-            # about 40% of them blank).
+            # so both products run over the inked columns only (small batches of digits leave
+            # many blank).
             self._x = np.take(x, self._cols, axis=1)
             np.matmul(self._x, np.take(self.W, self._cols, axis=0), out=self._y)
         self._y += self.b
