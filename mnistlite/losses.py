@@ -37,8 +37,11 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, y) -> float:
         """logits: (n, k) float32, y: (n,) int labels in [0, k). Returns the mean loss."""
         n, k = logits.shape
+        y = np.asarray(y)
         if self._row_starts is None or self._row_starts.shape != (n,) or self._k != k:
             self._row_starts, self._k = np.arange(0, n * k, k), k
+        if n and not (0 <= y.min() and y.max() < k):
+            raise ValueError(f"labels must be in [0, {k}), got {y.min()}..{y.max()}")
         self._y_at = self._row_starts + y  # flat index of each row's label
         shifted = logits - logits.max(axis=1, keepdims=True)
         p = np.exp(shifted)

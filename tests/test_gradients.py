@@ -161,6 +161,14 @@ def test_whole_mlp_gradient_with_l2_and_smoothing(hidden, weight_decay, smoothin
     assert_close(analytic, numeric)
 
 
+@pytest.mark.parametrize("bad", [-1, 3])
+def test_loss_refuses_labels_outside_the_classes(bad):
+    """A label past the last class must not silently pick the next row's logit."""
+    z = np.zeros((2, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        SoftmaxCrossEntropy().forward(z, np.array([bad, 0]))
+
+
 def test_softmax_is_stable_for_huge_logits():
     z = np.array([[1e4, 0, -1e4], [-1e4, -1e4, -1e4], [1e4, 1e4, 0]], dtype=np.float32)
     p = ml.softmax(z.copy())
