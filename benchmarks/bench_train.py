@@ -29,7 +29,7 @@ import mnistlite as ml  # noqa: E402
 
 def run_train(recipe: str, data: str | None, workdir: Path) -> dict:
     out, metrics = workdir / f"{recipe}.npz", workdir / f"{recipe}.json"
-    cmd = [sys.executable, str(HERE / "train.py"), "--recipe", recipe, "--out", str(out),
+    cmd = [sys.executable, str(HERE.parent / "scripts" / "train.py"), "--recipe", recipe, "--out", str(out),
            "--metrics", str(metrics), "--quiet"]
     if data:
         cmd += ["--data", data]
@@ -91,7 +91,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help="MNIST IDX folder (default: $MNISTLITE_DATA_DIR / load_mnist)")
     p.add_argument("--skip-default", action="store_true", help="only the reference configuration")
-    p.add_argument("--torch", action="store_true", help="also time PyTorch eager on the reference configuration")
+    p.add_argument("--torch", action="store_true",
+                   help="also time PyTorch eager on the reference configuration")
     p.add_argument("--out", help="write all figures as JSON here")
     args = p.parse_args(argv)
     results = {"machine": {"cpus": os.cpu_count(), "numpy": np.__version__}}
@@ -113,8 +114,9 @@ def main(argv=None) -> int:
                   f"{r['load_ms']:.2f} | {r['predict_one_us']:.1f} |")
     for t in results.get("torch_reference") or []:
         if t:
-            print(f"| PyTorch {t['torch']} eager ({t['threads']} thread), reference | {t['test_accuracy']:.4f} | "
-                  f"{t['train_seconds']:.1f} | {t['train_seconds'] / 5:.2f} | | | | |")
+            print(f"| PyTorch {t['torch']} eager ({t['threads']} thread), reference | "
+                  f"{t['test_accuracy']:.4f} | {t['train_seconds']:.1f} | "
+                  f"{t['train_seconds'] / 5:.2f} | | | | |")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0

@@ -26,6 +26,12 @@ def _buffer(buf, shape, dtype=F32):
     return buf
 
 
+def _used_columns(x, most=0.75):
+    """Indices of x's columns that are not all zero, or None when they are more than ``most`` of them."""
+    cols = np.flatnonzero(np.logical_or.reduce(x, axis=0))
+    return cols if len(cols) <= most * x.shape[1] else None
+
+
 class Dense:
     """Affine layer ``y = x @ W + b``; W: (n_in, n_out) float32, b: (n_out,) float32."""
 
@@ -41,21 +47,33 @@ class Dense:
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
         self.needs_input_grad = True  # the first layer of a net skips dx: nobody uses it
-        self._x = self._y = self._dx = None
+        self._x = self._y = self._dx = self._cols = None
 
     @property
     def params(self):
         return [self.W, self.b]
 
     def forward(self, x, training: bool = False):
-        self._x = x
         self._y = _buffer(self._y, (x.shape[0], self.W.shape[1]))
-        np.matmul(x, self.W, out=self._y)
+        self._cols = _used_columns(x) if training and not self.needs_input_grad else None
+        if self._cols is None:
+            self._x = x
+            np.matmul(x, self.W, out=self._y)
+        else:
+            # Pixels blank in the whole batch add nothing to y and get a zero weight gradient,
+            # so both products run over the inked columns only (small batches of digits leave
+            # many blank).
+            self._x = np.take(x, self._cols, axis=1)
+            np.matmul(self._x, np.take(self.W, self._cols, axis=0), out=self._y)
         self._y += self.b
         return self._y
 
     def backward(self, grad):
-        np.matmul(self._x.T, grad, out=self.dW)
+        if self._cols is None:
+            np.matmul(self._x.T, grad, out=self.dW)
+        else:
+            self.dW.fill(0)
+            self.dW[self._cols] = self._x.T @ grad
         np.sum(grad, axis=0, out=self.db)
         if not self.needs_input_grad:
             return None

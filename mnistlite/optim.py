@@ -93,8 +93,8 @@ class Adam(Optimizer):
 
     The moments are kept unnormalised (``m' = b1 m' + g``, ``v' = b2 v' + g^2``; m = (1-b1) m',
     v = (1-b2) v'), which saves two passes over the parameters per step. Moment values far below
-    ``eps`` are flushed to zero so they never decay into float32 subnormals: arithmetic on
-    subnormals is up to 100x slower on x86 and numpy cannot switch on flush-to-zero.
+    ``eps`` are flushed to zero so they never decay into float32 subnormals: x86 arithmetic on
+    subnormals is far slower and numpy cannot switch on flush-to-zero.
     """
 
     name = "adam"

@@ -45,7 +45,7 @@ def test_distortions_keep_the_digit_recognisable(digits, small_model):
     x, y = digits
     out = Augment(p=1.0, clutter=0.0)(x, np.random.default_rng(3))
     assert (small_model.predict(out) == y).mean() > 0.75
-    corr = [np.corrcoef(a, b)[0, 1] for a, b in zip(out[:100], x[:100])]
+    corr = [np.corrcoef(a, b)[0, 1] for a, b in zip(out[:100], x[:100], strict=True)]
     assert np.median(corr) > 0.5
 
 

@@ -53,6 +53,34 @@ def test_dense_gradients(shape, seed):
     assert_close(dx, numeric_grad(loss, x))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 30), st.integers(1, 5), st.floats(0.0, 1.0),
+       st.integers(0, 2**31 - 1))
+def test_first_layer_skips_blank_columns_without_changing_results(n, d_in, d_out, blank_share, seed):
+    """A first layer (no input gradient) in training works on the batch's non-blank columns only:
+    the same outputs and gradients as the full products, exact zeros for blank pixels' weights."""
+    rng = np.random.default_rng(seed)
+    layer = Dense(d_in, d_out, rng=rng)
+    layer.needs_input_grad = False
+    layer.b[...] = rng.standard_normal(d_out)
+    x = rng.random((n, d_in)).astype(np.float32)
+    blank = rng.random(d_in) < blank_share
+    x[:, blank] = 0
+    r = rng.standard_normal((n, d_out)).astype(np.float32)
+    y = layer.forward(x, training=True).copy()
+    assert layer.backward(r.copy()) is None
+    np.testing.assert_allclose(y, x.astype(np.float64) @ layer.W + layer.b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.dW, x.T.astype(np.float64) @ r, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.db, r.sum(axis=0), rtol=1e-5, atol=1e-5)
+    assert not layer.dW[blank].any()
+    # stale rows from an earlier, differently blank batch are cleared too
+    layer.forward(np.ones_like(x), training=True)
+    layer.backward(r.copy())
+    layer.forward(x, training=True)
+    layer.backward(r.copy())
+    assert not layer.dW[blank].any()
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.tuples(st.integers(1, 5), st.integers(1, 8)), st.sampled_from(["relu", "tanh"]),
        st.integers(0, 2**31 - 1))
@@ -131,6 +159,14 @@ def test_whole_mlp_gradient_with_l2_and_smoothing(hidden, weight_decay, smoothin
         last = model.weights[-1][0].size + model.weights[-1][1].size
         analytic, numeric = analytic[-last:], numeric[-last:]
     assert_close(analytic, numeric)
+
+
+@pytest.mark.parametrize("bad", [-1, 3])
+def test_loss_refuses_labels_outside_the_classes(bad):
+    """A label past the last class must not silently pick the next row's logit."""
+    z = np.zeros((2, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        SoftmaxCrossEntropy().forward(z, np.array([bad, 0]))
 
 
 def test_softmax_is_stable_for_huge_logits():
