@@ -115,7 +115,9 @@ def start_server(model: Path, port: int, workers: int, log_path: Path, *, app: s
     env = {**os.environ, "MNISTLITE_MODEL": str(model), "MNISTLITE_BIND": f"127.0.0.1:{port}",
            "WEB_CONCURRENCY": str(workers), **(extra_env or {})}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    ready = probe or f"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    # Connection: close, or a keep-alive worker holds the connection until its idle deadline
+    ready = probe or (f"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                      "Connection: close\r\n\r\n").encode()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     t0 = time.perf_counter()
     path = [] if app == "service.wsgi:app" else ["--pythonpath", str(ROOT / "benchmarks")]  # bench-only apps
