@@ -76,6 +76,8 @@ class TrainConfig:
         for name in ("patience", "shift", "seed"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.shift > 13:  # half the 28-pixel side: larger shifts can push a centred digit out of frame
+            raise ConfigError("shift", f"shift must be in [0, 13] pixels, got {self.shift!r}")
         if self.nesterov and self.optimizer != "sgd":
             raise ConfigError(("nesterov", "optimizer"),
                               f"nesterov applies to optimizer 'sgd' only, got optimizer {self.optimizer!r}")

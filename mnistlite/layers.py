@@ -47,26 +47,28 @@ class Dense:
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
         self.needs_input_grad = True  # the first layer of a net skips dx: nobody uses it
-        self._x = self._y = self._dx = self._cols = None
+        self._x = self._y = self._yT = self._dx = self._cols = self._ones = None
 
     @property
     def params(self):
         return [self.W, self.b]
 
     def forward(self, x, training: bool = False):
-        self._y = _buffer(self._y, (x.shape[0], self.W.shape[1]))
+        n, m = x.shape[0], self.W.shape[1]
         self._cols = _used_columns(x) if training and not self.needs_input_grad else None
         if self._cols is None:
             self._x = x
-            np.matmul(x, self.W, out=self._y)
+            self._y = y = np.matmul(x, self.W, out=_buffer(self._y, (n, m)))
         else:
             # Pixels blank in the whole batch add nothing to y and get a zero weight gradient,
             # so both products run over the inked columns only (small batches of digits leave
-            # many blank).
+            # many blank). Computed as y.T = W.T @ x.T: OpenBLAS shares that shape between threads,
+            # but not (n, k) @ (k, m) with few rows n; the next layer reads the transposed view as is.
             self._x = np.take(x, self._cols, axis=1)
-            np.matmul(self._x, np.take(self.W, self._cols, axis=0), out=self._y)
-        self._y += self.b
-        return self._y
+            self._yT = _buffer(self._yT, (m, n))
+            y = np.matmul(np.take(self.W, self._cols, axis=0).T, self._x.T, out=self._yT).T
+        y += self.b
+        return y
 
     def backward(self, grad):
         if self._cols is None:
@@ -74,7 +76,10 @@ class Dense:
         else:
             self.dW.fill(0)
             self.dW[self._cols] = self._x.T @ grad
-        np.sum(grad, axis=0, out=self.db)
+        # ones @ grad rather than grad.sum(axis=0): one BLAS call is cheaper than numpy's reduction here
+        if self._ones is None or self._ones.shape != (grad.shape[0],):
+            self._ones = np.ones(grad.shape[0], dtype=F32)
+        np.matmul(self._ones, grad, out=self.db)
         if not self.needs_input_grad:
             return None
         self._dx = _buffer(self._dx, (grad.shape[0], self.W.shape[0]))

@@ -36,6 +36,7 @@ class SoftmaxCrossEntropy:
 
     def forward(self, logits, y) -> float:
         """logits: (n, k) float32, y: (n,) int labels in [0, k). Returns the mean loss."""
+        logits = np.ascontiguousarray(logits)  # backward edits p through a flat view: C order
         n, k = logits.shape
         y = np.asarray(y)
         if self._row_starts is None or self._row_starts.shape != (n,) or self._k != k:

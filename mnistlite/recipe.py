@@ -40,9 +40,16 @@ def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
     return model, history
 
 
-def blas_threads(batch_size: int) -> int:
-    """BLAS threads for a fit: 1 for small batches, whose GEMMs are too small to share, else all cores."""
-    return 1 if batch_size < 128 else max(1, min(os.cpu_count() or 1, 4))
+def blas_threads(load: float | None = None) -> int:
+    """BLAS threads for a fit: one per core (up to 4) left idle by the machine's load, at least 1.
+
+    ``load`` defaults to the one-minute load average. OpenBLAS threads wait for each other by
+    spinning, so a thread that shares its core with other work stalls every product.
+    """
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    idle = (os.cpu_count() or 1) - int(load)
+    return max(1, min(idle, 4))
 
 
 def split_validation(x, y, share: float, rng):
@@ -72,7 +79,7 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     y = np.asarray(labels, dtype=np.int64)
     # A separate stream for the split keeps the model's own draws identical with or without it.
     (x_fit, y_fit), val = split_validation(x, y, config.val_split, np.random.default_rng([config.seed, 1]))
-    threads = threads or blas_threads(config.batch_size)
+    threads = threads or blas_threads()
     with threadpool_limits(limits=threads, user_api="blas"):
         t0 = time.perf_counter()
         model, history = train(config, x_fit, y_fit, validation_data=val, callbacks=callbacks)

@@ -34,6 +34,17 @@ from mnistlite.data.mnist import FILES  # noqa: E402
 from mnistlite.utils import atomic_write_bytes  # noqa: E402
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def parse_hidden(text: str) -> tuple:
     """'512,256' -> (512, 256); '' or '0' -> () (softmax regression)."""
     if text.strip() in ("", "0", "none"):
@@ -82,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-split", type=float, help="share of training data held out for validation")
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better val loss")
     p.add_argument("--seed", type=int)
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS threads during fit (default: chosen by batch size)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="BLAS threads during fit (default: one per core left idle by the load average)")
     p.add_argument("--float16", action="store_true", help="store weights as float16 (half the file size)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     return p

@@ -1,5 +1,6 @@
 """The pieces of MLP.fit on small synthetic data: mini-batches, the lr stream, early stopping, errors."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mnistlite as ml
+from mnistlite import recipe
 from mnistlite.model import learning_rates, minibatches
 from mnistlite.optim import SCHEDULES
 
@@ -163,3 +165,11 @@ def test_fit_recipe_wants_a_validation_split_for_early_stopping():
     with pytest.raises(ml.ConfigError, match="needs validation data: val_split must be > 0") as info:
         ml.fit_recipe(ml.TrainConfig(hidden=(4,), n_classes=3, patience=2), x, y)
     assert info.value.fields == ("patience", "val_split")
+
+
+@pytest.mark.parametrize("cpus, load, threads", [(2, 0.0, 2), (2, 0.9, 2), (2, 1.2, 1), (2, 7.5, 1),
+                                                 (16, 0.5, 4), (16, 13.2, 3), (1, 0.0, 1)])
+def test_blas_threads_uses_only_idle_cores(monkeypatch, cpus, load, threads):
+    """A BLAS thread on a busy core stalls every product, so fits take one per idle core (up to 4)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    assert recipe.blas_threads(load) == threads

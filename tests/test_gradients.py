@@ -132,6 +132,9 @@ def test_softmax_cross_entropy_gradient(n, k, smoothing, seed):
     target = np.full((n, k), smoothing / k)
     target[np.arange(n), y] += 1 - smoothing
     np.testing.assert_allclose(grad, (p - target) / n, atol=1e-6)
+    # logits in Fortran order (a transposed product's view) give the same gradient
+    loss_fn.forward(np.asfortranarray(z), y)
+    np.testing.assert_allclose(loss_fn.backward(), grad, atol=1e-7)
 
 
 @settings(max_examples=15, deadline=None)

@@ -63,6 +63,8 @@ def test_quiet_softmax_regression_float16(mnist_dir, tmp_path):
     (["--nesterov"], 2, "error: --nesterov, --optimizer: nesterov applies to optimizer 'sgd' only"),
     (["--patience", "2"], 2,
      "error: --patience, --val-split: patience 2 (early stopping) needs validation data"),
+    (["--shift", "40"], 2, "error: --shift: shift must be in [0, 13] pixels, got 40"),
+    (["--threads", "-1"], 2, "argument --threads: must be an integer >= 1, got '-1'"),
     (["--data", "/nonexistent/folder"], 1, "no such folder"),
 ])
 def test_bad_usage_and_missing_data(mnist_dir, tmp_path, args, code, message):
