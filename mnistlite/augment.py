@@ -14,7 +14,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 SIDE = 28
 _C = (SIDE - 1) / 2
-_GRID = np.stack(np.mgrid[0:SIDE, 0:SIDE], axis=-1).reshape(-1, 2).astype(np.float32) - _C   # (784, 2) y, x
+# output pixel coordinates (y, x) about the centre, (784,) each
+_GY, _GX = np.mgrid[0:SIDE, 0:SIDE].reshape(2, -1).astype(np.float32) - np.float32(_C)
 
 
 def random_shift(x, max_shift: int, rng: np.random.Generator, side: int = 28, out=None):
@@ -43,22 +44,39 @@ def affine(x, matrices, offsets):
     x: float32 (n, 784) in [0, 1]; matrices (n, 2, 2) map output (y, x) about the centre to input
     coordinates; offsets (n, 2) are added (pixels). Returns a new float32 (n, 784).
     """
-    n = x.shape[0]
-    src = _GRID @ matrices.astype(np.float32).transpose(0, 2, 1)     # (n, 784, 2)
-    src += offsets[:, None, :].astype(np.float32) + np.float32(_C + 1)
-    np.clip(src, 0, SIDE + 0.999, out=src)          # the 1-pixel zero pad catches everything outside
-    base = np.floor(src)
-    frac = src - base
-    b = base.astype(np.int32)
-    w = SIDE + 2
-    idx = b[..., 0] * w + b[..., 1] + (np.arange(n, dtype=np.int32) * (w * w))[:, None]
+    n, w = x.shape[0], SIDE + 2
+    m = matrices.astype(np.float32)
+    o = offsets.astype(np.float32) + np.float32(_C + 1)
+    sy = m[:, 0, 0, None] * _GY + m[:, 0, 1, None] * _GX     # source (y, x) in the padded image
+    sy += o[:, 0, None]
+    sx = m[:, 1, 0, None] * _GY + m[:, 1, 1, None] * _GX
+    sx += o[:, 1, None]
+    np.clip(sy, 0, SIDE + 0.999, out=sy)          # the 1-pixel zero pad catches everything outside
+    np.clip(sx, 0, SIDE + 0.999, out=sx)
+    by, bx = np.floor(sy), np.floor(sx)
+    sy -= by                                      # now the fractional parts
+    sx -= bx
+    idx = by.astype(np.int32)
+    idx *= w
+    idx += bx.astype(np.int32)
+    idx += (np.arange(n, dtype=np.int32) * (w * w))[:, None]
     p = np.zeros((n, w, w), np.float32)
     p[:, 1:-1, 1:-1] = x.reshape(n, SIDE, SIDE)
     flat = p.ravel()
-    fy, fx = frac[..., 0], frac[..., 1]
-    top = flat[idx] * (1 - fx) + flat[idx + 1] * fx
-    bot = flat[idx + w] * (1 - fx) + flat[idx + w + 1] * fx
-    return top * (1 - fy) + bot * fy
+    # The four neighbours are gathered from offset views of one array, and each pair is blended as
+    # a + f * (b - a), which needs no (1 - f) arrays.
+    top, right = np.take(flat, idx), np.take(flat[1:], idx)
+    right -= top
+    right *= sx
+    top += right
+    bot, right = np.take(flat[w:], idx), np.take(flat[w + 1:], idx)
+    right -= bot
+    right *= sx
+    bot += right
+    bot -= top
+    bot *= sy
+    top += bot
+    return top
 
 
 def _filter3(x, op):
@@ -118,12 +136,23 @@ def clutter_bank(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def has_margin(x, frame_ink: float = 0.5):
+    """(n,) bool: which images of float32 (n, 784) in [0, 1] have under ``frame_ink`` pixels' worth of ink
+    on their outermost pixel ring, i.e. a blank margin around what is drawn."""
+    img = x.reshape(-1, SIDE, SIDE)
+    ring = img[:, [0, -1]].sum(axis=(1, 2)) + img[:, 1:-1, [0, -1]].sum(axis=(1, 2))
+    return ring < frame_ink
+
+
 @dataclass(frozen=True)
 class Augment:
     """How much of each distortion a batch gets; ``p`` is the share of images distorted at all.
 
     rotate (degrees), shear and scale (relative) are maxima of uniform draws; thick, thin, blur
-    clutter and edges (outline only) are the probabilities of those per distorted image.
+    clutter and edges (outline only) are the probabilities of those per distorted image. The
+    distortions model a mark on paper, so only images with a blank margin are distorted: one with
+    ``frame_ink`` or more ink (in pixels' worth) on its outermost pixel ring fills its frame (a
+    garment, a crop of a photo), would be cut by a warp, and passes through unchanged.
     """
     p: float = 0.5
     rotate: float = 15.0
@@ -135,12 +164,13 @@ class Augment:
     clutter: float = 0.15
     edges: float = 0.05
     bank: int = 1024
+    frame_ink: float = 0.5
 
     def __call__(self, x, rng: np.random.Generator, bank=None):
         """float32 (n, 784) in [0, 1] -> a new distorted float32 (n, 784) in [0, 1]; same order."""
         n = x.shape[0]
         out = x.copy()
-        sel = np.flatnonzero(rng.random(n) < self.p)
+        sel = np.flatnonzero((rng.random(n) < self.p) & has_margin(x, self.frame_ink))
         m = len(sel)
         if m == 0:
             return out

@@ -37,7 +37,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     schedule: str = "cosine"
     batch_size: int = 256
-    epochs: int = 24
+    epochs: int = 32
     val_split: float = 0.0
     patience: int = 0
     shift: int = 1
@@ -110,7 +110,8 @@ REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32,
 
 # The project's default recipe (what `scripts/train.py` trains with no flags): 784-512-256-10,
 # Adam 2e-3 with a cosine schedule, batch 256, label smoothing 0.1, +-1 pixel shifts, half of each
-# batch distorted (augment.Augment), 24 epochs. See docs/realworld.md for how it was chosen.
+# batch's images with a blank margin distorted (augment.Augment), 32 epochs. See docs/realworld.md for
+# how it was chosen.
 DEFAULT = TrainConfig()
 
 RECIPES = {"default": DEFAULT, "reference": REFERENCE}

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from .augment import has_margin
 from .config import ConfigError, TrainConfig
 from .data.mnist import data_sha256
 from .metrics import accuracy, log_loss, per_class_report
@@ -68,7 +69,8 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
 
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone),
-    epochs, and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one).
+    epochs, augment_reach (the share of images with a blank margin, which the distortions apply to),
+    and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one).
     """
     from threadpoolctl import threadpool_limits
 
@@ -94,6 +96,8 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
         "train_accuracy": history["acc"][-1],
         "val_loss": history["val_loss"][-1],
         "val_accuracy": history["val_acc"][-1],
+        # the share of training images the distortions can reach (the rest fill their frame)
+        "augment_reach": float(has_margin(x_fit).mean()) if config.augment else 0.0,
     }
     model.metadata["training_data_sha256"] = data_sha256(np.asarray(images), y)
     if test_images is not None:

@@ -237,6 +237,9 @@ def main(argv=None) -> int:
     report["model_bytes"] = os.path.getsize(out)
     report["model_sha256"] = ml.serialize.file_sha256(out)
     atomic_write_bytes(metrics_path, (json.dumps(report, indent=2) + "\n").encode())
+    if config.augment and report["augment_reach"] < 0.9:
+        print(f"note: {1 - report['augment_reach']:.0%} of the training images fill their frame (ink on the "
+              "outermost pixels); the --augment distortions pass those through unchanged")
     print(f"test accuracy {report['test_accuracy']:.4f}  fit {report['train_seconds']:.1f}s  "
           f"peak RSS {report['peak_rss_mb']:.0f} MB  -> {out} ({report['model_bytes'] / 1024:.0f} KB), "
           f"{metrics_path}")

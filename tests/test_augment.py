@@ -78,3 +78,21 @@ def test_fit_with_augment_keeps_labels_and_learns(mnist):
     assert model.config.augment == 0.5
     with pytest.raises(ValueError, match="augment must be in"):
         ml.TrainConfig(augment=1.5)
+
+
+def test_images_that_fill_their_frame_pass_through(digits):
+    """Only images with a blank margin are distorted: ink on the outermost pixel ring (a garment, a
+    cropped photo) would be cut by a warp, so such an image comes out unchanged even with p=1."""
+    x, _ = digits
+    framed = x[:64].copy()
+    img = framed.reshape(-1, 28, 28)
+    img[:32, :, 0] = 0.5                     # a grey column along the left edge: 14 pixels' worth
+    img[32:48, 27, 10] = 0.49                # just under the default frame_ink of 0.5: still a margin
+    img[48:, 27, 10:12] = 0.25               # exactly 0.5 pixels' worth: fills the frame
+    assert ml.augment.has_margin(framed).tolist() == [False] * 32 + [True] * 16 + [False] * 16
+    out = Augment(p=1.0)(framed, np.random.default_rng(4), clutter_bank(16, np.random.default_rng(0)))
+    fills = ~ml.augment.has_margin(framed)
+    assert np.array_equal(out[fills], framed[fills])
+    assert (np.abs(out[~fills] - framed[~fills]).max(axis=1) > 1e-3).all()
+    # MNIST's digits nearly all have a margin: the distortions reach them as before
+    assert ml.augment.has_margin(x).mean() > 0.97

@@ -118,3 +118,26 @@ def test_labels_the_model_cannot_learn_are_a_one_line_data_error(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip() == "error: labels must be in [0, 10), got 0..11"
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_images_that_fill_their_frame_are_named_and_reported(tmp_path):
+    """Fashion-MNIST-like data (every image inked to its edge): the distortions pass it through, and the
+    user is told so; digits with a blank margin get no such note."""
+    data = tmp_path / "frames"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    labels = (np.arange(200) % 10).astype(np.uint8)
+    images = (40 + labels[:, None, None] * 20 + rng.integers(0, 10, (200, 28, 28))).astype(np.uint8)
+    images[:20] = 0  # one image in ten is blank: it has a margin
+    for split in ("train", "test"):
+        ml.write_idx(data / ml.data.mnist.FILES[f"{split}_images"], images)
+        ml.write_idx(data / ml.data.mnist.FILES[f"{split}_labels"], labels)
+    r = run("--data", data, "--test-data", data, "--hidden", "8", "--epochs", "1", "--quiet",
+            "--out", tmp_path / "f.npz", "--metrics", tmp_path / "f.json")
+    assert r.returncode == 0, r.stderr
+    assert "note: 90% of the training images fill their frame" in r.stdout
+    assert json.loads((tmp_path / "f.json").read_text())["augment_reach"] == pytest.approx(0.1)
+    r = run("--data", data, "--test-data", data, "--hidden", "8", "--epochs", "1", "--quiet",
+            "--augment", "0", "--out", tmp_path / "g.npz", "--metrics", tmp_path / "g.json")
+    assert r.returncode == 0 and "note:" not in r.stdout
+    assert json.loads((tmp_path / "g.json").read_text())["augment_reach"] == 0.0
