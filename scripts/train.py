@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, help="early stopping: epochs without a better val loss")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="BLAS threads during fit (default: one per core left idle by the load average)")
+                   help="BLAS threads during fit (default: one per idle core, measured over 0.1 s; up to 4)")
     p.add_argument("--float16", action="store_true", help="store weights as float16 (half the file size)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     return p
