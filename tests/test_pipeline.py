@@ -66,9 +66,11 @@ def test_every_stage_behaves_and_the_report_says_so(mnist_dir, tmp_path):
 
 
 def test_a_worse_candidate_that_is_not_worse_makes_the_run_fail(mnist_dir, tmp_path):
-    good = ("--hidden 128 --batch-size 32 --epochs 5 --lr 0.001 --schedule constant --seed 3 "
+    # production's own recipe, so the "worse" candidate is as good as production: two seeds of it differ
+    # by up to 2 points in one digit's recall, which the gate would rightly refuse
+    good = ("--hidden 128 --batch-size 32 --epochs 5 --lr 0.001 --schedule constant --seed 0 "
             "--optimizer adam --label-smoothing 0 --shift 0 --augment 0 --dropout 0 --weight-decay 0 "
-            "--val-split 0")
+            "--val-split 0 --threads 1")
     r = rehearse("--dir", tmp_path, "--week-size", 100,
                  env={"PIPELINE_WORSE_FLAGS": good, "MNISTLITE_DATA_DIR": str(mnist_dir)})
     assert r.returncode == 1, r.stdout[-4000:]
