@@ -28,7 +28,7 @@ def _buffer(buf, shape, dtype=F32):
 
 def _used_columns(x, most=0.75):
     """Indices of x's columns that are not all zero, or None when they are more than ``most`` of them."""
-    cols = np.flatnonzero(np.logical_or.reduce(x, axis=0))
+    cols = np.logical_or.reduce(x, axis=0).nonzero()[0]
     return cols if len(cols) <= most * x.shape[1] else None
 
 
@@ -64,9 +64,9 @@ class Dense:
             # so both products run over the inked columns only (small batches of digits leave
             # many blank). Computed as y.T = W.T @ x.T: OpenBLAS shares that shape between threads,
             # but not (n, k) @ (k, m) with few rows n; the next layer reads the transposed view as is.
-            self._x = np.take(x, self._cols, axis=1)
+            self._x = x.take(self._cols, axis=1)
             self._yT = _buffer(self._yT, (m, n))
-            y = np.matmul(np.take(self.W, self._cols, axis=0).T, self._x.T, out=self._yT).T
+            y = np.matmul(self.W.take(self._cols, axis=0).T, self._x.T, out=self._yT).T
         y += self.b
         return y
 

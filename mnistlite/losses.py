@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 F32 = np.float32
+_max, _min, _sum = np.maximum.reduce, np.minimum.reduce, np.add.reduce
 
 
 def log_softmax(z):
@@ -41,15 +42,17 @@ class SoftmaxCrossEntropy:
         y = np.asarray(y)
         if self._row_starts is None or self._row_starts.shape != (n,) or self._k != k:
             self._row_starts, self._k = np.arange(0, n * k, k), k
-        if n and not (0 <= y.min() and y.max() < k):
+        # ufuncs' own reduce and ndarray methods, not the numpy functions that wrap them: this runs once
+        # per training step, on arrays so small that the wrappers' Python cost is most of the time
+        if n and not (0 <= _min(y) and _max(y) < k):
             raise ValueError(f"labels must be in [0, {k}), got {y.min()}..{y.max()}")
         self._y_at = self._row_starts + y  # flat index of each row's label
-        shifted = logits - logits.max(axis=1, keepdims=True)
+        shifted = logits - _max(logits, axis=1, keepdims=True)
         p = np.exp(shifted)
-        total = p.sum(axis=1)
+        total = _sum(p, axis=1)
         log_total = np.log(total)
         # mean of -log p[y] = mean(log total - shifted[y])
-        loss = float(log_total.sum() - np.take(shifted, self._y_at).sum()) / n
+        loss = float(_sum(log_total) - _sum(shifted.take(self._y_at))) / n
         if self.eps:
             # smoothing adds eps * (mean over classes of -log p) - eps * (-log p[y])
             mean_logp = float(shifted.sum() / k - log_total.sum()) / n

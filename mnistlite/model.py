@@ -241,7 +241,7 @@ def minibatches(x, y, batch_size: int, rng):
     order = as_generator(rng).permutation(len(x))
     for start in range(0, len(x), batch_size):
         idx = order[start:start + batch_size]
-        yield np.take(x, idx, axis=0), np.take(y, idx)
+        yield x.take(idx, axis=0), y.take(idx)
 
 
 def learning_rates(lr: float, schedule: str, total_steps: int):
