@@ -51,7 +51,7 @@ REGISTRY_URI = "s3://mnistlite-registry/production"
 # Small recipes, so the rehearsal stays short. The first clears the gate's 97% floor (784-128-10, the
 # old Keras recipe); the second is clearly better than the first (784-512-10, 10 epochs, no digit's
 # recall lower), so it passes the gate against the first; the worse one is a 1-epoch softmax
-# regression, under the floor (docs/performance.md has their accuracies). All flags are explicit, so
+# regression, under the floor (docs/pipeline.md has their accuracies). All flags are explicit, so
 # a change of the library's recipes does not change the rehearsal; one BLAS thread, because the default
 # (one per idle core) would make the weights depend on what else the machine is doing.
 _FIXED = ("--optimizer adam --label-smoothing 0 --shift 0 --augment 0 --dropout 0 --weight-decay 0 "
