@@ -33,7 +33,7 @@ class SoftmaxCrossEntropy:
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         self.eps = float(label_smoothing)
-        self._p = self._y_at = self._row_starts = self._k = None
+        self._p = self._total = self._y_at = self._row_starts = self._k = None
 
     def forward(self, logits, y) -> float:
         """logits: (n, k) float32, y: (n,) int labels in [0, k). Returns the mean loss."""
@@ -57,18 +57,19 @@ class SoftmaxCrossEntropy:
             # smoothing adds eps * (mean over classes of -log p) - eps * (-log p[y])
             mean_logp = float(shifted.sum() / k - log_total.sum()) / n
             loss = (1.0 - self.eps) * loss - self.eps * mean_logp
-        # p / n rather than p: the mean's 1/n is folded into the normalisation (one pass fewer)
-        np.multiply(total, F32(n), out=total)
-        p /= total[:, None]
-        self._p = p
+        self._p, self._total = p, total  # normalised in backward, which only training needs
         return loss
 
-    def backward(self):
-        """Gradient of the last ``forward`` loss w.r.t. its logits: (n, k) float32, ``(p - target) / n``."""
-        grad = self._p
+    def backward(self, scale: float = 1.0):
+        """Gradient of the last ``forward`` loss w.r.t. its logits, times ``scale``: (n, k) float32,
+        ``scale * (p - target) / n``. Call it once per ``forward``: it works in place."""
+        grad, total = self._p, self._total
         n, k = grad.shape
+        # scale / n folded into the softmax's normalisation: one pass over p
+        np.multiply(total, F32(n / scale), out=total)
+        grad /= total[:, None]
         flat = grad.reshape(-1)
-        flat[self._y_at] -= F32((1.0 - self.eps) / n)
+        flat[self._y_at] -= F32(scale * (1.0 - self.eps) / n)
         if self.eps:
-            grad -= F32(self.eps / (k * n))
+            grad -= F32(scale * self.eps / (k * n))
         return grad

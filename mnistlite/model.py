@@ -130,16 +130,17 @@ class MLP:
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
 
-    def loss_and_grads(self, x, y):
-        """Training-mode mean loss (plus the L2 term) on one batch; fills ``flat_grads``.
+    def loss_and_grads(self, x, y, grad_scale: float = 1.0):
+        """Training-mode mean loss (plus the L2 term) on one batch; fills ``flat_grads`` with its gradient
+        times ``grad_scale`` (the optimizer's, in ``fit``).
 
         Returns (loss, logits); logits (n, k) float32 is a reused buffer, valid until the next call.
         """
         logits = self._forward(x, True)
         loss = self.loss.forward(logits, y)
-        self._backward(self.loss.backward())
+        self._backward(self.loss.backward(grad_scale))
         if self.weight_decay:
-            lam = F32(self.weight_decay)
+            lam = F32(self.weight_decay * grad_scale)
             for d in self.dense:
                 loss += 0.5 * self.weight_decay * float(np.vdot(d.W, d.W))
                 d.dW += lam * d.W
@@ -224,11 +225,12 @@ class MLP:
         loss_sum, correct, seen = 0.0, 0, 0
         for xb, yb in batches:
             lr = next(lrs)
-            loss, logits = self.loss_and_grads(transform(xb), yb)
+            # the gradient comes pre-scaled and is recomputed every step: the optimizer may reuse its buffer
+            loss, logits = self.loss_and_grads(transform(xb), yb, optimizer.grad_scale)
             loss_sum += loss * len(yb)
             correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
             seen += len(yb)
-            optimizer.step(lr)
+            optimizer.step(lr, prescaled=True)
         return loss_sum / seen, correct / seen, lr
 
 
