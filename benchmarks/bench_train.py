@@ -1,12 +1,14 @@
 """Benchmark training and inference: the figures in the training table of docs/performance.md.
 
 Usage:
-  python benchmarks/bench_train.py [--data DIR] [--skip-default] [--torch] [--out bench.json]
+  python benchmarks/bench_train.py [--data DIR] [--skip-default] [--torch [--rounds N]] [--out bench.json]
 
 Trains the reference configuration (784-128-10, Adam 1e-3, batch 32, 5 epochs) and the default
 recipe, each in its own process (so peak RSS is that run's alone), then times model load and
 single-sample predict. --torch also times the same reference configuration in PyTorch eager
-mode when torch is importable. Prints a Markdown table.
+mode (1 and 2 threads) when torch is importable; --rounds N alternates the reference fit and
+PyTorch's N times and prints each round's ratio, since a shared machine's speed drifts between
+runs. Prints Markdown tables headed by the CPU model and OpenBLAS's kernel choice.
 """
 from __future__ import annotations
 
@@ -87,15 +89,49 @@ def torch_reference(data: str | None, threads: int = 1) -> dict | None:
             "threads": threads}
 
 
+def machine() -> dict:
+    """CPU model, core count, numpy version and the BLAS numpy uses (with OpenBLAS's kernel family)."""
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    from threadpoolctl import threadpool_info
+
+    blas = next((f"{i['internal_api']} {i['version']} ({i.get('architecture')} kernels)"
+                 for i in threadpool_info() if i["user_api"] == "blas"), "unknown")
+    return {"cpu": model, "cpus": os.cpu_count(), "numpy": np.__version__, "blas": blas}
+
+
+def ratio_rounds(data: str | None, workdir: Path, rounds: int) -> list[dict]:
+    """``rounds`` alternations of the reference fit (a fresh process) and PyTorch with 1 and 2 threads."""
+    out = []
+    for i in range(rounds):
+        ours = run_train("reference", data, workdir)["train_seconds"]
+        theirs = [t["train_seconds"] for t in (torch_reference(data, n) for n in (1, 2)) if t]
+        if not theirs:
+            return []
+        out.append({"round": i + 1, "mnistlite_s": ours, "torch_s": theirs, "ratio": ours / min(theirs)})
+        print(f"round {i + 1}: mnistlite {ours:.2f} s, PyTorch {' / '.join(f'{t:.2f}' for t in theirs)} s "
+              f"(1 / 2 threads), ratio {out[-1]['ratio']:.3f}", file=sys.stderr, flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help="MNIST IDX folder (default: $MNISTLITE_DATA_DIR / load_mnist)")
     p.add_argument("--skip-default", action="store_true", help="only the reference configuration")
     p.add_argument("--torch", action="store_true",
                    help="also time PyTorch eager on the reference configuration")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="with --torch: alternate the reference fit and PyTorch N times, one ratio per round")
     p.add_argument("--out", help="write all figures as JSON here")
     args = p.parse_args(argv)
-    results = {"machine": {"cpus": os.cpu_count(), "numpy": np.__version__}}
+    if args.rounds < 1:
+        p.error(f"--rounds must be >= 1, got {args.rounds}")
+    results = {"machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
         recipes = ["reference"] + ([] if args.skip_default else ["default"])
         for recipe in recipes:
@@ -104,6 +140,10 @@ def main(argv=None) -> int:
             results[recipe] = r
         if args.torch:
             results["torch_reference"] = [torch_reference(args.data, n) for n in (1, 2)]
+            if args.rounds > 1:
+                results["ratio_rounds"] = ratio_rounds(args.data, Path(tmp), args.rounds)
+    m = results["machine"]
+    print(f"Machine: {m['cpu']}, {m['cpus']} cores; numpy {m['numpy']} with {m['blas']}\n")
     print("| run | test acc | fit s | s/epoch | peak RSS MB | file KB | load ms | predict 1 us |")
     print("|---|---|---|---|---|---|---|---|")
     for recipe in ("reference", "default"):
@@ -117,6 +157,16 @@ def main(argv=None) -> int:
             print(f"| PyTorch {t['torch']} eager ({t['threads']} thread), reference | "
                   f"{t['test_accuracy']:.4f} | {t['train_seconds']:.1f} | "
                   f"{t['train_seconds'] / 5:.2f} | | | | |")
+    rounds = results.get("ratio_rounds")
+    if rounds:
+        ratios = sorted(r["ratio"] for r in rounds)
+        print("\n| round | mnistlite fit s | PyTorch 1 / 2 threads s | ratio to PyTorch's best |")
+        print("|---|---|---|---|")
+        for r in rounds:
+            theirs = " / ".join(f"{t:.2f}" for t in r["torch_s"])
+            print(f"| {r['round']} | {r['mnistlite_s']:.2f} | {theirs} | {r['ratio']:.3f} |")
+        print(f"\nratio over {len(ratios)} rounds: median {ratios[len(ratios) // 2]:.3f} "
+              f"(min {ratios[0]:.3f}, max {ratios[-1]:.3f})")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0

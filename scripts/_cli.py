@@ -1,10 +1,11 @@
-"""What the CLIs share: one-line errors on stderr, the library's log shown, and flag hints.
+"""What the CLIs share: one-line errors on stderr, the library's log shown, flag hints, peak memory.
 
 The library says what is wrong in its own terms; these helpers add the flag a user would change.
 """
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 
 
@@ -36,3 +37,16 @@ def s3_message(e: Exception) -> str:
     from mnistlite.data.s3 import EndpointUnreachable
 
     return f"{e}; set it with --endpoint-url" if isinstance(e, EndpointUnreachable) else str(e)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM where /proc has it. ru_maxrss is the fallback
+    only, because Linux carries it across exec: a CLI started by a big process reports that one's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

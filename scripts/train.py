@@ -20,14 +20,13 @@ import argparse
 import functools
 import json
 import os
-import resource
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-from _cli import s3_message, show_library_log  # noqa: E402
+from _cli import peak_rss_mb, s3_message, show_library_log  # noqa: E402
 
 import mnistlite as ml  # noqa: E402
 from mnistlite.data.mnist import FILES  # noqa: E402
@@ -230,7 +229,7 @@ def main(argv=None) -> int:
     except ValueError as e:  # data the model cannot train on, such as labels out of range
         print(f"error: {e}", file=sys.stderr)
         return 1
-    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    report["peak_rss_mb"] = peak_rss_mb()
     model.metadata["metrics"] = report
     ml.save(model, out, float16=args.float16)
     report["model_file"] = str(out)

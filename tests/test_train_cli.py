@@ -43,6 +43,19 @@ def test_train_writes_model_and_metrics(mnist_dir, tmp_path):
     assert m["model_sha256"] == model.sha256
 
 
+def test_peak_rss_is_the_scripts_own_not_its_parents(mnist_dir, tmp_path):
+    """Linux carries ru_maxrss across exec: started by a 1.5 GB process, train.py must not report 1.5 GB."""
+    metrics = tmp_path / "m.json"
+    parent = ("import subprocess, sys, numpy as np; big = np.ones(400_000_000, np.float32); "
+              "sys.exit(subprocess.run(sys.argv[1:]).returncode)")
+    r = subprocess.run([sys.executable, "-c", parent, *TRAIN, "--data", str(mnist_dir), "--hidden", "0",
+                        "--epochs", "1", "--batch-size", "512", "--quiet", "--out", str(tmp_path / "m.npz"),
+                        "--metrics", str(metrics)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    peak = json.loads(metrics.read_text())["peak_rss_mb"]
+    assert 100 < peak < 1000, peak
+
+
 def test_quiet_softmax_regression_float16(mnist_dir, tmp_path):
     out = tmp_path / "s.npz"
     r = run("--data", mnist_dir, "--hidden", "0", "--epochs", "1", "--batch-size", "256", "--lr", "0.01",
