@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
         for r in rounds:
             theirs = " / ".join(f"{t:.2f}" for t in r["torch_s"])
             print(f"| {r['round']} | {r['mnistlite_s']:.2f} | {theirs} | {r['ratio']:.3f} |")
-        print(f"\nratio over {len(ratios)} rounds: median {ratios[len(ratios) // 2]:.3f} "
+        print(f"\nratio over {len(ratios)} rounds: median {statistics.median(ratios):.3f} "
               f"(min {ratios[0]:.3f}, max {ratios[-1]:.3f})")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
