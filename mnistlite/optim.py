@@ -102,13 +102,14 @@ class Adam(Optimizer):
     The moments are kept unnormalised and scaled: ``M = s m'`` and ``V = s^2 v'`` with ``m' = b1 m' + g``,
     ``v' = b2 v' + g^2`` (m = (1-b1) m', v = (1-b2) v'), which saves two passes over the parameters. With
     ``prescaled`` gradients the scale s grows by 1/b1 per step, so ``M += s g`` is the whole first-moment
-    update (one more pass saved); every 64 steps s returns to 1, and moment values far below ``eps`` are
-    flushed to zero, so they never decay into float32 subnormals: x86 arithmetic on subnormals is far
-    slower and numpy cannot switch on flush-to-zero.
+    update (one more pass saved); past ``MAX_SCALE`` s returns to 1. Every 64 steps, moment values far
+    below ``eps`` are flushed to zero, so they never decay into float32 subnormals: x86 arithmetic on
+    subnormals is far slower and numpy cannot switch on flush-to-zero.
     """
 
     name = "adam"
-    RESCALE_EVERY = 64  # steps between rescales: s reaches 0.9**-64, about 850, well inside float32
+    MAX_SCALE = 2.0**10  # s^2 and (s g)^2 stay far inside float32; beta1 0.9 reaches ~850 between flushes
+    FLUSH_EVERY = 64
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(lr)
@@ -172,11 +173,13 @@ class Adam(Optimizer):
         tmp *= F32(step)
         p -= tmp
         # Moments of weights whose gradient stays 0 (rarely-inked pixels) decay geometrically and would
-        # reach subnormals after ~800 steps; rescaling and flushing every 64 steps is cheap.
-        if t % self.RESCALE_EVERY == 0:
+        # reach subnormals after ~800 steps; flushing every 64 steps is cheap.
+        if t % self.FLUSH_EVERY == 0:
             if self.scale != 1.0:
                 self._rescale()
             self._flush()
+        elif self.scale > self.MAX_SCALE:
+            self._rescale()
 
     @property
     def first_moment(self):
