@@ -6,9 +6,10 @@ Usage:
 Trains the reference configuration (784-128-10, Adam 1e-3, batch 32, 5 epochs) and the default
 recipe, each in its own process (so peak RSS is that run's alone), then times model load and
 single-sample predict. --torch also times the same reference configuration in PyTorch eager
-mode (1 and 2 threads) when torch is importable; --rounds N alternates the reference fit and
-PyTorch's N times and prints each round's ratio, since a shared machine's speed drifts between
-runs. Prints Markdown tables headed by the CPU model and OpenBLAS's kernel choice.
+mode (1 and 2 threads) when torch is importable and prints the ratio; --rounds N makes that N
+alternations of the reference fit and PyTorch, one ratio each and their median, since a shared
+machine's speed drifts between runs. Prints Markdown tables headed by the CPU model and
+OpenBLAS's kernel choice.
 """
 from __future__ import annotations
 
@@ -106,14 +107,15 @@ def machine() -> dict:
     return {"cpu": model, "cpus": os.cpu_count(), "numpy": np.__version__, "blas": blas}
 
 
-def ratio_rounds(data: str | None, workdir: Path, rounds: int) -> list[dict]:
-    """``rounds`` alternations of the reference fit (a fresh process) and PyTorch with 1 and 2 threads."""
+def ratio_rounds(data: str | None, workdir: Path, first: dict, torch_first: list, rounds: int) -> list[dict]:
+    """The ratio of the reference fit to PyTorch's best, for the run already made (``first``, ``torch_first``)
+    and ``rounds - 1`` more alternations of a fresh reference fit and PyTorch with 1 and 2 threads."""
     out = []
+    ours, theirs = first["train_seconds"], [t["train_seconds"] for t in torch_first]
     for i in range(rounds):
-        ours = run_train("reference", data, workdir)["train_seconds"]
-        theirs = [t["train_seconds"] for t in (torch_reference(data, n) for n in (1, 2)) if t]
-        if not theirs:
-            return []
+        if i:
+            ours = run_train("reference", data, workdir)["train_seconds"]
+            theirs = [torch_reference(data, n)["train_seconds"] for n in (1, 2)]
         out.append({"round": i + 1, "mnistlite_s": ours, "torch_s": theirs, "ratio": ours / min(theirs)})
         print(f"round {i + 1}: mnistlite {ours:.2f} s, PyTorch {' / '.join(f'{t:.2f}' for t in theirs)} s "
               f"(1 / 2 threads), ratio {out[-1]['ratio']:.3f}", file=sys.stderr, flush=True)
@@ -127,7 +129,7 @@ def main(argv=None) -> int:
     p.add_argument("--torch", action="store_true",
                    help="also time PyTorch eager on the reference configuration")
     p.add_argument("--rounds", type=int, default=1,
-                   help="with --torch: alternate the reference fit and PyTorch N times, one ratio per round")
+                   help="with --torch: N alternations of the reference fit and PyTorch, one ratio each")
     p.add_argument("--out", help="write all figures as JSON here")
     args = p.parse_args(argv)
     if args.rounds < 1:
@@ -141,8 +143,9 @@ def main(argv=None) -> int:
             results[recipe] = r
         if args.torch:
             results["torch_reference"] = [torch_reference(args.data, n) for n in (1, 2)]
-            if args.rounds > 1:
-                results["ratio_rounds"] = ratio_rounds(args.data, Path(tmp), args.rounds)
+            if all(results["torch_reference"]):  # None where torch is not installed
+                results["ratio_rounds"] = ratio_rounds(args.data, Path(tmp), results["reference"],
+                                                       results["torch_reference"], args.rounds)
     m = results["machine"]
     print(f"Machine: {m['cpu']}, {m['cpus']} cores; numpy {m['numpy']} with {m['blas']}\n")
     print("| run | test acc | fit s | s/epoch | peak RSS MB | file KB | load ms | predict 1 us |")
