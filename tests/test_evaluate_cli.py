@@ -221,9 +221,9 @@ def test_verdict_records_policy_and_hashes(cli, models, mnist_uint8, tmp_path):
     _, (xt, yt) = mnist_uint8
     code, v = _run(cli, tmp_path, "--candidate", models["good"], "--production", models["weak"],
                    "--min-accuracy", "0.8", "--max-drop", "0.01", "--max-class-drop", "0.03",
-                   "--alpha", "0.01")
+                   "--alpha", "0.01", "--max-group-drop", "0.02")
     assert v["policy"] == {"min_accuracy": 0.8, "max_drop": 0.01, "max_class_drop": 0.03, "alpha": 0.01,
-                           "require_improvement": False}
+                           "require_improvement": False, "max_group_drop": 0.02}
     assert v["hashes"] == {"candidate_model": file_sha256(models["good"]),
                            "production_model": file_sha256(models["weak"]), "test_set": data_sha256(xt, yt)}
 
