@@ -289,6 +289,17 @@ class Registry:
 
         return self._append(make)[0]
 
+    def model_bytes(self, sha256: str) -> bytes:
+        """The bytes of the stored model with this SHA-256, checked against it."""
+        r, _ = self._call("get_object", model_key(sha256))
+        if r is None:
+            raise RegistryError(f"model file {self._where(model_key(sha256))} is missing")
+        blob = r["Body"].read()
+        if hashlib.sha256(blob).hexdigest() != sha256:
+            raise RegistryError(f"hash mismatch for {self._where(model_key(sha256))}: "
+                                f"the stored bytes are damaged")
+        return blob
+
     def fetch(self, out) -> dict:
         """Download the production model to ``out`` (atomically) after checking its SHA-256; returns the
         pointer."""

@@ -251,8 +251,8 @@ def _details(verdict: dict) -> list[str]:
             f"| `{h.get('test_set')}` |",
             "", "verdict.json: `passed`, `status` (pass | fail | error), `reasons`, "
             "`checks` [name, passed, detail], `policy`, `candidate` / `production` (accuracy, log_loss, ece, "
-            "per_class, groups, confusion_matrix, n, hashes), `mcnemar` {b, c, p_value}, `first_deploy`, `hashes`, "
-            "`disagreements`.", "", "</details>"]
+            "per_class, groups, confusion_matrix, n, hashes), `mcnemar` {b, c, p_value}, `first_deploy`, "
+            "`hashes`, `disagreements`.", "", "</details>"]
     return out
 
 
