@@ -29,8 +29,8 @@ from mnistlite.release.registry import Registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "monitor.py")
-# Weeks come from MNIST's *test* split, which the models never saw. 2,000 images each: 5000..6999 are
-# ordinary digits (the small model scores about its MNIST test accuracy on them), 7000..8999 the same
+# Weeks come from MNIST's *test* split, which the models never saw. 1,000 images each: 5000..5999 are
+# ordinary digits (the small model scores about its MNIST test accuracy on them), 7000..7999 the same
 # kind of digits written slanted, as another population of writers would.
 NORMAL, SHIFTED, NOISE = 1, 2, 3
 
@@ -55,7 +55,7 @@ def field(s3_server, mnist_dir, mnist, small_model_path, tmp_path_factory):
     weeks = f"s3://{bucket}/weeks"
     for k, start, kw in ((NORMAL, 5000, {}), (SHIFTED, 7000, {"writers": "slanted"}),
                          (NOISE, 9000, {"corrupt": True})):
-        files = build_week(mnist_dir, start, 2000 if k != NOISE else 200, split="test", **kw)
+        files = build_week(mnist_dir, start, 1000 if k != NOISE else 200, split="test", **kw)
         upload_week(f"{weeks}/week-{k}", files, endpoint_url=s3_server, tarball=True)
     (x, y), _ = mnist
     weak = ml.MLP([784, 10], seed=0)
@@ -87,8 +87,8 @@ def test_normal_week_exits_0_and_records_every_model(cli, field, tmp_path, capsy
     records = _records(field, NORMAL)
     assert len(records) == 2 and [r["production"] for r in records].count(True) == 1
     prod = next(r for r in records if r["production"])
-    assert prod["n"] == 2000 and abs(prod["accuracy"] - prod["mnist_accuracy"]) < 0.02
-    assert sum(prod["digit_counts"]) == 2000 and len(prod["recall"]) == 10 and 0 <= prod["ece"] < 0.1
+    assert prod["n"] == 1000 and abs(prod["accuracy"] - prod["mnist_accuracy"]) < 0.02
+    assert sum(prod["digit_counts"]) == 1000 and len(prod["recall"]) == 10 and 0 <= prod["ece"] < 0.1
     assert prod["abstain_rate"] is None                      # these models cannot abstain
     weak = next(r for r in records if not r["production"])
     assert weak["registry_version"] == 1 and weak["accuracy"] < prod["accuracy"]

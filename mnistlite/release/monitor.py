@@ -166,6 +166,9 @@ def run(uri: str, registry: str, week: str = "latest", *, out_dir, endpoint_url:
     """
     policy = policy or MonitorPolicy()
     out_dir = Path(out_dir)
+    reg = Registry(registry, endpoint_url)          # the cheap checks first: registry, models, MNIST
+    entries = _models(reg, policy.max_models)
+    baseline = load_test_set(data_dir)
     [fetched] = fetch(uri, week, out_dir / "weeks", endpoint_url=endpoint_url)
     gate = validate_folder(fetched.folder, max_bad_fraction=policy.max_bad_fraction)
     doc = gate.to_dict()
@@ -177,10 +180,8 @@ def run(uri: str, registry: str, week: str = "latest", *, out_dir, endpoint_url:
         raise MonitorError(f"{fetched.week} of {uri} holds no images to score")
     number = week_number(fetched.week)
     week_set = TestSet(gate.images, gate.labels, data_sha256(gate.images, gate.labels), f"s3:{fetched.week}")
-    baseline = load_test_set(data_dir)
-    reg = Registry(registry, endpoint_url)
     records = []
-    for i, entry in enumerate(_models(reg, policy.max_models)):
+    for i, entry in enumerate(entries):
         path = out_dir / "models" / Path(model_key(entry["sha256"])).name
         if not path.is_file():
             atomic_write_bytes(path, reg.model_bytes(entry["sha256"]))
