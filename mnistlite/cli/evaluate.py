@@ -128,6 +128,8 @@ def evaluate_one(args) -> int:
         return fail(f"cannot write outputs ({e.strerror or e}: {e.filename})", code=ERROR)
     print(f"{args.model}: accuracy {m['accuracy']:.4f}  log loss {m['log_loss']:.4f}  ECE {m['ece']:.4f}  "
           f"n {m['n']}  model {m['model_sha256'][:12]}  test set {m['test_set_sha256'][:12]}")
+    for group, acc in m["groups"].items():
+        print(f"  accuracy, {group}: {acc:.4f}")
     return PASS
 
 

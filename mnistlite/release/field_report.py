@@ -58,7 +58,8 @@ def accuracy_png(history: list, records: list, floor: float, path) -> Path:
     fy = xy(weeks[0] if weeks else 0, floor)[1]
     for x in range(x0, x1, 12):
         draw.line([x, fy, min(x + 6, x1), fy], fill=(200, 40, 40), width=2)
-    draw.text((x1 - 170, fy - 13), f"production floor {percent(floor)}", font=font, fill=(200, 40, 40))
+    # under the line at the left, where the newest (rightmost) weeks do not run into it
+    draw.text((x0 + 6, fy + 4), f"production floor {percent(floor)}", font=font, fill=(200, 40, 40))
     for i, r in enumerate(records):
         color, width = COLORS[i % len(COLORS)], 3 if r["production"] else 1
         pts = [xy(w, a) for w, a in points[r["model_sha256"]]]
