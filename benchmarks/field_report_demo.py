@@ -2,8 +2,9 @@
 
 usage: benchmarks/field_report_demo.py [--data IDXDIR] [--out DIR] [--weeks 6] [--size 1000]
 
-Trains two models on MNIST (a weak earlier one, and production: 784-128-10, 3 epochs on all 60,000), promotes both into a registry,
-publishes weeks of MNIST *test* digits (the last week written slanted: another population of writers)
+Trains two models on MNIST (a weak earlier one, and production: 784-128-10, 3 epochs on all 60,000),
+promotes both into a registry, publishes weeks of MNIST *test* digits (the last week written slanted:
+another population of writers)
 and runs the weekly monitor on each week in turn. Prints one line per week and leaves report.md and
 accuracy.png of the last week in --out (docs/monitoring.md shows that PNG).
 """
