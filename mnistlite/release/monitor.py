@@ -78,11 +78,15 @@ class Outcome:
 
 
 def abstain_rate(model, images) -> float | None:
-    """Share of answers the model abstains on, when it can abstain (``model.abstains(x)`` -> bool (n,))."""
-    fn = getattr(model, "abstains", None)
-    if not callable(fn):
+    """Share of the week's images the model abstains on ("unsure" or "not a digit"), as the service
+    would answer them; None for a model without a calibration, which answers everything."""
+    if getattr(model, "calibration", None) is None:
         return None
-    return float(np.mean(np.asarray(fn(images), dtype=bool)))
+    try:
+        from ..quality.honest import judge  # the service's one answer path, where the tree has it
+    except ImportError:
+        return None
+    return float(np.mean(judge(model, images).verdict != 0))
 
 
 def score(model, week: TestSet, baseline: TestSet) -> dict:
