@@ -91,8 +91,9 @@ def _num(x, fmt="{:.4f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
-def render_markdown(outcome, history_uri: str = "") -> str:
-    """The report of a scored week: checks on production, every model's numbers, production's recalls."""
+def render_markdown(outcome, history_uri: str = "", with_image: bool = True) -> str:
+    """The report of a scored week: checks on production, every model's numbers, production's recalls;
+    ``with_image`` links accuracy.png beside it (an issue cannot: it names the file instead)."""
     if outcome.status == "quarantined":
         return issue(outcome)["body"]
     lines = [headline(outcome), MARKER, ""]
@@ -112,7 +113,9 @@ def render_markdown(outcome, history_uri: str = "") -> str:
         lines.append(f"| {k} | {n} | {percent(r)} | {percent(p['mnist_recall'][k])} | "
                      f"{100 * (r - p['mnist_recall'][k]):+.2f} pp |")
     v = outcome.validation
-    lines += ["", f"![accuracy per week per model]({ACCURACY_PNG})", "",
+    chart = f"![accuracy per week per model]({ACCURACY_PNG})" if with_image else \
+        f"The chart of accuracy per week per model is {ACCURACY_PNG} in the run's artifacts."
+    lines += ["", chart, "",
               f"Data gate: {v['count']} images, {v['good']} good, {v['bad_count']} bad. "
               f"History: {history_uri or 'the registry bucket'} ({len(outcome.history)} records)."]
     return "\n".join(lines) + "\n"
@@ -141,7 +144,7 @@ def issue(outcome) -> dict:
     p = outcome.records[0]
     title = f"Field report: production failed on {outcome.week} (" + \
         "; ".join(c["name"] for c in outcome.checks if not c["passed"]) + ")"
-    return {"title": title, "body": render_markdown(outcome), "kind": "production",
+    return {"title": title, "body": render_markdown(outcome, with_image=False), "kind": "production",
             "accuracy": p["accuracy"]}
 
 
