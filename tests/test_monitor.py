@@ -230,3 +230,19 @@ def test_slanted_writers_pass_the_data_gate(mnist_uint8):
     s = slanted(xt[:2000])
     assert s.shape == (2000, 28, 28) and s.dtype == np.uint8 and not np.array_equal(s, xt[:2000])
     assert sum(r is not None for r in corruption_reasons(s)) <= 20          # within the gate's 1%
+
+
+def test_publish_week_writes_slanted_writers(s3_bucket, mnist_dir, mnist_uint8, capsys):
+    """The drill's data: publish_week.py --writers slanted uploads the slanted digits, labels unchanged."""
+    from mnistlite.cli import publish_week
+    from mnistlite.images.decode import decode_image
+
+    endpoint, bucket = s3_bucket
+    argv = ["--data", str(mnist_dir), "--split", "test", "--start", "7000", "--count", "5",
+            "--writers", "slanted", "--endpoint-url", endpoint, f"s3://{bucket}/w/week-1"]
+    assert publish_week.main(argv) == 0
+    assert "published 5 images (slanted writers)" in capsys.readouterr().out
+    _, (xt, yt) = mnist_uint8
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    body = s3.get_object(Bucket=bucket, Key=f"w/week-1/07000_label_{yt[7000]}.png")["Body"].read()
+    assert np.array_equal(decode_image(body), slanted(xt[7000:7001])[0])
