@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data.fetch import fetch
 from ..data.mnist import data_sha256
-from ..data.s3 import make_client, parse_uri, week_number
+from ..data.s3 import make_client, parse_uri, s3_errors, week_number
 from ..files import atomic_write_bytes, utc_now
 from ..metrics import percent
 from ..quality.validate import validate_folder, write_report
@@ -151,8 +151,6 @@ def _models(reg: Registry, limit: int) -> list:
 
 def _put_report(uri: str, week: str, doc: dict, endpoint_url: str | None) -> str:
     """Write the data gate's report next to the week: s3://BUCKET/PREFIX/week-N.bad-files.json."""
-    from ..data.s3 import s3_errors
-
     bucket, prefix = parse_uri(uri)
     key = f"{prefix}/{week}.bad-files.json" if prefix else f"{week}.bad-files.json"
     client = make_client(endpoint_url)
