@@ -25,7 +25,7 @@ from mnistlite.data.s3 import S3Error, parse_week_spec
 from mnistlite.release.field_history import HISTORY
 from mnistlite.release.field_report import headline, write
 from mnistlite.release.monitor import MonitorPolicy, run
-from mnistlite.release.registry import RegistryError
+from mnistlite.release.registry import NoProductionModel, RegistryError
 
 from .common import fail, s3_message, show_library_log
 
@@ -82,6 +82,8 @@ def main(argv=None) -> int:
                       policy=policy, data_dir=args.data)
     except S3Error as e:
         return fail(s3_message(e), PROG, ERROR)
+    except NoProductionModel as e:
+        return fail(f"{e}; promote one with scripts/registry.py promote MODEL.npz", PROG, ERROR)
     except (ValueError, RegistryError, OSError) as e:   # MonitorError and EvaluationError are ValueErrors
         return fail(e, PROG, ERROR)
     paths = write(outcome, args.out, f"{args.registry.rstrip('/')}/{HISTORY}")

@@ -137,10 +137,7 @@ def judge(record: dict, policy: MonitorPolicy, now: _dt.datetime | None = None) 
 
 def _models(reg: Registry, limit: int) -> list:
     """(sha256, newest history entry naming it) for production then earlier models, newest first."""
-    pointer = reg.pointer()
-    if pointer is None:
-        raise MonitorError(f"no production model in {reg.url}: promote one first "
-                           f"(scripts/registry.py promote)")
+    pointer = reg.show()              # NoProductionModel before the first promotion
     seen, out = set(), []
     for entry in [pointer, *reversed(reg.history())]:
         if entry["sha256"] not in seen:
