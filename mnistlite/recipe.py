@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from . import drift
 from .data.mnist import data_sha256
 from .images.augment import has_margin, training_hook
 from .metrics import accuracy, log_loss, per_class_report
@@ -72,7 +73,9 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone),
     epochs, augment_reach (the share of images with a blank margin, which the distortions apply to),
-    and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one).
+    and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one). The model's
+    metadata gets ``drift_reference`` (``drift.reference``: the class and confidence mix the service
+    compares its answers with) from the test data, else the validation data, else the training data.
     """
     from threadpoolctl import threadpool_limits
 
@@ -114,4 +117,9 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
             "test_per_class": per_class_report(yt, pred, config.n_classes),
             "test_set_sha256": data_sha256(np.asarray(test_images), yt),
         })
+        model.metadata["drift_reference"] = drift.reference(proba, "test")
+    else:
+        source, xr = ("validation", val[0]) if val else ("training", x_fit)
+        model.metadata["drift_reference"] = drift.reference(model.predict_proba(xr[:drift.REFERENCE_MAX]),
+                                                            source)
     return model, history, report
