@@ -52,7 +52,8 @@ def reference(proba: np.ndarray, source: str) -> dict:
     p = p[:REFERENCE_MAX]
     k = p.shape[1]
     classes = np.bincount(p.argmax(axis=1), minlength=k)
-    bins = np.searchsorted(np.asarray(CONFIDENCE_EDGES), p.max(axis=1), side="left")
+    # rounded as the service rounds its answers, so a confidence on an edge falls in the same bin
+    bins = np.searchsorted(np.asarray(CONFIDENCE_EDGES), p.max(axis=1).round(6), side="left")
     conf = np.bincount(bins, minlength=len(CONFIDENCE_EDGES) + 1)
     return {"classes": [round(v, 6) for v in shares(classes).tolist()],
             "confidence": [round(v, 6) for v in shares(conf).tolist()],
