@@ -15,6 +15,8 @@ as the workflows do, and checks that each stage behaves, refusals included:
             check /v1/model's sha256 against the registry
   refuse    a deliberately worse candidate: the gate exits 1 and the registry does not move
   rollback  promote a second, better model; roll back; the restarted service answers with the first
+  monitor   a real Prometheus with the chart's alert rules watches production: quiet on ordinary
+            digits, the drift alert firing on a drifted stream; then scripts/monitor.py (pipeline_monitor.py)
 
 Writes DIR/report.json: [{stage, ok, detail, seconds, cpu_seconds}], after every stage. Exit 0 only if
 every stage behaved; a failed stage stops the run (later stages are reported as skipped).
@@ -38,12 +40,12 @@ from mnistlite.data.mnist import find_mnist
 from mnistlite.files import atomic_write_bytes
 from mnistlite.serialize import file_sha256
 
-from . import local_service
+from . import local_service, pipeline_monitor
 from .common import SOURCE_ROOT as ROOT
 from .common import show_library_log
 from .s3server import SeaweedS3
 
-STAGES = ("publish", "validate", "train", "gate", "promote", "serve", "refuse", "rollback")
+STAGES = ("publish", "validate", "train", "gate", "promote", "serve", "refuse", "rollback", "monitor")
 DATA_URI = "s3://mnistlite-data/weeks"
 REGISTRY_URI = "s3://mnistlite-registry/production"
 # Small recipes, so the rehearsal stays short. The first clears the gate's 97% floor (784-128-10, the
@@ -272,6 +274,12 @@ class Rehearsal:
                               f"pointer is {p['sha256'][:12]}")
         back = self.serve_production("v3")
         return f"promoted second model, {second}; rolled back, restarted: {back} (first model)"
+
+    def stage_monitor(self) -> str:
+        try:
+            return pipeline_monitor.run(self)
+        except pipeline_monitor.MonitorFailed as e:
+            raise StageFailed(str(e)) from None
 
     # ---- driver -------------------------------------------------------------------------------
     def write_report(self) -> None:

@@ -82,3 +82,17 @@ def test_unit_tests_catch_a_broken_rule(promtool, tmp_path, how):
         r = promtool_test(promtool, path, tmp_path, rule["alert"])
         assert r.returncode != 0, f"{rule['alert']} broken ({how} fires) passed its unit test"
         assert f"alertname: {rule['alert']}," in r.stdout + r.stderr, rule["alert"]
+
+
+def test_the_rehearsal_loads_the_same_rules_with_time_compressed(promtool, tmp_path):
+    from mnistlite.cli.prometheus import FOR_SECONDS, compressed_rules
+
+    text = RULES.read_text()
+    fast = compressed_rules(text)
+    assert fast.count(f"for: {FOR_SECONDS}s") == len(rules())
+    strip = [ln for ln in text.splitlines() if not ln.strip().startswith("for:")]
+    assert [ln for ln in fast.splitlines() if not ln.strip().startswith("for:")] == strip
+    path = tmp_path / "fast.yml"
+    path.write_text(fast)
+    r = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
