@@ -69,7 +69,7 @@ def breakdown(model_path: Path, png: bytes) -> dict:
         "logits + softmax": lambda: pred.proba(x),
         "answer dict + JSON": lambda: resources.media_json(pred.answers(p, [None])[0]),
         "metrics observe+predicted (mmap)": lambda: (app_metrics.observe("/predict", "200", 0.0003),
-                                                     app_metrics.predicted([{"predicted_class": 6}])),
+                                                     app_metrics.predicted([{"predicted_class": 6, "confidence": 0.97}])),
         "whole app call (WSGI, no server)": wsgi_call,
     }
     from service.prometheus_metrics import Metrics, multiprocess_dir
