@@ -18,8 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from .common import SOURCE_ROOT as ROOT
-from .local_service import free_port
-from .proc import stop_group
+from .proc import free_port, stop_group
 
 RULES = ROOT / "chart" / "files" / "alerts.yml"
 FOR_SECONDS = 3
