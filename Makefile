@@ -9,7 +9,7 @@ MODEL ?= model/model.npz
 MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
 export MNISTLITE_DATA_DIR
 
-.PHONY: run test unit lint train serve install clean bench tools browser image image-check image-test image-stop
+.PHONY: run test unit lint train serve install clean bench tools browser prometheus image image-check image-test image-stop
 
 $(VENV)/.installed-%: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,11 +40,15 @@ tools:
 browser:
 	bash tools/install-browser.sh
 
+# Debian's prometheus + promtool for the alert-rule tests and the rehearsal's monitor stage (apt, as root).
+prometheus:
+	bash tools/install-prometheus.sh
+
 # ruff's rules and settings are in pyproject.toml.
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 
-test: $(VENV)/.installed-test tools browser lint
+test: $(VENV)/.installed-test tools browser prometheus lint
 	$(PY) -m pytest -q
 
 # The quick inner loop: library and service tests that need no S3 server, real gunicorn, browser,
@@ -93,5 +97,5 @@ candidate:
 	  --out "$(CANDIDATE)" --metrics "$(basename $(CANDIDATE)).metrics.json" $(TRAIN_FLAGS)
 
 # The whole pipeline on one machine against a real S3 server (SeaweedFS on 127.0.0.1): see README.
-pipeline: $(VENV)/.installed-test
+pipeline: $(VENV)/.installed-test prometheus
 	$(PY) scripts/pipeline.py --dir "$(PIPELINE_DIR)"

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from . import drift
 from .data.mnist import data_sha256
 from .images.augment import has_margin, training_hook
 from .metrics import scores
@@ -74,7 +75,9 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone),
     epochs, augment_reach (the share of images with a blank margin, which the distortions apply to),
-    and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one).
+    and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one). The model's
+    metadata gets ``drift_reference`` (``drift.reference``: the class and confidence mix the service
+    compares its answers with) from the test data, else the validation data, else the training data.
     """
     from threadpoolctl import threadpool_limits
 
@@ -108,7 +111,13 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     if test_images is not None:
         xt = to_model_input(test_images, config.n_inputs)
         yt = np.asarray(test_labels, dtype=np.int64)
-        test = scores(yt, model.predict_proba(xt), config.n_classes)
+        proba = model.predict_proba(xt)
+        test = scores(yt, proba, config.n_classes)
         report.update({f"test_{k}": v for k, v in test.items() if k != "n"})
         report.update({"n_test": test["n"], "test_set_sha256": data_sha256(np.asarray(test_images), yt)})
+        model.metadata["drift_reference"] = drift.reference(proba, "test")
+    else:
+        source, xr = ("validation", val[0]) if val else ("training", x_fit)
+        model.metadata["drift_reference"] = drift.reference(model.predict_proba(xr[:drift.REFERENCE_MAX]),
+                                                            source)
     return model, history, report

@@ -30,6 +30,8 @@ def test_helm_lint_clean(chart_result):
                                "PodDisruptionBudget", "Pod", "ConfigMap", "Ingress", "NetworkPolicy"}),
     ("no-autoscaling", {"Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "Pod",
                         "ConfigMap"}),
+    ("monitoring", {"Deployment", "Service", "ServiceAccount", "HorizontalPodAutoscaler",
+                    "PodDisruptionBudget", "Pod", "ConfigMap", "ServiceMonitor", "PrometheusRule"}),
 ])
 def test_chart_renders_value_set(chart_result, objects, value_set, expected):
     kinds = {o["kind"] for o in objects(value_set)}
