@@ -7,18 +7,17 @@ with the chart's alert rules (mnistlite/cli/prometheus.py), then the weekly fiel
    no alert may be pending or firing.
 4. A drifted stream (the same kind of digits transposed: a source the model never trained on): the
    drift or abstain alert must be *firing* on Prometheus's /api/v1/alerts within DEADLINE seconds.
-5. scripts/monitor.py on a good week must pass (exit 0); skipped, and said so, while the script is absent.
+5. scripts/monitor.py on a new week of MNIST test digits must pass (exit 0), and on the same digits as a
+   slanted population writes them must fail (exit 1).
 """
 from __future__ import annotations
 
 import json
-import sys
 import time
 import urllib.request
 
 import numpy as np
 
-from .common import SOURCE_ROOT as ROOT
 from .local_service import ServiceError
 from .prometheus import FOR_SECONDS, LocalPrometheus, PrometheusError
 
@@ -129,13 +128,17 @@ def watch_drift(r, prom: LocalPrometheus, images: np.ndarray) -> str:
 
 
 def field_report(r) -> str:
-    """scripts/monitor.py on week 2 (good digits): must exit 0. Skipped while the script is absent."""
-    script = ROOT / "scripts" / "monitor.py"
-    if not script.is_file():
-        r.say("scripts/monitor.py is not in this tree yet: the weekly field report is skipped")
-        return "weekly field report skipped: scripts/monitor.py is absent"
+    """scripts/monitor.py on two new weeks of MNIST test digits the models never trained on: as MNIST's
+    writers wrote them (must pass, exit 0) and as a slanted population writes them (must fail, exit 1)."""
     from .rehearsal import DATA_URI, REGISTRY_URI
 
-    code, _ = r.run([sys.executable, script, DATA_URI, "--week", "2", "--registry", REGISTRY_URI],
-                    what="monitor.py")
-    return f"scripts/monitor.py on week-2 exit {code}"
+    n = r.week_size
+    for week, writers in ((4, "mnist"), (5, "slanted")):
+        r.py("publish_week.py", "--data", r.mnist, "--split", "test", "--start", 5000, "--count", n,
+             "--writers", writers, f"{DATA_URI}/week-{week}")
+    outcome = []
+    for week, expect in ((4, 0), (5, 1)):
+        code, _ = r.py("monitor.py", DATA_URI, "--week", str(week), "--registry", REGISTRY_URI,
+                       "--out", r.dir / "monitor" / f"week-{week}", expect=(expect,))
+        outcome.append(f"week-{week} exit {code}")
+    return "scripts/monitor.py: " + ", ".join(outcome) + " (slanted writers)"
