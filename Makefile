@@ -9,7 +9,8 @@ MODEL ?= model/model.npz
 MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
 export MNISTLITE_DATA_DIR
 
-.PHONY: run test lint train serve install clean bench tools browser image image-check image-test image-stop
+.PHONY: run test lint train serve install clean bench tools browser image image-check image-test image-stop \
+	image-contents
 
 $(VENV)/.installed-%: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,6 +64,10 @@ image-test: image
 
 image-stop:
 	bash tools/image.sh stop
+
+# The image's Debian packages and Python distributions with their sizes (docs/deploy.md shows them).
+image-contents:
+	IMAGE=$(IMAGE) bash tools/image.sh contents
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_train.py

@@ -7,6 +7,7 @@
 #   tools/image.sh build   base + `docker build` of $IMAGE (needs model/model.npz; `make image` makes it)
 #   tools/image.sh check   the checks cicd.yml runs on the image: size, user, no pip, read-only start,
 #                          HEALTHCHECK, /predict, /metrics, SIGTERM, SBOM
+#   tools/image.sh contents  $IMAGE's Debian packages and Python distributions with their sizes (Markdown)
 #   tools/image.sh stop    stop the dockerd this script started (the cache stays for the next run)
 #
 # Exit status 3: no engine can start here (the reason is printed); anything else non-zero: a failure.
@@ -184,6 +185,11 @@ case "${1:-}" in
   base) base ;;
   build) build ;;
   check) engine; exec bash tools/image_check.sh ;;
+  contents)
+    engine
+    cid=$("$DOCKER" create "$IMAGE")
+    trap '"$DOCKER" rm "$cid" >/dev/null' EXIT
+    "$DOCKER" export "$cid" | python3 tools/image/contents.py - ;;
   stop) stop ;;
-  *) echo "usage: $0 engine|base|build|check|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 engine|base|build|check|contents|stop" >&2; exit 2 ;;
 esac

@@ -34,7 +34,8 @@ def test_dockerfile_contract(dockerfile, final_stage, parse_env):
     assert froms[max(froms)] == "scratch AS runtime" and len(froms) >= 4, "multi-stage build expected"
     rootfs = next(s for s, a in froms.items() if a.endswith(" AS rootfs"))
     assert froms[rootfs] == "builder AS rootfs"
-    assert any("tools/image/rootfs.py /rootfs" in a for s, w, a in ins if s == rootfs and w == "RUN")
+    assert any(w == "COPY" and a.startswith("tools/image/rootfs.py ") for s, w, a in ins if s == rootfs)
+    assert any(w == "RUN" and "rootfs.py /rootfs" in a for s, w, a in ins if s == rootfs)
     assert not any(w == "ARG" and len(a) > 120 for _, w, a in ins), "a program in an ARG: put it in a file"
     assert not any(" -c " in a for _, w, a in ins if w in ("RUN", "HEALTHCHECK", "CMD")), "inline program"
     final = final_stage
