@@ -33,7 +33,7 @@ from realworld_mnistc import KINDS  # noqa: E402
 from realworld_photo import RESOLUTIONS, Photo, render  # noqa: E402
 
 import mnistlite as ml  # noqa: E402
-from mnistlite.preprocess import preprocess_image  # noqa: E402
+from mnistlite.images.preprocess import preprocess_image  # noqa: E402
 
 PHOTOS = {f"photo {w}x{h}": Photo(size=(w, h)) for w, h in RESOLUTIONS}
 PHOTOS.update({

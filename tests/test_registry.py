@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
 import json
 import os
@@ -15,7 +14,7 @@ import boto3
 import pytest
 
 import mnistlite as ml
-from mnistlite.model_registry import (
+from mnistlite.release.registry import (
     POINTER,
     Registry,
     RegistryError,
@@ -240,10 +239,9 @@ def _subprocess(*args, env=None):
 
 @pytest.fixture(scope="module")
 def cli():
-    spec = importlib.util.spec_from_file_location("registry_script", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
+    from mnistlite.cli.registry import main
+
+    return main
 
 
 def test_cli_promote_show_fetch_rollback(cli, s3_bucket, model_files, tmp_path, capsys, monkeypatch):

@@ -131,12 +131,10 @@ def test_usage_errors_exit_2(tmp_path, mnist_dir):
 
 
 def test_scripts_show_the_library_log_on_stderr_once(capsys):
-    import importlib.util
     import logging
 
-    spec = importlib.util.spec_from_file_location("scripts_cli", ROOT / "scripts" / "_cli.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    from mnistlite.cli import common as cli
+
     log = logging.getLogger("mnistlite")
     before = (list(log.handlers), log.level)
     try:

@@ -5,14 +5,11 @@ another BLAS kernel family than the one that ran, would make them unreadable.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import bench_train
 import pytest
 from threadpoolctl import threadpool_info
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # benchmarks/ is no package
-import bench_train  # noqa: E402
 
 
 def test_machine_names_this_cpu_and_the_blas_kernels():

@@ -134,7 +134,7 @@ def test_container_contract(small_model_path, tmp_path, dockerfile, final_stage,
         assert answer["predicted_class"] == digit.label, answer
         assert {"confidence", "probabilities", "model_version"} <= set(answer)
         # Uploaded PNGs decode through libspng in the image, not only on developer machines.
-        probe = "from mnistlite.decode import _spng; raise SystemExit(_spng() is None)"
+        probe = "from mnistlite.images.decode import _spng; raise SystemExit(_spng() is None)"
         assert run([str(venv / "bin" / "python"), "-c", probe], env=env, cwd=workdir).returncode == 0
         # The HEALTHCHECK's own command, run as the image would run it.
         health = json.loads(dict(final)["HEALTHCHECK"].split(" CMD ", 1)[1])
