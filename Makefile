@@ -87,10 +87,19 @@ PIPELINE_DIR ?= .pipeline
 
 .PHONY: candidate pipeline
 
+# Reproducible by contract: on one machine, the same tree and data give the same file, byte for byte.
+# What would change the bits is pinned: the BLAS thread count (TRAIN_THREADS; the default follows idle
+# cores), the file's "created" (SOURCE_DATE_EPOCH: the commit's time, not the clock) and Python's hash
+# seed. The model file records the rest of what decides its bits (BLAS library, kernel family, numpy);
+# per-run facts (wall-clock time, seconds, peak memory) go to the metrics file only.
+TRAIN_THREADS ?= 2
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+
 candidate:
 	@test -n "$(DATA_URI)" || { echo "make candidate: set DATA_URI=s3://BUCKET/PREFIX (the weekly data)" >&2; exit 2; }
+	SOURCE_DATE_EPOCH="$(SOURCE_DATE_EPOCH)" PYTHONHASHSEED=0 \
 	$(PY) scripts/train.py --data mnist --data "$(DATA_URI)" --weeks all --work-dir "$(WEEKS_DIR)" \
-	  --out "$(CANDIDATE)" --metrics "$(basename $(CANDIDATE)).metrics.json" $(TRAIN_FLAGS)
+	  --out "$(CANDIDATE)" --metrics "$(basename $(CANDIDATE)).metrics.json" --threads $(TRAIN_THREADS) $(TRAIN_FLAGS)
 
 # The whole pipeline on one machine against a real S3 server (SeaweedFS on 127.0.0.1): see README.
 pipeline: $(VENV)/.installed-test

@@ -5,6 +5,7 @@ and (``fit_recipe``) measure it as the CLI does.
 """
 from __future__ import annotations
 
+import platform
 import time
 
 import numpy as np
@@ -17,7 +18,7 @@ from .nn.config import ConfigError, TrainConfig
 from .nn.model import MLP
 from .nn.optim import make_optimizer
 from .nn.rng import as_generator
-from .threads import blas_threads
+from .threads import blas_facts, blas_threads
 
 # The previous Keras model, kept as the speed/accuracy reference: 784-128-10, Adam 1e-3, batch 32.
 REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5,
@@ -29,6 +30,16 @@ REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32,
 DEFAULT = TrainConfig()
 
 RECIPES = {"default": DEFAULT, "reference": REFERENCE}
+
+# fit_recipe's report entries that differ from run to run (or follow the machine's load) and so stay
+# out of the model file, whose bytes must depend only on what determines the model: the metrics file
+# and the registry record keep them.
+PER_RUN = ("train_seconds", "peak_rss_mb", "blas_threads", "trained_at", "created")
+
+
+def model_metrics(report: dict) -> dict:
+    """The report minus PER_RUN: what a model file keeps of its training metrics."""
+    return {k: v for k, v in report.items() if k not in PER_RUN}
 
 
 def build(config: TrainConfig) -> MLP:
@@ -73,6 +84,9 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone),
     epochs, augment_reach (the share of images with a blank margin, which the distortions apply to),
     and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one).
+    ``model.metadata["reproduce"]`` records what besides the config and the data decides the bits:
+    BLAS threads and library (``blas_facts``), numpy and Python versions. Per-run facts (seconds, peak
+    memory) stay in the report, out of the model file (PER_RUN).
     """
     from threadpoolctl import threadpool_limits
 
@@ -102,6 +116,8 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
         "augment_reach": float(has_margin(x_fit).mean()) if config.augment else 0.0,
     }
     model.metadata["training_data_sha256"] = data_sha256(np.asarray(images), y)
+    model.metadata["reproduce"] = {"blas": blas_facts(threads), "numpy": np.__version__,
+                                   "python": platform.python_version()}
     if test_images is not None:
         xt = to_model_input(test_images, config.n_inputs)
         yt = np.asarray(test_labels, dtype=np.int64)
