@@ -18,7 +18,7 @@ from .nn.config import ConfigError, TrainConfig
 from .nn.model import MLP
 from .nn.optim import make_optimizer
 from .nn.rng import as_generator
-from .threads import blas_facts, blas_threads
+from .threads import ContentionWatch, blas_facts, resolve_threads
 
 # The previous Keras model, kept as the speed/accuracy reference: 784-128-10, Adam 1e-3, batch 32.
 REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5,
@@ -34,7 +34,8 @@ RECIPES = {"default": DEFAULT, "reference": REFERENCE}
 # fit_recipe's report entries that differ from run to run (or follow the machine's load) and so stay
 # out of the model file, whose bytes must depend only on what determines the model: the metrics file
 # and the registry record keep them.
-PER_RUN = ("train_seconds", "peak_rss_mb", "blas_threads", "trained_at", "created")
+PER_RUN = ("train_seconds", "peak_rss_mb", "blas_threads", "blas_threads_pinned", "blas_threads_reason",
+           "blas_thread_changes", "trained_at", "created")
 
 
 def model_metrics(report: dict) -> dict:
@@ -80,6 +81,8 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
                threads: int | None = None, callbacks=()):
     """``train`` plus what the CLI reports: a ``val_split`` hold-out, BLAS threads, fit time, test metrics.
 
+    ``threads`` pins the BLAS threads (as does OPENBLAS_NUM_THREADS); otherwise they follow the idle CPUs
+    this process may use, and drop between epochs when other work takes the cores (``threads.py``).
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone),
     epochs, augment_reach (the share of images with a blank margin, which the distortions apply to),
@@ -97,15 +100,16 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     y = np.asarray(labels, dtype=np.int64)
     # A separate stream for the split keeps the model's own draws identical with or without it.
     (x_fit, y_fit), val = split_validation(x, y, config.val_split, np.random.default_rng([config.seed, 1]))
-    threads = threads or blas_threads()
-    with threadpool_limits(limits=threads, user_api="blas"):
+    choice = resolve_threads(threads)
+    callbacks = list(callbacks) if choice.pinned else [*callbacks, ContentionWatch(choice)]
+    with threadpool_limits(limits=choice.threads, user_api="blas"):
         t0 = time.perf_counter()
         model, history = train(config, x_fit, y_fit, validation_data=val, callbacks=callbacks)
         seconds = time.perf_counter() - t0
     report = {
         "train_seconds": round(seconds, 3),
         "epochs": len(history["epoch"]),
-        "blas_threads": threads,
+        **choice.as_dict(),
         "n_train": int(len(y_fit)),
         "n_val": int(len(val[1])) if val else 0,
         "train_loss": history["loss"][-1],
@@ -116,8 +120,11 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
         "augment_reach": float(has_margin(x_fit).mean()) if config.augment else 0.0,
     }
     model.metadata["training_data_sha256"] = data_sha256(np.asarray(images), y)
-    model.metadata["reproduce"] = {"blas": blas_facts(threads), "numpy": np.__version__,
-                                   "python": platform.python_version()}
+    # The thread count decides the bits: the count a fit started with, and any change ContentionWatch
+    # made on the way (only when the count was not pinned), are part of what reproducing it takes.
+    blas = {**blas_facts(choice.threads), "pinned": choice.pinned,
+            "changes": [list(c) for c in choice.changes]}
+    model.metadata["reproduce"] = {"blas": blas, "numpy": np.__version__, "python": platform.python_version()}
     if test_images is not None:
         xt = to_model_input(test_images, config.n_inputs)
         yt = np.asarray(test_labels, dtype=np.int64)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,6 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 settings.register_profile("ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 if IN_CI:
     settings.load_profile("ci")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -140,3 +132,20 @@ def denied_credentials(seaweed) -> tuple[str, str]:
     """(access key id, secret) of an identity the S3 server knows but allows nothing (identities.json)."""
     s3server = _load_s3server()
     return s3server.NOBODY_KEY, s3server.NOBODY_SECRET
+
+
+# What a test needs beyond the library, from its fixtures and folder: `make unit` leaves these out.
+_NEEDS = {"seaweed": "s3", "s3_server": "s3", "s3_bucket": "s3", "denied_credentials": "s3",
+          "gunicorn": "server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        needs = {_NEEDS[f] for f in item.fixturenames if f in _NEEDS}
+        path = item.path.as_posix()
+        if "/tests/delivery/" in path:
+            needs.add("delivery")
+        if "/tests/service/page/" in path and "browser" in item.path.name:
+            needs.add("browser")
+        for mark in needs:
+            item.add_marker(getattr(pytest.mark, mark))

@@ -5,7 +5,6 @@ import hashlib
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ import boto3
 import pytest
 
 import mnistlite as ml
+from mnistlite.cli.proc import free_port
 from mnistlite.release.registry import (
     POINTER,
     Registry,
@@ -130,9 +130,7 @@ def test_errors_are_one_line(reg, s3_server):
         reg.rollback()
     with pytest.raises(RegistryError, match="does not exist"):
         Registry("s3://no-such-bucket-here/x", s3_server).show()
-    with socket.socket() as s:   # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()   # nobody listens there
     with pytest.raises(RegistryError, match="cannot reach"):
         Registry("s3://b/x", f"http://127.0.0.1:{port}").show()
     for url in ("bucket/x", "s3://", "s3:///x"):

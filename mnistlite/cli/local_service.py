@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from .common import SOURCE_ROOT as ROOT
 from .common import fail
-from .proc import stop_group
+from .proc import free_port, stop_group
 
 DIGIT = ROOT / "tests" / "data" / "digit_7.png"
 DIGIT_CLASS = 7
@@ -35,10 +34,6 @@ class ServiceError(RuntimeError):
     """The service did not start or did not answer as expected; the message says what it did."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def multipart(path: Path) -> tuple[bytes, str]:

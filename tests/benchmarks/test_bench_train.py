@@ -15,10 +15,8 @@ from threadpoolctl import threadpool_info
 def test_machine_names_this_cpu_and_the_blas_kernels():
     m = bench_train.machine()
     cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        assert m["cpu"] == (names[0] if names else "unknown")
+    if cpuinfo.exists() and "model name" in cpuinfo.read_text():
+        assert m["cpu"] in cpuinfo.read_text() and m["cpu"] != "unknown"
     blas = next(i for i in threadpool_info() if i["user_api"] == "blas")
     assert m["blas"].startswith(f"{blas['internal_api']} {blas['version']}")
     assert f"({blas.get('architecture')} kernels)" in m["blas"]
