@@ -12,7 +12,7 @@ import numpy as np
 
 from .data.mnist import data_sha256
 from .images.augment import has_margin, training_hook
-from .metrics import accuracy, log_loss, per_class_report
+from .metrics import scores
 from .nn.arrays import to_model_input
 from .nn.config import ConfigError, TrainConfig
 from .nn.model import MLP
@@ -128,13 +128,7 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     if test_images is not None:
         xt = to_model_input(test_images, config.n_inputs)
         yt = np.asarray(test_labels, dtype=np.int64)
-        proba = model.predict_proba(xt)
-        pred = proba.argmax(axis=1)
-        report.update({
-            "test_accuracy": accuracy(yt, pred),
-            "test_log_loss": log_loss(yt, proba),
-            "n_test": int(len(yt)),
-            "test_per_class": per_class_report(yt, pred, config.n_classes),
-            "test_set_sha256": data_sha256(np.asarray(test_images), yt),
-        })
+        test = scores(yt, model.predict_proba(xt), config.n_classes)
+        report.update({f"test_{k}": v for k, v in test.items() if k != "n"})
+        report.update({"n_test": test["n"], "test_set_sha256": data_sha256(np.asarray(test_images), yt)})
     return model, history, report
