@@ -64,7 +64,13 @@ def parse_url(url: str) -> tuple[str, str]:
 
 
 def _scalars(metrics) -> dict:
-    """Keep the top-level numbers and strings of a metrics or verdict document (no matrices)."""
+    """Keep the top-level numbers and strings of a metrics or verdict document (no matrices); of a list
+    of documents (the training metrics, then the verdict), each one's, later ones winning."""
+    if isinstance(metrics, list):
+        merged = {}
+        for doc in metrics:
+            merged.update(_scalars(doc))
+        return merged
     if not isinstance(metrics, dict):
         return {}
     if isinstance(metrics.get("candidate"), dict):  # a verdict.json: the candidate's metrics

@@ -109,8 +109,10 @@ def test_retrain_workflow_contract():
 
 
 def train_command(job):
-    [cmd] = [r for _, _, r, _ in steps_text(job) if "make candidate" in r]
-    return cmd.strip()
+    """The one `make candidate` line of the job's steps."""
+    [cmd] = [line.strip() for _, _, r, _ in steps_text(job)
+             for line in r.splitlines() if "make candidate" in line]
+    return cmd
 
 
 def test_both_workflows_train_with_the_one_make_candidate_command():
