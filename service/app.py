@@ -7,6 +7,7 @@ import falcon
 
 from . import errors, oip, openapi, page, resources
 from .accesslog import RequestLog
+from .headers import Nosniff
 from .predictor import ServingModel
 from .prometheus_metrics import Metrics, multiprocess_dir
 from .settings import Settings
@@ -25,7 +26,7 @@ def create_app(predictor: ServingModel, *, settings: Settings | None = None, log
     metrics = Metrics(settings.model_name, predictor.version, predictor.sha256, predictor.layer_sizes,
                       predictor.n_classes, multiprocess_dir=multiprocess_dir())
 
-    app = falcon.App(middleware=[RequestLog(metrics, log=settings.access_log, stream=log_stream)])
+    app = falcon.App(middleware=[RequestLog(metrics, log=settings.access_log, stream=log_stream), Nosniff()])
     errors.install(app)
     ready = {"status": "ready", "model_version": predictor.version}
     app.add_route("/predict", resources.Predict(predictor, metrics, settings))

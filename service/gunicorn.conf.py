@@ -59,7 +59,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # trickling clients still take every thread.
 # gevent patches the standard library in each worker after the fork; the preloaded app does no
 # socket I/O of its own (gunicorn does it), so patching after preload is safe.
-worker_class = "gevent"
+# service/worker.py: the gevent worker, answering what gunicorn cannot parse with the service's JSON 4xx.
+worker_class = "service.worker.JSONErrorWorker"
 worker_connections = int(os.environ.get("MNISTLITE_WORKER_CONNECTIONS", "1000"))
 # The gevent worker bounds the wait for each request head (new or kept-alive connection) by keepalive.
 keepalive = int(os.environ.get("MNISTLITE_IDLE_TIMEOUT", "5"))
@@ -100,7 +101,7 @@ _settings = None
 def _gevent(worker) -> bool:
     # The hooks wait with gevent timers: with another worker class (``-k sync`` on the command line,
     # as benchmarks/bench_robustness.py does for its baseline) they stand aside.
-    return type(worker).__module__ == "gunicorn.workers.ggevent"
+    return any(c.__module__ == "gunicorn.workers.ggevent" for c in type(worker).__mro__)
 
 
 def pre_request(worker, req):
