@@ -37,6 +37,10 @@ class UnsupportedType(InputError):
     """The request's Content-Type is not one the route accepts (415)."""
 
 
+class ServerBusy(TimeoutError):
+    """The worker is receiving as many bodies as it may hold; this one was not read (503, retry)."""
+
+
 class NotReady(Exception):
     """The model failed its start-up self-test (503)."""
 
@@ -51,6 +55,7 @@ ERRORS = {
     ImageError: (falcon.HTTPBadRequest, "Invalid image"),
     ImageTooLarge: (falcon.HTTPContentTooLarge, "Image too large"),
     NotReady: (falcon.HTTPServiceUnavailable, "Not ready"),
+    ServerBusy: (partial(falcon.HTTPServiceUnavailable, retry_after=5), "Server busy"),
     **{kind: (falcon.HTTPBadRequest, "Malformed request body") for kind in _BODY_ERRORS},
 }
 

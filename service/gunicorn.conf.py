@@ -15,6 +15,9 @@ closes the connection. ``MNISTLITE_WORKER_CONNECTIONS`` (default 1000): open con
 ``MNISTLITE_UPLOAD_SLOTS`` (default 1): bodies over 1 MiB (or chunked) a worker receives at once; each
 is held in memory whole, so this bounds memory under many concurrent photo uploads. The others wait
 within their body deadline (408 if none frees up); small requests never wait.
+``MNISTLITE_INFLIGHT_BYTES`` (default 32 MiB): body bytes a worker receives and holds at once, across
+all its connections, whatever each body's size (bodies up to 16 KiB aside); past it, bodies wait within
+their deadline, then get a 503. At least the largest body limit (MNISTLITE_MAX_BODY_BYTES, ..._JSON_BYTES).
 ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20 s): how long a stopping worker finishes what it accepted.
 
 preload_app: the master imports the app and loads the model once, then forks; workers share the
@@ -69,6 +72,10 @@ _body_timeout = float(os.environ.get("MNISTLITE_BODY_TIMEOUT", "15"))
 # not leave two workers inside the chart's memory limit (docs/performance.md, "Slow clients, oversized
 # bodies").
 _upload_slots = int(os.environ.get("MNISTLITE_UPLOAD_SLOTS", "1"))
+# Stalled bodies were held whole in memory however many arrived: 400 of just under 1 MiB grew workers
+# by hundreds of MB (docs/performance.md, "Bodies in flight"). 32 MiB holds one photo at the body limit
+# beside many small uploads.
+_inflight_bytes = int(os.environ.get("MNISTLITE_INFLIGHT_BYTES", str(32 << 20)))
 _discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 << 20)))
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
@@ -98,6 +105,22 @@ def _limit_for(content_type: str) -> int:
 _settings = None
 
 
+def _check_inflight_budget() -> None:
+    # A body larger than the budget could never be received: refuse such a configuration at start.
+    from service.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except ValueError:
+        return  # service/wsgi.py stops with the one-line reason
+    largest = max(settings.max_body_bytes, settings.max_json_bytes)
+    if _inflight_bytes < largest:
+        raise SystemExit(f"MNISTLITE_INFLIGHT_BYTES is {_inflight_bytes}, below the largest body limit "
+                         f"({largest} bytes): raise it, or lower MNISTLITE_MAX_BODY_BYTES/_MAX_JSON_BYTES")
+
+
+_check_inflight_budget()
+
 def _gevent(worker) -> bool:
     # The hooks wait with gevent timers: with another worker class (``-k sync`` on the command line,
     # as benchmarks/bench_robustness.py does for its baseline) they stand aside.
@@ -111,7 +134,7 @@ def pre_request(worker, req):
     from service import connection
 
     connection.before_request(req, limit_for=_limit_for, body_timeout=_body_timeout,
-                              upload_slots=_upload_slots)
+                              upload_slots=_upload_slots, inflight_bytes=_inflight_bytes)
 
 
 def post_request(worker, req, environ, resp):
