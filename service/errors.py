@@ -12,7 +12,7 @@ from functools import partial
 
 import falcon
 
-from mnistlite.decode import ImageError, ImageTooLarge
+from mnistlite.images.decode import ImageError, ImageTooLarge
 
 try:  # gunicorn raises these from wsgi.input when a chunked body is malformed or cut off mid-stream
     from gunicorn.http.errors import NoMoreData, ParseException
