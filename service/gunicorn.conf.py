@@ -1,6 +1,8 @@
 """gunicorn settings for the mnistlite service: ``gunicorn -c service/gunicorn.conf.py service.wsgi:app``.
 
 Environment: ``MNISTLITE_BIND`` (e.g. 127.0.0.1:8123; default 0.0.0.0:$PORT, PORT default 8000),
+``MNISTLITE_METRICS_BIND`` (the admin listener for /metrics and the full /v1/model; default
+0.0.0.0:$METRICS_PORT, METRICS_PORT default 9102, or a free port on MNISTLITE_BIND's host when that is set),
 ``WEB_CONCURRENCY`` (workers, default 2), ``GUNICORN_TIMEOUT`` (default 30 s),
 ``PROMETHEUS_MULTIPROC_DIR`` (default: a fresh directory under $TMPDIR, removed at exit).
 Only /tmp (or $TMPDIR) is written, so the container's root filesystem can be read-only.
@@ -53,7 +55,14 @@ elif not _reloading:
 os.environ["_MNISTLITE_PROM_DIR"] = _prom_dir
 _own_prom_dir = os.environ.get("_MNISTLITE_PROM_OWNED") == "1"
 
-bind = os.environ.get("MNISTLITE_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+_public_bind = os.environ.get("MNISTLITE_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# /metrics and the full model description listen apart (service/admin.py), so that routing the public
+# port (an Ingress on "/") never publishes them. A fixed port in the container; beside an explicit
+# MNISTLITE_BIND (tests, benchmarks, several servers on one machine) a free one on the same host.
+_metrics_bind = os.environ.get("MNISTLITE_METRICS_BIND") or (
+    f"{_public_bind.rpartition(':')[0]}:0" if os.environ.get("MNISTLITE_BIND")
+    else f"0.0.0.0:{os.environ.get('METRICS_PORT', '9102')}")
+bind = [_public_bind, _metrics_bind]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: a connection costs a greenlet while it waits for bytes, so slow, idle and speculative
 # (browser) connections cannot occupy the workers the way they do with "sync", and keep-alive works.
@@ -144,6 +153,16 @@ def post_request(worker, req, environ, resp):
     from service import connection
 
     connection.after_request(req, discard_max_bytes=_discard_max_bytes)
+
+
+def when_ready(server):
+    """Tell the app which listener is the admin one (bound by now; the workers fork after this)."""
+    from service import admin
+
+    for listener in server.LISTENERS[1:]:  # in bind order: the public address first
+        name = listener.sock.getsockname()
+        admin.ADMIN_PORTS.add(name[1])
+        server.log.info("Metrics and the full model description at http://%s:%s", name[0], name[1])
 
 
 def post_fork(server, worker):

@@ -47,9 +47,10 @@ ok "no pip: $(tail -n1 <<<"$out")"
 # ---- a container as production starts it ---------------------------------------------------------
 # MNISTLITE_BIND only: the HEALTHCHECK must probe where gunicorn listens, not $PORT (8000).
 port=$(free_port)
+mport=$(free_port)
 t0=$(now)
 cid=$("$DOCKER" run -d --network=host --read-only --tmpfs /tmp --health-interval=1s --stop-timeout "$GRACE" \
-      -e MNISTLITE_BIND="127.0.0.1:$port" -e WEB_CONCURRENCY=2 "$IMAGE")
+      -e MNISTLITE_BIND="127.0.0.1:$port" -e MNISTLITE_METRICS_BIND="127.0.0.1:$mport" -e WEB_CONCURRENCY=2 "$IMAGE")
 containers+=("$cid")
 base="http://127.0.0.1:$port"
 ready=""
@@ -75,10 +76,12 @@ answer=$(curl -fsS -F "file=@tests/data/digit_7.png;type=image/png" "$base/predi
 "$PY" -c 'import json, sys; a = json.loads(sys.argv[1]); assert a["predicted_class"] == 7, a' "$answer" \
   || fail "/predict answered $answer"
 ok "/predict: digit_7.png -> 7"
-metrics=$(curl -fsS "$base/metrics") || fail "/metrics failed"
+metrics=$(curl -fsS "http://127.0.0.1:$mport/metrics") || fail "/metrics (metrics port) failed"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/metrics")
+[ "$code" = 404 ] || fail "/metrics on the public port answered $code, expected 404"
 grep -q '^mnistlite_predictions_total{class="7"} 1.0' <<<"$metrics" && grep -q '^mnistlite_model_info' <<<"$metrics" \
   || fail "/metrics lacks the prediction just made: $(head -c 600 <<<"$metrics")"
-ok "/metrics counts the prediction"
+ok "/metrics (metrics port only) counts the prediction"
 
 mem=$("$DOCKER" stats --no-stream --format '{{.MemUsage}}' "$cid")
 rss=$("$DOCKER" exec "$cid" python -c '
@@ -123,11 +126,11 @@ ok "HEALTHCHECK follows PORT too"
 # PYTHONVERBOSE makes the import system log "code object from /x.py" for every module it compiles.
 port=$(free_port)
 cid=$("$DOCKER" run -d --network=host --read-only --tmpfs /tmp -e PYTHONVERBOSE=1 \
-      -e MNISTLITE_BIND="127.0.0.1:$port" -e WEB_CONCURRENCY=1 "$IMAGE")
+      -e MNISTLITE_BIND="127.0.0.1:$port" -e MNISTLITE_METRICS_BIND="127.0.0.1:$mport" -e WEB_CONCURRENCY=1 "$IMAGE")
 containers+=("$cid")
 for _ in $(seq 1 300); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readiness" 2>/dev/null && break; sleep 0.2; done
 curl -fsS -o /dev/null -F "file=@tests/data/digit_7.png;type=image/png" "http://127.0.0.1:$port/predict" || fail "verbose run: /predict failed"
-curl -fsS -o /dev/null "http://127.0.0.1:$port/metrics" || fail "verbose run: /metrics failed"
+curl -fsS -o /dev/null "http://127.0.0.1:$mport/metrics" || fail "verbose run: /metrics failed"
 probe=$("$DOCKER" exec "$cid" python -c 'import os, urllib.request' 2>&1)  # what the HEALTHCHECK imports
 "$DOCKER" stop -t "$GRACE" "$cid" >/dev/null
 verbose=$("$DOCKER" logs "$cid" 2>&1; printf '%s\n' "$probe")
