@@ -2,14 +2,17 @@
 
 Usage:
   python benchmarks/bench_inflight.py --model M.npz [--connections 400] [--body-bytes 1044480]
-                                      [--sent-fraction 0.99] [--hold 8] [--settle 5] [--json OUT.json]
+                                      [--sent-fraction 0.99] [--hold 8] [--settle 5] [--photos 4]
+                                      [--json OUT.json]
 
 Starts the real service (``gunicorn -c service/gunicorn.conf.py``, 2 workers, 127.0.0.1, a free port,
 body deadline ``--hold`` + 10 s so no staller is cut off while held). Opens ``--connections`` connections,
 each sending a POST /predict head with ``Content-Length: --body-bytes`` and then that fraction of the body,
 then nothing. Samples every worker's RSS every 0.2 s while they are held for ``--hold`` s, closes them all,
 waits ``--settle`` s, and samples again; meanwhile a normal client POSTs a digit every 0.2 s and counts
-its answers. Prints the CPU model and load average: the figures depend on the machine. Bounded in time.
+its answers. Then ``--photos`` uploads of a ~12 MiB PNG (one at a time), every worker's peak RSS over
+the whole run (VmHWM), and the master's RSS. Prints the CPU model and load average: the figures depend on the
+machine. Bounded in time.
 """
 from __future__ import annotations
 
@@ -31,14 +34,34 @@ import loadgen  # noqa: E402
 from bench_robustness import cpu_model  # noqa: E402
 
 
-def _rss(pid: int) -> float:
+def _rss(pid: int, key: str = "VmRSS") -> float:
+    """A process's resident memory in MB (``VmHWM``: its peak so far)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return float("nan")
+
+
+def photo_uploads(port: int, n: int) -> list[str]:
+    """``n`` uploads of a ~12 MiB PNG (a phone photo's size, incompressible), one after another."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    noise = np.random.default_rng(0).integers(0, 256, (3000, 4000), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, format="PNG", compress_level=0)
+    raw = (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nConnection: close\r\n"
+           f"Content-Length: {len(buf.getvalue())}\r\n\r\n").encode() + buf.getvalue()
+    out = []
+    for _ in range(n):
+        answer = loadgen.roundtrip(port, raw)
+        out.append(answer.split(b" ", 2)[1].decode() if answer else "closed")
+    return out
 
 
 def stallers(port: int, n: int, size: int, sent: int, deadline: float) -> list[socket.socket]:
@@ -90,6 +113,7 @@ def main(argv=None) -> int:
     p.add_argument("--sent-fraction", type=float, default=0.99)
     p.add_argument("--hold", type=float, default=8.0)
     p.add_argument("--settle", type=float, default=5.0)
+    p.add_argument("--photos", type=int, default=4)
     p.add_argument("--json", type=Path)
     a = p.parse_args(argv)
     if not a.model.is_file():
@@ -126,6 +150,9 @@ def main(argv=None) -> int:
         result["after_rss_mb"] = [round(_rss(w), 1) for w in workers]
         result["same_workers"] = loadgen.children(proc.pid) == workers
         result["normal_client"] = {k: {"n": len(v), "max_s": round(max(v), 3)} for k, v in answers.items()}
+        result["photo_answers"] = photo_uploads(port, a.photos)
+        result["worker_peak_mb"] = [round(_rss(w, "VmHWM"), 1) for w in workers]
+        result["master_rss_mb"] = round(_rss(proc.pid), 1)
     finally:
         loadgen.stop(proc)
     result["load_average"] = os.getloadavg()
