@@ -13,7 +13,7 @@ import numpy as np
 from ..data.idx import IDXError
 from ..data.mnist import FILES, DatasetError, data_sha256, load_idx_pair, load_mnist
 from ..files import utc_now
-from ..metrics import confusion_matrix, expected_calibration_error, log_loss, per_class_report
+from ..metrics import confusion_matrix, scores
 from ..nn.model import MLP
 from ..serialize import ModelFileError, load
 from .gate import Policy, compare
@@ -129,15 +129,9 @@ def load_model(path, test: TestSet) -> MLP:
 def evaluate(model: MLP, test: TestSet, path=None):
     """(metrics dict, proba (n, 10) float32) of ``model`` on ``test``; metric keys are a public contract."""
     proba = model.predict_proba(test.images)
-    pred = proba.argmax(axis=1)
-    y = test.labels
     metrics = {
-        "accuracy": float(np.mean(pred == y)),
-        "log_loss": log_loss(y, proba),
-        "ece": expected_calibration_error(y, proba),
-        "per_class": per_class_report(y, pred, N_CLASSES),
-        "confusion_matrix": confusion_matrix(y, pred, N_CLASSES).tolist(),
-        "n": int(len(y)),
+        **scores(test.labels, proba, N_CLASSES),
+        "confusion_matrix": confusion_matrix(test.labels, proba.argmax(axis=1), N_CLASSES).tolist(),
         "model_sha256": model.sha256,
         "test_set_sha256": test.sha256,
         "test_set_source": test.source,
