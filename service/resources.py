@@ -1,4 +1,4 @@
-"""The v1 routes: POST /predict, the probes, GET /v1/model, GET /metrics and GET /openapi.json.
+"""The v1 routes: POST /predict, the probes, GET /v1/model, GET /metrics (admin port) and GET /openapi.json.
 
 Everything a response can be computed from at start-up (model description, OpenAPI document,
 probe bodies) is serialised once in the constructors; responders only do per-request work.
@@ -92,8 +92,20 @@ class MetricsText:
         resp.content_type = METRICS_CONTENT_TYPE
 
 
+def describe_public(predictor, settings) -> dict:
+    """The public /v1/model: what a client needs (identity, layer sizes, the input limits) and the test
+    accuracy the page shows; training config, data hashes and per-class metrics stay on the admin port."""
+    full = describe(predictor, settings)
+    accuracy = (full.get("training_metrics") or {}).get("test_accuracy")
+    return {"name": full["name"], "version": full["version"], "sha256": full["sha256"],
+            "layer_sizes": full["layer_sizes"],
+            "training_metrics": {} if accuracy is None else {"test_accuracy": accuracy},
+            "input": full["input"], "output": full["output"]}
+
+
 def describe(predictor, settings) -> dict:
-    """The /v1/model document: the model's identity, architecture and training, and the input spec."""
+    """The full model description (admin port): the model's identity, architecture and training, and the
+    input spec."""
     return {
         "name": settings.model_name,
         **predictor.describe(),

@@ -109,6 +109,19 @@ def test_fetch_refuses_a_tampered_model(reg, model_files, tmp_path):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("sha", ["../../etc/passwd", "AB" * 32, "ab" * 31, "ab" * 32 + "\n", 7, None])
+def test_a_pointer_whose_sha256_is_not_64_lowercase_hex_is_refused(reg, model_files, tmp_path, sha):
+    entry, _ = reg.promote(model_files[0])
+    _client(reg).put_object(Bucket=reg.bucket, Key="team/mnist/models/production.json",
+                            Body=json.dumps({**entry, "sha256": sha}).encode())
+    out = tmp_path / "prod.npz"
+    for call in (reg.show, lambda: reg.fetch(out), reg.rollback):
+        with pytest.raises(RegistryError, match="sha256 must be 64 lowercase hex") as e:
+            call()
+        assert "production.json" in str(e.value) and "\n" not in str(e.value)
+    assert not out.exists()
+
+
 def test_corrupt_model_is_refused_before_upload(reg, model_files, tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(model_files[0].read_bytes()[:500])

@@ -57,9 +57,10 @@ ok "no shell, package manager, perl, pip or curl on the image's paths"
 # ---- a container as production starts it ---------------------------------------------------------
 # MNISTLITE_BIND only: the HEALTHCHECK must probe where gunicorn listens, not $PORT (8000).
 port=$(free_port)
+mport=$(free_port)
 t0=$(now)
 cid=$("$DOCKER" run -d --network=host --read-only --tmpfs /tmp --health-interval=1s --stop-timeout "$GRACE" \
-      -e MNISTLITE_BIND="127.0.0.1:$port" -e WEB_CONCURRENCY=2 "$IMAGE")
+      -e MNISTLITE_BIND="127.0.0.1:$port" -e MNISTLITE_METRICS_BIND="127.0.0.1:$mport" -e WEB_CONCURRENCY=2 "$IMAGE")
 containers+=("$cid")
 base="http://127.0.0.1:$port"
 ready=""
@@ -91,10 +92,12 @@ answer=$(curl -fsS -F "file=@tests/data/digit_7.png;type=image/png" "$base/predi
 "$PY" -c 'import json, sys; a = json.loads(sys.argv[1]); assert a["predicted_class"] == 7, a' "$answer" \
   || fail "/predict answered $answer"
 ok "/predict: digit_7.png -> 7"
-metrics=$(curl -fsS "$base/metrics") || fail "/metrics failed"
+metrics=$(curl -fsS "http://127.0.0.1:$mport/metrics") || fail "/metrics (metrics port) failed"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/metrics")
+[ "$code" = 404 ] || fail "/metrics on the public port answered $code, expected 404"
 grep -q '^mnistlite_predictions_total{class="7"} 1.0' <<<"$metrics" && grep -q '^mnistlite_model_info' <<<"$metrics" \
   || fail "/metrics lacks the prediction just made: $(head -c 600 <<<"$metrics")"
-ok "/metrics counts the prediction"
+ok "/metrics (metrics port only) counts the prediction"
 "$PY" tools/image/routes_check.py "$base" tests/data/digit_7.png tests/data/digit_7.jpg \
   || { "$DOCKER" logs "$cid" 2>&1 | tail -n 30 >&2; fail "a route answered wrongly (above)"; }
 ok "every route answers as expected: PNG, JPEG, multipart, JSON, OIP, explain, static files, 4xx for bad input"
@@ -142,11 +145,12 @@ ok "HEALTHCHECK follows PORT too"
 # PYTHONVERBOSE makes the import system log "code object from /x.py" for every module it compiles.
 port=$(free_port)
 cid=$("$DOCKER" run -d --network=host --read-only --tmpfs /tmp -e PYTHONVERBOSE=1 \
-      -e MNISTLITE_BIND="127.0.0.1:$port" -e WEB_CONCURRENCY=1 "$IMAGE")
+      -e MNISTLITE_BIND="127.0.0.1:$port" -e MNISTLITE_METRICS_BIND="127.0.0.1:$mport" -e WEB_CONCURRENCY=1 "$IMAGE")
 containers+=("$cid")
 for _ in $(seq 1 300); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readiness" 2>/dev/null && break; sleep 0.2; done
 "$PY" tools/image/routes_check.py "http://127.0.0.1:$port" tests/data/digit_7.png tests/data/digit_7.jpg \
   || fail "verbose run: a route answered wrongly"
+curl -fsS -o /dev/null "http://127.0.0.1:$mport/metrics" || fail "verbose run: /metrics failed"
 probe=$("$DOCKER" exec "$cid" python -m service.healthcheck 2>&1)  # the HEALTHCHECK itself
 "$DOCKER" stop -t "$GRACE" "$cid" >/dev/null
 verbose=$("$DOCKER" logs "$cid" 2>&1; printf '%s\n' "$probe")

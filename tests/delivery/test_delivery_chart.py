@@ -98,6 +98,13 @@ def test_prestop_delay_fits_the_grace_period(chart_result, one):
         assert c["readinessProbe"]["httpGet"] == {"path": "/readiness", "port": "http"}
 
 
+def services(objects, value_set) -> tuple[dict, dict]:
+    """(the main Service, the metrics Service) of a value set."""
+    found = {o["metadata"]["name"].endswith("-metrics"): o for o in objects(value_set, "Service")}
+    assert len(objects(value_set, "Service")) == 2 and set(found) == {False, True}, value_set
+    return found[False], found[True]
+
+
 def test_labels_selectors_and_service(chart_result, objects, one):
     namespace = chart_result["request"]["namespace"]
     for value_set in chart_result["sets"]:
@@ -111,7 +118,7 @@ def test_labels_selectors_and_service(chart_result, objects, one):
     selector = dep["spec"]["selector"]["matchLabels"]
     pod_labels = dep["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= pod_labels.items()
-    svc = one("default", "Service")
+    svc, _ = services(objects, "default")
     assert svc["spec"]["selector"] == selector
     assert svc["spec"]["ports"][0]["targetPort"] == "http"
     # The helm test pod must never match the Deployment's selector (a ReplicaSet would adopt it).
@@ -145,7 +152,7 @@ def test_ingress_and_networkpolicy(objects, one):
     selector = dep["spec"]["selector"]["matchLabels"]
     ing = one(vs, "Ingress")
     backend = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == one(vs, "Service")["metadata"]["name"]
+    assert backend["name"] == services(objects, vs)[0]["metadata"]["name"]
     assert ing["spec"]["tls"][0]["secretName"] == "mnistlite-tls"
     policies = {p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component"): p
                 for p in objects(vs, "NetworkPolicy")}
@@ -159,9 +166,33 @@ def test_ingress_and_networkpolicy(objects, one):
                for p in peers if "podSelector" in p and "namespaceSelector" not in p)
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in peers
     assert "test" in policies, "the helm test pod gets its own egress-only policy"
+    by_port = {rule["ports"][0]["port"]: rule["from"] for rule in server["spec"]["ingress"]}
+    assert set(by_port) == {"http", "metrics"}
+    prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert by_port["metrics"] == [prometheus] and prometheus not in by_port["http"]
 
 
-def test_helm_test_pod_posts_the_committed_digit(repo_root, one, digit):
+@pytest.mark.parametrize("value_set", ["default", "ingress-networkpolicy", "no-autoscaling"])
+def test_metrics_port_is_behind_its_own_cluster_ip_service_only(objects, one, value_set):
+    """/metrics and the full model description: a container port of their own, a ClusterIP Service
+    for Prometheus, and neither the main Service nor the Ingress ever routes to that port."""
+    main, metrics = services(objects, value_set)
+    container = one(value_set, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert set(ports) == {"http", "metrics"} and env["METRICS_PORT"] == str(ports["metrics"])
+    assert ports["metrics"] != ports["http"]
+    assert [p["targetPort"] for p in main["spec"]["ports"]] == ["http"]
+    assert metrics["spec"]["type"] == "ClusterIP"
+    assert [(p["name"], p["targetPort"]) for p in metrics["spec"]["ports"]] == [("metrics", "metrics")]
+    assert metrics["spec"]["selector"] == main["spec"]["selector"]
+    for ing in objects(value_set, "Ingress"):
+        for rule in ing["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"]["name"] == main["metadata"]["name"]
+
+
+def test_helm_test_pod_posts_the_committed_digit(repo_root, objects, one, digit):
     assert (repo_root / "chart" / "files" / "digit.png").read_bytes() == digit.png.read_bytes()
     pod = one("default", "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
@@ -177,7 +208,7 @@ def test_helm_test_pod_posts_the_committed_digit(repo_root, one, digit):
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["EXPECTED"] == str(digit.label)
-    svc = one("default", "Service")
+    svc, _ = services(objects, "default")
     assert env["URL"] == f"http://{svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}/predict"
 
 

@@ -76,7 +76,7 @@ def checks(png: bytes, jpeg: bytes):
     yield "GET", "/", None, None, 200, lambda a: True
     for name in ("app.js", "pad.js", "style.css", "favicon.svg"):
         yield "GET", f"/static/{name}", None, None, 200, lambda a: True
-    for path in ("/liveness", "/readiness", "/v1/model", "/openapi.json", "/metrics", "/v2",
+    for path in ("/liveness", "/readiness", "/v1/model", "/openapi.json", "/v2",
                  "/v2/health/live", "/v2/health/ready", "/v2/models/mnistlite", "/v2/models/mnistlite/ready"):
         yield "GET", path, None, None, 200, lambda a: True
     yield "POST", "/predict", form, form_type, 200, one
@@ -92,6 +92,7 @@ def checks(png: bytes, jpeg: bytes):
     yield "POST", "/v2/models/mnistlite/infer", b'{"inputs": 1}', "application/json", 400, lambda a: True
     yield "GET", "/static/missing.js", None, None, 404, lambda a: True
     yield "GET", "/nowhere", None, None, 404, lambda a: True
+    yield "GET", "/metrics", None, None, 404, lambda a: True   # served on the metrics port only
 
 
 def main(argv: list[str]) -> int:
