@@ -163,7 +163,7 @@ def _plain_png(data, max_side: int, max_pixels: int) -> np.ndarray | None:
         return None
     channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
     # libspng's whole array, then the grey plane (luma and composite run in row blocks).
-    if decode_cost.over_budget("", w * h * (channels + (channels > 1)), w * h * channels):
+    if decode_cost.over_budget("", w * h * (channels + (channels > 1)), decode_cost.png_work(data, w, h)):
         return None   # Pillow's path checks the same budgets and says why
     view, pos, end, zipped = memoryview(data), 8, len(data), 0
     while True:

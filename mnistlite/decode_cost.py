@@ -15,7 +15,12 @@ import numpy as np
 
 MEMORY_BUDGET = 24 << 20   # bytes the decoder may hold for one image (Pillow's pixels, buffers)
 WORK_BUDGET = 24 << 20     # decoded bytes' worth of CPU for one image (a 4096x4096 grey PNG is 16 MiB)
-# CPU per input byte, relative to inflating and unfiltering a PNG (the unit above):
+# CPU per decoded byte, relative to libspng inflating and unfiltering a PNG (the unit above):
+PILLOW_PNG = 1.5           # Pillow's PNG reader (palette, transparency, 16-bit, animation)
+INTERLACED = 2.0           # Adam7: seven passes, pixels scattered
+LZW = 2.0                  # GIF
+TIFF = 1.5                 # libtiff through Pillow
+# CPU per input byte:
 JPEG_BYTE = 3              # Huffman decoding, per compressed byte of a baseline JPEG
 PLAIN_PNM_BYTE = 64        # Pillow's plain-text PNM reader is Python
 RLE_BMP_BYTE = 256         # Pillow's BMP RLE reader is Python, one iteration per two bytes
@@ -70,8 +75,8 @@ def _tiff_directory(data) -> str | None:
             (offset,) = struct.unpack_from(end + "I", data, 4)
             (n,) = struct.unpack_from(end + "H", data, offset)
             entry, head = 12, 2
-    except struct.error:
-        return None  # Pillow gives the error for a truncated header
+    except (struct.error, OverflowError):
+        return None  # Pillow gives the error for a truncated header or an offset past the end
     if n > MAX_TIFF_TAGS:
         return f"TIFF directory has {n} entries; at most {MAX_TIFF_TAGS} are accepted"
     table = data[offset + head:offset + head + n * entry]
@@ -137,7 +142,14 @@ def _tiff(im) -> tuple[float, float]:
     else:
         buffer = row * min(h, int(tags.get(278, h) or h))
     raw = row * h
-    return w * h * _PIXEL_BYTES.get(im.mode, 4) + min(buffer, raw), raw
+    return w * h * _PIXEL_BYTES.get(im.mode, 4) + min(buffer, raw), raw * TIFF
+
+
+def png_work(data, w: int, h: int) -> float:
+    """CPU of a PNG for libspng: its scanlines' bytes (twice for Adam7) plus the file's (CRC, inflate)."""
+    depth, colour, interlace = data[24], data[25], data[28]
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 4)
+    return h * -(-w * channels * depth // 8) * (INTERLACED if interlace else 1) + len(data)
 
 
 def check(im, data, draft=None) -> str | None:
@@ -151,10 +163,10 @@ def check(im, data, draft=None) -> str | None:
         memory, work = _jpeg(im, data, draft)
     elif fmt == "TIFF":
         memory, work = _tiff(im)
-    elif fmt == "PNG" and len(data) > 26:
-        depth, colour = data[24], data[25]
-        channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 4)
-        work = h * -(-w * channels * depth // 8)
+    elif fmt == "PNG" and len(data) > 28:
+        work = png_work(data, w, h) * PILLOW_PNG
+    elif fmt == "GIF":
+        work = LZW * w * h
     elif decoder == "ppm_plain":
         work = PLAIN_PNM_BYTE * len(data)
     elif decoder == "bmp_rle":

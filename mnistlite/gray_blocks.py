@@ -75,8 +75,8 @@ def reduce(g: np.ndarray, factor: int) -> np.ndarray:
     from PIL import Image
 
     h, w = g.shape
-    g = g[:h // factor * factor, :w // factor * factor]
-    return np.asarray(Image.fromarray(np.ascontiguousarray(g)).reduce(factor))
+    box = (0, 0, w // factor * factor, h // factor * factor)
+    return np.asarray(Image.fromarray(np.ascontiguousarray(g)).reduce(factor, box))
 
 
 def _float_scale(im) -> float:
@@ -87,6 +87,24 @@ def _float_scale(im) -> float:
         block = np.nan_to_num(np.asarray(im.crop((0, a, w, b)), dtype=np.float32))
         top = max(top, float(block.max()))
     return 255.0 if top <= 1.0 else 1.0
+
+
+def _palette_tables(im):
+    """(luma, alpha or None) uint8 (256,) lookup tables of a palette image, as Pillow's P -> RGBA -> LA."""
+    rgb = np.zeros((256, 3), np.uint8)
+    pal = np.frombuffer(bytes(im.getpalette("RGB") or b""), np.uint8)[:768]
+    rgb[:pal.size // 3] = pal[:pal.size // 3 * 3].reshape(-1, 3)
+    lum = luma(rgb[None])[0]
+    t = im.info.get("transparency")
+    if t is None:
+        return lum, None
+    alpha = np.full(256, 255, np.uint8)
+    if isinstance(t, int):
+        alpha[t & 255] = 0
+    else:
+        t = np.frombuffer(bytes(t), np.uint8)[:256]
+        alpha[:t.size] = t
+    return lum, alpha
 
 
 def _converter(im):
@@ -102,6 +120,12 @@ def _converter(im):
         def conv(b):
             a = np.nan_to_num(np.asarray(b, dtype=np.float32))
             return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8), None
+    elif mode == "P" and im.palette is not None and im.palette.mode == "RGB":
+        lum, alpha = _palette_tables(im)
+
+        def conv(b):
+            idx = np.asarray(b)
+            return lum.take(idx), None if alpha is None else alpha.take(idx)
     elif mode in _ALPHA_MODES or "transparency" in im.info:
         def conv(b):
             la = np.asarray(b.convert("RGBA").convert("LA"))
