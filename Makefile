@@ -70,7 +70,7 @@ bench: $(VENV)/.installed-test
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
 
-# ---- the pipeline (issue 10) -------------------------------------------------------------------
+# ---- the pipeline ------------------------------------------------------------------------------
 # `make candidate` is THE training command of the PR gate (retrain.yml), the merge (cicd.yml) and
 # `make pipeline`: MNIST plus every week of DATA_URI that passes the data gate (failing weeks are
 # skipped and reported). CI runs it with its own Python: `make candidate PY=python DATA_URI=s3://...`.

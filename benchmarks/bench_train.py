@@ -93,18 +93,12 @@ def torch_reference(data: str | None, threads: int = 1) -> dict | None:
 
 def machine() -> dict:
     """CPU model, core count, numpy version and the BLAS numpy uses (with OpenBLAS's kernel family)."""
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        model = names[0] if names else model
-    except OSError:
-        pass
+    from machine import cpu_model
     from threadpoolctl import threadpool_info
 
     blas = next((f"{i['internal_api']} {i['version']} ({i.get('architecture')} kernels)"
                  for i in threadpool_info() if i["user_api"] == "blas"), "unknown")
-    return {"cpu": model, "cpus": os.cpu_count(), "numpy": np.__version__, "blas": blas}
+    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "numpy": np.__version__, "blas": blas}
 
 
 def ratio_rounds(data: str | None, workdir: Path, first: dict, torch_first: list, rounds: int) -> list[dict]:

@@ -92,3 +92,8 @@ def mcnemar_exact(b: int, c: int) -> float:
         term = term * (n - i) // (i + 1)
     # float(Fraction) rounds the exact ratio correctly even when 2**n overflows a float
     return min(1.0, float(Fraction(2 * tail, 1 << n)))
+
+
+def percent(fraction: float) -> str:
+    """A fraction as a percentage with two decimals: 0.99185 -> '99.19%' (rounded half to even)."""
+    return f"{100 * fraction:.2f}%"

@@ -1,22 +1,34 @@
-"""Run a TrainConfig: build its model and optimizer, and (``fit_recipe``) measure it as the CLI does.
+"""Named recipes, and running a TrainConfig: build its model, fit it with the digit augmentation,
+and (``fit_recipe``) measure it as the CLI does.
 
 ``MLP.fit`` is the training entry point; ``train`` and ``fit_recipe`` are conveniences over it.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
-from .augment import has_margin
-from .config import ConfigError, TrainConfig
 from .data.mnist import data_sha256
+from .images.augment import has_margin, training_hook
 from .metrics import accuracy, log_loss, per_class_report
-from .model import MLP
-from .optim import make_optimizer
-from .preprocess import to_model_input
-from .utils import as_generator
+from .nn.arrays import to_model_input
+from .nn.config import ConfigError, TrainConfig
+from .nn.model import MLP
+from .nn.optim import make_optimizer
+from .nn.rng import as_generator
+from .threads import blas_threads
+
+# The previous Keras model, kept as the speed/accuracy reference: 784-128-10, Adam 1e-3, batch 32.
+REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5,
+                        schedule="constant", label_smoothing=0.0, shift=0, augment=0.0)
+
+# The project's default recipe (what `scripts/train.py` trains with no flags): TrainConfig's defaults,
+# 784-512-256-10, Adam 2e-3 with a cosine schedule, batch 256, label smoothing 0.1, +-1 pixel shifts,
+# half of each batch's images with a blank margin distorted, 32 epochs.
+DEFAULT = TrainConfig()
+
+RECIPES = {"default": DEFAULT, "reference": REFERENCE}
 
 
 def build(config: TrainConfig) -> MLP:
@@ -33,43 +45,14 @@ def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
     model = build(config)
     opt = make_optimizer(config.optimizer, config.lr, momentum=config.momentum,
                          nesterov=config.nesterov, weight_decay=config.weight_decay)
+    # AdamW decays the weights itself; the other optimizers get weight_decay as an L2 term in the loss
+    l2 = 0.0 if config.optimizer == "adamw" else config.weight_decay
+    hook = training_hook(config.augment, config.shift, model.rng)
     history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, optimizer=opt,
                         schedule=config.schedule, validation_data=validation_data,
-                        label_smoothing=config.label_smoothing, weight_decay=config.weight_decay,
-                        shift=config.shift, augment=config.augment, patience=config.patience,
-                        callbacks=callbacks)
+                        label_smoothing=config.label_smoothing, weight_decay=l2, batch_hook=hook,
+                        patience=config.patience, callbacks=callbacks)
     return model, history
-
-
-def idle_cores(interval: float = 0.1) -> float:
-    """How many cores sat idle over the next ``interval`` seconds, from /proc/stat; where that file is
-    missing (not Linux), the core count minus the one-minute load average."""
-    cores = os.cpu_count() or 1
-
-    def sample():
-        with open("/proc/stat") as f:
-            ticks = [int(t) for t in f.readline().split()[1:]]
-        return ticks[3] + ticks[4], sum(ticks)   # idle + iowait, all
-
-    try:
-        idle0, all0 = sample()
-        time.sleep(interval)
-        idle1, all1 = sample()
-    except (OSError, ValueError, IndexError):
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        return max(0.0, cores - load)
-    return cores * (idle1 - idle0) / max(all1 - all0, 1)
-
-
-def blas_threads(idle: float | None = None) -> int:
-    """BLAS threads for a fit: one per idle core (``idle_cores()`` by default), at least 1, at most 4.
-
-    OpenBLAS threads wait for each other by spinning, so a thread that shares its core with other
-    work stalls every product; a core counts as idle when it was at least 75% idle.
-    """
-    if idle is None:
-        idle = idle_cores()
-    return max(1, min(int(idle + 0.25), 4))
 
 
 def split_validation(x, y, share: float, rng):

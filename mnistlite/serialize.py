@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .config import TrainConfig
-from .model import MLP
-from .preprocess import PREPROCESSING_VERSION
-from .utils import atomic_write_bytes, utc_now
+from .files import atomic_write_bytes, utc_now
+from .images.preprocess import PREPROCESSING_VERSION
+from .nn.config import TrainConfig
+from .nn.model import MLP
 
 FORMAT = "mnistlite.mlp"
 FORMAT_VERSION = 1

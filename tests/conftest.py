@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,12 @@ if IN_CI:
     settings.load_profile("ci")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The folder with the four MNIST .gz files (MNISTLITE_DATA_DIR); skip locally, fail in CI."""
-    d = os.environ.get("MNISTLITE_DATA_DIR")
-    if not d or not Path(d).is_dir():
+    """The folder with the four MNIST .gz files: MNISTLITE_DATA_DIR, else the shared copy beside the
+    project (../shared/datasets/mnist); skip locally when neither exists, fail in CI."""
+    d = os.environ.get("MNISTLITE_DATA_DIR") or str(ROOT.parent / "shared" / "datasets" / "mnist")
+    if not Path(d).is_dir():
         if IN_CI:
             pytest.fail("MNISTLITE_DATA_DIR is not set in CI; .ci/run must export it")
         pytest.skip("MNISTLITE_DATA_DIR not set: tests on real MNIST skipped")
@@ -85,13 +78,10 @@ def reference_model_path(reference_model, tmp_path_factory) -> Path:
 
 @functools.lru_cache(maxsize=None)
 def _load_s3server():
-    """scripts/s3server.py (SeaweedFS on free 127.0.0.1 ports), loaded by path: scripts/ is no package."""
-    import importlib.util
+    """mnistlite.cli.s3server (SeaweedFS on free 127.0.0.1 ports)."""
+    from mnistlite.cli import s3server
 
-    spec = importlib.util.spec_from_file_location("mnistlite_s3server", ROOT / "scripts" / "s3server.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return s3server
 
 
 @pytest.fixture(scope="session")

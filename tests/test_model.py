@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import mnistlite as ml
-from mnistlite.augment import random_shift
+from mnistlite.images.augment import random_shift
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mnistlite.cli.proc import free_port
 from mnistlite.data.fetch import MANIFEST, fetch
 from mnistlite.data.images import encode_png, format_name, read_folder
 from mnistlite.data.s3 import (
@@ -220,12 +221,7 @@ def test_endpoint_unreachable_is_one_clear_error(tmp_path):
 @contextlib.contextmanager
 def socket_closed_port():
     """A port nothing listens on (bound then closed: connections are refused)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    yield port
+    yield free_port()
 
 
 def test_access_denied_for_an_identity_without_permissions(s3_bucket, tmp_path, denied_credentials):

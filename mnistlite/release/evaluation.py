@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.idx import IDXError
-from .data.mnist import FILES, DatasetError, data_sha256, load_idx_pair, load_mnist
+from ..data.idx import IDXError
+from ..data.mnist import FILES, DatasetError, data_sha256, load_idx_pair, load_mnist
+from ..files import utc_now
+from ..metrics import confusion_matrix, expected_calibration_error, log_loss, per_class_report
+from ..nn.model import MLP
+from ..serialize import ModelFileError, load
 from .gate import Policy, compare
-from .metrics import confusion_matrix, expected_calibration_error, log_loss, per_class_report
-from .model import MLP
-from .serialize import ModelFileError, load
-from .utils import utc_now
 
 N_CLASSES = 10
 VERDICT_SCHEMA = "mnistlite.verdict/1"
@@ -94,7 +94,7 @@ def load_test_set(data_dir=None) -> TestSet:
 
 def _read_png_folder(folder: Path):
     try:
-        from .data.images import read_folder
+        from ..data.images import read_folder
     except ImportError:
         raise EvaluationError("reading PNG test folders needs mnistlite.data.images, which is not "
                               "installed; pass an MNIST IDX folder instead") from None

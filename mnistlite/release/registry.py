@@ -22,9 +22,9 @@ import time
 
 import numpy as np
 
-from .data.s3 import make_client, parse_uri
-from .serialize import ModelFileError, loads
-from .utils import atomic_write_bytes, utc_now
+from ..data.s3 import make_client, parse_uri
+from ..files import atomic_write_bytes, utc_now
+from ..serialize import ModelFileError, loads
 
 SCHEMA = "mnistlite.registry/1"
 POINTER = "models/production.json"

@@ -7,6 +7,11 @@ from __future__ import annotations
 import logging
 import resource
 import sys
+from pathlib import Path
+
+# The source checkout these tools run from (an editable install): the rehearsal and the local service
+# run its scripts/, service/ and tests/data, as the workflows do.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def fail(message, prog: str = "error", code: int = 1) -> int:
