@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistlite.decode import ImageError, ImageTooLarge, decode_image
-from mnistlite.preprocess import preprocess_image
+from mnistlite.images.decode import ImageError, ImageTooLarge, decode_image
+from mnistlite.images.preprocess import preprocess_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))  # benchmarks/ is no package
 import abuse_cases  # noqa: E402
@@ -143,7 +143,7 @@ def test_damaged_files_give_only_image_errors(which, flips):
 def test_exif_orientation_is_read_like_pillow():
     from PIL import Image
 
-    from mnistlite import decode_cost
+    from mnistlite.images import decode_cost
 
     a = abuse_cases.picture("digit", 40, 30)
     for value in range(1, 9):
@@ -159,7 +159,7 @@ def test_exif_orientation_is_read_like_pillow():
 def test_webp_canvas_size_is_read_like_pillow():
     from PIL import Image
 
-    from mnistlite import decode_cost
+    from mnistlite.images import decode_cost
 
     a = abuse_cases.picture("digit", 41, 29)
     frames = [Image.fromarray(a), Image.fromarray(255 - a)]
