@@ -38,10 +38,11 @@ def crafted():
 
 def _warm():
     """Import Pillow's plugins and numpy paths in the parent, so the child measures the decode only."""
-    import io
-
     from PIL import Image
 
+    from mnistlite.images.decode import _pillow
+
+    _pillow()
     buf = io.BytesIO()
     Image.fromarray(abuse_cases.picture("digit", 64, 64)).save(buf, format="PNG")
     preprocess_image(buf.getvalue())

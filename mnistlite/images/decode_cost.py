@@ -14,14 +14,16 @@ import struct
 import numpy as np
 
 MEMORY_BUDGET = 24 << 20   # bytes the decoder may hold for one image (Pillow's pixels, buffers)
-WORK_BUDGET = 24 << 20     # decoded bytes' worth of CPU for one image (a 4096x4096 grey PNG is 16 MiB)
+WORK_BUDGET = 17 << 20     # decoded bytes' worth of CPU for one image (a 4096x4096 grey PNG is 16 MiB)
 # CPU per decoded byte, relative to libspng inflating and unfiltering a PNG (the unit above):
-PILLOW_PNG = 1.5           # Pillow's PNG reader (palette, transparency, 16-bit, animation)
-INTERLACED = 2.0           # Adam7: seven passes, pixels scattered
-LZW = 2.0                  # GIF
+PILLOW_PNG = 1.75          # Pillow's PNG reader (palette, transparency, 16-bit, animation)
+INTERLACED = 1.75          # Adam7: seven passes, pixels scattered
+LZW = 1.75                 # GIF
+WEBP = 7                   # per canvas pixel: libwebp decodes every pixel, then Pillow copies RGBA
 TIFF = 1.5                 # libtiff through Pillow
 # CPU per input byte:
-JPEG_BYTE = 3              # Huffman decoding, per compressed byte of a baseline JPEG
+JPEG_BYTE = 3              # Huffman decoding, per compressed byte of a JPEG
+JPEG_PIXEL = 0.1           # and per pixel at full size (the DC-only IDCT at 1/8 scale)
 PLAIN_PNM_BYTE = 64        # Pillow's plain-text PNM reader is Python
 RLE_BMP_BYTE = 256         # Pillow's BMP RLE reader is Python, one iteration per two bytes
 MAX_TIFF_TAGS = 1024       # entries in a TIFF directory (real files have a few dozen)
@@ -103,7 +105,7 @@ def check_bytes(data) -> str | None:
         w, h = size
         # Pillow's WebP reader keeps a copy of the file and libwebp's two canvases (4 bytes a pixel)
         # beside its own RGBA image.
-        return over_budget(f"this {w}x{h} WebP", len(data) + 12 * w * h, 4 * w * h)
+        return over_budget(f"this {w}x{h} WebP", len(data) + 12 * w * h, WEBP * w * h)
     if head in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
         return _tiff_directory(data)
     return None
@@ -116,7 +118,7 @@ def _jpeg(im, data, draft) -> tuple[float, float]:
     w, h = im.size
     dw, dh = draft or im.size
     memory = dw * dh * (4 if im.mode == "CMYK" else 1)   # RGB and YCbCr are drafted to L
-    work = JPEG_BYTE * len(data)
+    work = JPEG_BYTE * len(data) + JPEG_PIXEL * w * h
     if im.info.get("progressive"):
         # libjpeg keeps every DCT coefficient of a progressive file (2 bytes each) whatever the scale,
         # and walks them again in each scan.
