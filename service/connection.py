@@ -50,9 +50,12 @@ class DeadlineBody:
         self.slots, self.holding = slots, False  # a large body waits for an upload slot before its first read
 
     def release(self) -> None:
+        """The app is done with the body: free its slot. Reads after this (gunicorn drains a finished
+        body before the next request on the connection) need none; taking it again would leak it."""
         if self.holding:
             self.holding = False
             self.slots.release()
+        self.slots = None
 
     def _call(self, method, *args):
         error = TimeoutError(f"the request body did not arrive within {self.seconds:g} s; "

@@ -37,3 +37,21 @@ def test_unaccepted_format_is_400_and_a_big_flat_page_is_answered(client, error_
     r = client.simulate_post("/predict", body=crafted["png-L-margin-4000"],
                              headers={"Content-Type": "image/png"})
     assert r.status_code == 200 and "predicted_class" in r.json
+
+
+def test_reading_a_released_body_does_not_take_the_upload_slot_again():
+    # gunicorn reads a finished body once more (to find the next request) after post_request released
+    # its slot; that read took the slot back for good, and every later large upload waited for a 408.
+    import io
+    import time
+
+    from gevent.lock import BoundedSemaphore
+
+    from service.connection import DeadlineBody
+
+    slots = BoundedSemaphore(1)
+    body = DeadlineBody(io.BytesIO(b"a" * 10), time.monotonic() + 5, 5, length=10, slots=slots)
+    assert body.read(100) == b"a" * 10 and body.finished
+    body.release()
+    assert body.read(8192) == b""
+    assert slots.acquire(blocking=False), "the slot leaked"
