@@ -9,7 +9,7 @@ MODEL ?= model/model.npz
 MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
 export MNISTLITE_DATA_DIR
 
-.PHONY: run test lint train serve install clean bench tools browser image image-check image-test image-stop
+.PHONY: run test unit lint train serve install clean bench tools browser image image-check image-test image-stop
 
 $(VENV)/.installed-%: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ lint: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test tools browser lint
 	$(PY) -m pytest -q
+
+# The quick inner loop: library and service tests that need no S3 server, real gunicorn, browser,
+# container or delivery tool (markers set in tests/conftest.py), and no full-length training.
+unit: $(VENV)/.installed-test
+	$(PY) -m pytest -q -m "not slow and not s3 and not server and not browser and not delivery"
 
 # The service image, built and run for real (tools/image.sh): the engine is started if none answers
 # (Debian's docker.io, its data under ~/.cache/mnistlite-docker, so layers stay cached), the base is

@@ -132,3 +132,20 @@ def denied_credentials(seaweed) -> tuple[str, str]:
     """(access key id, secret) of an identity the S3 server knows but allows nothing (identities.json)."""
     s3server = _load_s3server()
     return s3server.NOBODY_KEY, s3server.NOBODY_SECRET
+
+
+# What a test needs beyond the library, from its fixtures and folder: `make unit` leaves these out.
+_NEEDS = {"seaweed": "s3", "s3_server": "s3", "s3_bucket": "s3", "denied_credentials": "s3",
+          "gunicorn": "server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        needs = {_NEEDS[f] for f in item.fixturenames if f in _NEEDS}
+        path = item.path.as_posix()
+        if "/tests/delivery/" in path:
+            needs.add("delivery")
+        if "/tests/service/page/" in path and "browser" in item.path.name:
+            needs.add("browser")
+        for mark in needs:
+            item.add_marker(getattr(pytest.mark, mark))

@@ -208,7 +208,9 @@ def test_same_week_stored_twice_is_an_error(s3_bucket, tmp_path):
         fetch(f"s3://{bucket}/d", "latest", tmp_path, endpoint_url=endpoint)
 
 
-def test_endpoint_unreachable_is_one_clear_error(tmp_path):
+def test_endpoint_unreachable_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "K")    # signed requests need some credentials, even unsent
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "S")
     assert (EndpointUnreachable.code, S3Error.code) == ("endpoint_unreachable", "s3_error")
     with socket_closed_port() as port:
         url = f"http://127.0.0.1:{port}"

@@ -55,3 +55,7 @@ def peak_rss_mb() -> float:
     except (OSError, ValueError, IndexError):
         pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+# What fixes a model file that is missing or damaged, for the CLIs that read one.
+MODEL_FILE_HINT = "re-train it (scripts/train.py) or fetch a good copy (scripts/registry.py fetch)"

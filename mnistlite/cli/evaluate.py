@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mnistlite.files import atomic_write_bytes
 from mnistlite.release.evaluation import (
+    BadModelFile,
     EvaluationError,
     TestSetError,
     compare_files,
@@ -38,7 +39,7 @@ from mnistlite.release.report import (
     write_report,
 )
 
-from .common import fail, show_library_log
+from .common import MODEL_FILE_HINT, fail, show_library_log
 
 PASS, FAIL, ERROR = 0, 1, 2
 # The flag that sets each gate check's threshold, named after a failed check's reason.
@@ -90,6 +91,8 @@ def _policy(args) -> Policy:
 
 def _message(e: EvaluationError) -> str:
     """The library's message, naming --data when the test set folder is at fault."""
+    if isinstance(e, BadModelFile):
+        return f"{e}; {MODEL_FILE_HINT}"
     if not isinstance(e, TestSetError):
         return str(e)
     hint = " (check it with scripts/validate_data.py)" if e.problems else ""

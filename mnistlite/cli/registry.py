@@ -23,9 +23,9 @@ import os
 import subprocess
 import sys
 
-from mnistlite.release.registry import Registry, RegistryError, image_ref
+from mnistlite.release.registry import BadModelFile, NoProductionModel, Registry, RegistryError, image_ref
 
-from .common import fail
+from .common import MODEL_FILE_HINT, fail
 
 
 def git_commit(explicit: str | None) -> str | None:
@@ -116,6 +116,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         run(args)
+    except NoProductionModel as e:
+        return fail(f"{e}; promote one with scripts/registry.py promote MODEL.npz")
+    except BadModelFile as e:
+        return fail(f"{e}; {MODEL_FILE_HINT}")
     except RegistryError as e:
         return fail(e)
     return 0

@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="starting configuration; the flags below override its fields")
     add_config_flags(p.add_argument_group("recipe fields (default: the recipe's value)"))
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="BLAS threads during fit (default: one per idle core, measured over 0.1 s; up to 4)")
+                   help="BLAS threads during fit, kept for the whole fit (default: OPENBLAS_NUM_THREADS if "
+                        "set, else one per idle CPU this process may use, lowered when others get busy)")
     p.add_argument("--float16", action="store_true", help="store weights as float16 (half the file size)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     return p
@@ -237,6 +238,9 @@ def main(argv=None) -> int:
     if config.augment and report["augment_reach"] < 0.9:
         print(f"note: {1 - report['augment_reach']:.0%} of the training images fill their frame (ink on the "
               "outermost pixels); the --augment distortions pass those through unchanged")
+    changes = ", ".join(f"{n} from epoch {e}" for e, n in report["blas_thread_changes"])
+    print(f"BLAS threads: {report['blas_threads']} ({report['blas_threads_reason']})"
+          + (f", then {changes}" if changes else ""))
     print(f"test accuracy {report['test_accuracy']:.4f}  fit {report['train_seconds']:.1f}s  "
           f"peak RSS {report['peak_rss_mb']:.0f} MB  -> {out} ({report['model_bytes'] / 1024:.0f} KB), "
           f"{metrics_path}")

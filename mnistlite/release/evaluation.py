@@ -26,6 +26,10 @@ class EvaluationError(ValueError):
     """The evaluation could not run (bad model file, bad test set); the message says which and why."""
 
 
+class BadModelFile(EvaluationError):
+    """A model file is missing, unreadable or damaged."""
+
+
 class TestSetError(EvaluationError):
     """A test set folder cannot serve: ``folder`` is the folder given, ``problems`` its unusable files."""
 
@@ -111,7 +115,7 @@ def load_model(path, test: TestSet) -> MLP:
     try:
         model = load(path)
     except ModelFileError as e:
-        raise EvaluationError(str(e)) from None
+        raise BadModelFile(str(e)) from None
     pixels = int(np.prod(test.images.shape[1:]))
     if model.layer_sizes[0] != pixels:
         raise EvaluationError(f"{path}: model expects {model.layer_sizes[0]} inputs but the test images have "
