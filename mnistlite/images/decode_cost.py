@@ -126,9 +126,9 @@ def _jpeg(im, data, draft) -> tuple[float, float]:
         vmax = max(layer[2] for layer in im.layer)
         samples = sum(layer[1] * layer[2] for layer in im.layer) / (hmax * vmax)
         coefficients = 2 * samples * (-(-w // 8) * 8) * (-(-h // 8) * 8)
-        scans = data.count(b"\xff\xda")
         memory += coefficients
-        work += coefficients * min(scans, 1 << 16) / 4
+        if memory <= MEMORY_BUDGET and work <= WORK_BUDGET:   # else refused anyway: no need to count
+            work += coefficients * data.count(b"\xff\xda") / 4
     return memory, work
 
 
