@@ -194,6 +194,7 @@ def _makers() -> dict:
         "png-RGBA16-interlaced-4096": ("png interlaced",
                                        lambda: raw_png(4096, 4096, 16, 6, b"\x10\x00\x20\x00", interlace=1)),
         "png-zTXt-64MB": ("png text", ztxt_png),
+        "png-1M-chunks": ("png chunks", png_tiny_chunks),
         "apng-4096x10": ("png animated", lambda: _save(anim[0], "PNG", save_all=True,
                                                         append_images=anim[1:])),
         # JPEG
@@ -227,6 +228,7 @@ def _makers() -> dict:
         "tiff-IFD-60000": ("tiff", tiff_big_ifd),
         # GIF, BMP, PNM
         "gif-4096x10": ("gif", lambda: _save(anim[0], "GIF", save_all=True, append_images=anim[1:])),
+        "gif-15MB-comment": ("gif", gif_comments),
         "bmp-L-4000": ("bmp", lambda: _save(Image.fromarray(m4000), "BMP")),
         "bmp-RLE8-4096": ("bmp", lambda: bmp_rle8(4096, 4096)),
         "pgm-4000": ("pnm", lambda: _save(Image.fromarray(m4000), "PPM")),
@@ -306,3 +308,23 @@ def probe(fn, data: bytes) -> tuple[float, float, str]:
         raise RuntimeError("the probe's child died without a report")
     cpu, peak, outcome = msg.split("\t", 2)
     return float(cpu), float(peak), outcome
+
+
+def gif_comments(n: int = 60000) -> bytes:
+    """A 64x64 GIF preceded by a comment of ``n`` 255-byte sub-blocks (Pillow reads and keeps them all)."""
+    g = _save(Image.fromarray(picture("digit", 64, 64)), "GIF")
+    head = 13 + (3 << ((g[10] & 7) + 1) if g[10] & 0x80 else 0)
+    return g[:head] + b"\x21\xfe" + (b"\xff" + b"c" * 255) * n + b"\0" + g[head:]
+
+
+def png_tiny_chunks(side: int = 1000) -> bytes:
+    """A grey noise PNG whose compressed data is cut into 1-byte IDAT chunks (a Python step per chunk)."""
+    data = _save(Image.fromarray(picture("noise", side, side)), "PNG", compress_level=1)
+    pos, body = 8, b""
+    while pos < len(data):
+        (n,) = struct.unpack_from(">I", data, pos)
+        if data[pos + 4:pos + 8] == b"IDAT":
+            body += data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    chunks = b"".join(_chunk(b"IDAT", body[i:i + 1]) for i in range(len(body)))
+    return data[:33] + chunks + _chunk(b"IEND", b"")

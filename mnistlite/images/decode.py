@@ -74,9 +74,6 @@ def _open_image(data, *, max_side: int, max_pixels: int, formats, size=None):
     Image = _pillow()
     if not data:
         raise ImageError("empty file")
-    why = decode_cost.check_bytes(data)
-    if why:
-        raise ImageTooLarge(why)
     try:
         im = Image.open(io.BytesIO(data), formats=formats)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -250,6 +247,9 @@ def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIX
         if unknown:
             raise ValueError(f"formats must be among {', '.join(FORMATS)}, "
                              f"got {', '.join(map(str, unknown))}")
+    why = decode_cost.check_bytes(data)   # before libspng or Pillow parse anything
+    if why:
+        raise ImageTooLarge(why)
     if size is None:
         a = _plain_png(data, max_side, max_pixels) if "PNG" in formats else None
         if a is not None:

@@ -26,6 +26,8 @@ JPEG_BYTE = 2.5            # Huffman decoding, per compressed byte of a JPEG (a 
 JPEG_PIXEL = 0.1           # and per pixel at full size (the DC-only IDCT at 1/8 scale)
 PLAIN_PNM_BYTE = 64        # Pillow's plain-text PNM reader is Python
 RLE_BMP_BYTE = 256         # Pillow's BMP RLE reader is Python, one iteration per two bytes
+PNG_CHUNKS = (1024, 4096)  # chunks allowed: 1024 plus one per 4 KB of file (encoders write 8-64 KB IDATs)
+GIF_BLOCKS = 4096          # extension sub-blocks before the first image (Pillow reads each in Python)
 MAX_TIFF_TAGS = 1024       # entries in a TIFF directory (real files have a few dozen)
 MAX_TIFF_VALUES = 1 << 17  # numbers in a TIFF directory (strip and tile tables of a 4096x4096 image fit)
 # Bytes Pillow stores per pixel for each mode (others: 4).
@@ -80,7 +82,7 @@ def _tiff_directory(data) -> str | None:
     except (struct.error, OverflowError):
         return None  # Pillow gives the error for a truncated header or an offset past the end
     if n > MAX_TIFF_TAGS:
-        return f"TIFF directory has {n} entries; at most {MAX_TIFF_TAGS} are accepted"
+        return f"TIFF directory has {n} entries; at most {MAX_TIFF_TAGS} are accepted: save it as PNG or JPEG"
     table = data[offset + head:offset + head + n * entry]
     if len(table) < n * entry:
         return None
@@ -90,7 +92,40 @@ def _tiff_directory(data) -> str | None:
     numeric = ~np.isin(kinds, (1, 2, 6, 7))        # BYTE, ASCII, SBYTE, UNDEFINED stay bytes
     values = float(counts[numeric].astype(np.float64).sum())
     if values > MAX_TIFF_VALUES:
-        return f"TIFF directory holds {values:.0f} numbers; at most {MAX_TIFF_VALUES} are accepted"
+        return (f"TIFF directory holds {values:.0f} numbers; at most {MAX_TIFF_VALUES} are accepted: "
+                "save it as PNG or JPEG")
+    return None
+
+
+def _png_chunks(data) -> str | None:
+    """Why a PNG is refused for holding too many chunks (each is a Python step in both readers), or None."""
+    limit = PNG_CHUNKS[0] + len(data) // PNG_CHUNKS[1]
+    pos, end, unpack = 8, len(data) - 8, struct.Struct(">I").unpack_from
+    for _ in range(limit):
+        if pos > end:
+            return None
+        pos += 12 + unpack(data, pos)[0]
+    if pos > end:
+        return None
+    return f"PNG has more than {limit} chunks for its {len(data)} bytes: save it with fewer, larger chunks"
+
+
+def _gif_extensions(data) -> str | None:
+    """Why a GIF is refused for the extension blocks before its first image (comments, application
+    data: Pillow reads and keeps them, 255 bytes at a time), or None."""
+    if len(data) < 13:
+        return None
+    flags = data[10]
+    pos, blocks = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0), 0
+    while pos + 1 < len(data) and data[pos] == 0x21:
+        pos += 2
+        while pos < len(data) and data[pos]:
+            blocks += 1
+            if blocks > GIF_BLOCKS:
+                return (f"GIF has more than {GIF_BLOCKS} blocks of extensions (comments, application data) "
+                        "before its image: save it without them")
+            pos += 1 + data[pos]
+        pos += 1
     return None
 
 
@@ -108,6 +143,10 @@ def check_bytes(data) -> str | None:
         return over_budget(f"this {w}x{h} WebP", len(data) + 12 * w * h, WEBP * w * h)
     if head in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
         return _tiff_directory(data)
+    if head == b"\x89PNG":
+        return _png_chunks(data)
+    if head == b"GIF8":
+        return _gif_extensions(data)
     return None
 
 
