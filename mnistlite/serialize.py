@@ -30,10 +30,14 @@ class ModelFileError(ValueError):
     """A model file is missing, corrupt, truncated, foreign or from an unknown format version."""
 
 
-def save(model: MLP, path, metadata: dict | None = None, *, float16: bool = False) -> Path:
+def save(model: MLP, path, metadata: dict | None = None, *, float16: bool = False,
+         created: str | None = None) -> Path:
     """Write ``model`` to ``path`` atomically; ``metadata`` (JSON-able) is stored under "user".
 
-    float16 halves the file; weights are widened back to float32 on load.
+    float16 halves the file; weights are widened back to float32 on load. ``created`` (ISO 8601) is the
+    time recorded in the file: give one (the source's commit time, as ``make candidate`` does through
+    SOURCE_DATE_EPOCH) and equal models give equal bytes; by default a loaded model keeps its own, and
+    a new one gets the current time.
     """
     path = Path(path)
     store = np.float16 if float16 else np.float32
@@ -50,8 +54,8 @@ def save(model: MLP, path, metadata: dict | None = None, *, float16: bool = Fals
         "preprocessing_version": PREPROCESSING_VERSION,
         "mnistlite_version": __version__,
         "config": model.config.to_dict() if model.config else None,
-        "created": utc_now(),
-        **{k: v for k, v in model.metadata.items() if k not in ("user",)},
+        "created": created or model.metadata.get("created") or utc_now(),
+        **{k: v for k, v in model.metadata.items() if k not in ("user", "created")},
     }
     if metadata:
         meta["user"] = {**model.metadata.get("user", {}), **metadata}

@@ -24,6 +24,7 @@ def create_app(predictor: ServingModel, *, settings: Settings | None = None, log
         print(f"mnistlite service NOT READY: {failure}", file=sys.stderr, flush=True)
     metrics = Metrics(settings.model_name, predictor.version, predictor.sha256, predictor.layer_sizes,
                       predictor.n_classes, multiprocess_dir=multiprocess_dir())
+    metrics.watch(predictor, ready=failure is None)
 
     app = falcon.App(middleware=[RequestLog(metrics, log=settings.access_log, stream=log_stream)])
     errors.install(app)

@@ -16,6 +16,7 @@ from .errors import InputError, NotReady
 from .explain import add_inputs
 from .parsing import JSON_TYPES, image_bytes, json_body, media_type, pixels
 from .prometheus_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .prometheus_metrics import input_kind
 
 
 def _json(obj) -> bytes:
@@ -41,6 +42,7 @@ class Predict:
 
     def on_post(self, req, resp):
         explain = req.get_param_as_bool("explain", default=False)  # ?explain=1: add the 28x28 input as PNG
+        info = {}   # filled by preprocess_image for an image body; empty for JSON arrays
         if media_type(req) in JSON_TYPES:
             doc = json_body(req, self.settings)
             if not isinstance(doc, dict) or "instances" not in doc:
@@ -52,13 +54,15 @@ class Predict:
             resp.data = media_json({"predictions": answers})
         else:
             # The library's preprocessing, shared with training: ImageError / ImageTooLarge on bad input.
-            image = preprocess_image(image_bytes(req, self.settings), max_side=self.settings.max_image_side)
+            info = {}
+            image = preprocess_image(image_bytes(req, self.settings), max_side=self.settings.max_image_side,
+                                     info=info)
             answers = self.predictor.predict_images(image[None])
             if explain:
                 add_inputs(answers, image[None])
             resp.data = media_json(answers[0])
         resp.content_type = falcon.MEDIA_JSON
-        self.metrics.predicted(answers)
+        self.metrics.predicted(answers, input_kind(info) if info else "array")
 
 
 class StaticJSON:

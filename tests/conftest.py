@@ -136,7 +136,7 @@ def denied_credentials(seaweed) -> tuple[str, str]:
 
 # What a test needs beyond the library, from its fixtures and folder: `make unit` leaves these out.
 _NEEDS = {"seaweed": "s3", "s3_server": "s3", "s3_bucket": "s3", "denied_credentials": "s3",
-          "gunicorn": "server"}
+          "gunicorn": "server", "reference_model": "slow"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -301,6 +301,28 @@ def test_cli_records_and_shows_the_image_pair(cli, s3_bucket, model_files, capsy
     assert code == 1 and err.count("\n") == 1 and "sha256:<64 lowercase hex>" in err
 
 
+def test_cli_records_the_training_run_facts_with_the_verdict(cli, s3_bucket, model_files, tmp_path, capsys):
+    """The per-run facts the model file leaves out reach the registry record: --metrics twice, the
+    training metrics file then the verdict (whose candidate numbers win where both name a value)."""
+    endpoint, bucket = s3_bucket
+    sha = file_sha256(model_files[3])
+    training = tmp_path / "candidate.metrics.json"
+    training.write_text(json.dumps({"train_seconds": 41.5, "peak_rss_mb": 612.0, "blas_threads": 2,
+                                    "trained_at": "2026-12-07T10:00:00+00:00", "accuracy": 0.5,
+                                    "test_per_class": {"recall": [1.0]}, "model_sha256": sha}))
+    verdict = tmp_path / "verdict.json"
+    verdict.write_text(json.dumps({"status": "pass", "candidate": {"accuracy": 0.98, "model_sha256": sha}}))
+    where = ["--registry", f"s3://{bucket}/runs", "--endpoint-url", endpoint]
+    code = cli(["promote", str(model_files[3]), "--metrics", str(training), "--metrics", str(verdict),
+                *where])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert cli(["show", *where]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    assert metrics == {"train_seconds": 41.5, "peak_rss_mb": 612.0, "blas_threads": 2, "accuracy": 0.98,
+                       "trained_at": "2026-12-07T10:00:00+00:00", "model_sha256": sha}
+
+
 def test_cli_as_a_process_exit_codes_and_one_line_errors(s3_bucket, model_files, tmp_path):
     endpoint, bucket = s3_bucket
     where = ["--registry", f"s3://{bucket}/proc", "--endpoint-url", endpoint]

@@ -20,6 +20,7 @@ def run(*args, env=None):
     return subprocess.run([*TRAIN, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_train_writes_model_and_metrics(mnist_dir, tmp_path):
     out, metrics = tmp_path / "m.npz", tmp_path / "m.json"
     r = run("--data", mnist_dir, "--hidden", "32", "--optimizer", "adam", "--lr", "0.002",
@@ -44,6 +45,7 @@ def test_train_writes_model_and_metrics(mnist_dir, tmp_path):
     assert m["model_sha256"] == model.sha256
 
 
+@pytest.mark.slow
 def test_peak_rss_is_the_scripts_own_not_its_parents(mnist_dir, tmp_path):
     """Linux carries ru_maxrss across exec: started by a 1.5 GB process, train.py must not report 1.5 GB."""
     metrics = tmp_path / "m.json"
@@ -57,6 +59,7 @@ def test_peak_rss_is_the_scripts_own_not_its_parents(mnist_dir, tmp_path):
     assert 100 < peak < 1000, peak
 
 
+@pytest.mark.slow
 def test_quiet_softmax_regression_float16(mnist_dir, tmp_path):
     out = tmp_path / "s.npz"
     r = run("--data", mnist_dir, "--hidden", "0", "--epochs", "1", "--batch-size", "256", "--lr", "0.01",
@@ -113,6 +116,7 @@ def test_corrupt_idx_data_is_a_one_line_error(mnist_dir, tmp_path):
     assert "corrupt or truncated gzip" in r.stderr and str(bad) in r.stderr
 
 
+@pytest.mark.slow
 def test_png_folder_alone_and_combined_with_mnist(mnist_dir, mnist_uint8, tmp_path):
     from mnistlite.data.images import write_folder
 

@@ -66,7 +66,7 @@ def _lut(bg: int, invert: bool, contrast: int) -> np.ndarray:
     return table
 
 
-def to_mnist(gray: np.ndarray) -> np.ndarray:
+def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
     """uint8 (h, w) grayscale of any polarity -> uint8 (28, 28) white-on-black digit, the MNIST way.
 
     A picture whose border is not one flat level (a photo: uneven light, shadow, grain, page edges;
@@ -76,12 +76,19 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the ink box, strokes far
     thinner or thicker than MNIST's brought towards its width (crops that must shrink only),
     longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A picture with no ink
-    gives all zeros.
+    gives all zeros. ``info``, when given, is filled as ``preprocess_image`` documents.
     """
     g = np.asarray(gray)
     if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:
         raise ValueError(f"to_mnist expects a non-empty uint8 (h, w) array, got {g.dtype} {g.shape}")
-    if not ink.is_flat(g):
+    if info is not None:
+        info["size"] = g.shape
+    if ink.is_flat(g):
+        if info is not None:
+            info["path"] = "flat"
+    else:
+        if info is not None:
+            info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
         g = ink.clean(g)
     out = np.zeros((FIELD, FIELD), np.uint8)
     bg = _border_median(g)
@@ -139,12 +146,15 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     return out
 
 
-def preprocess_image(data: bytes, *, max_side: int = 4096) -> np.ndarray:
+def preprocess_image(data: bytes, *, max_side: int = 4096, info: dict | None = None) -> np.ndarray:
     """Image bytes -> uint8 (28, 28) MNIST-form digit (decode_image + to_mnist); raises ImageError.
 
     Big JPEGs are decoded at reduced scale, never below the resolution the ink search works at.
+    ``info``, when given, is filled with how the picture was read: ``size`` (its (h, w) as decoded) and
+    ``path`` ("flat": one flat background; "photo" / "scan": cleaned first, pictures over / up to
+    ``ink.SMALL`` px).
     """
-    return to_mnist(decode_image(data, max_side=max_side, reduce=ink.WORK, copy=False))
+    return to_mnist(decode_image(data, max_side=max_side, reduce=ink.WORK, copy=False), info)
 
 
 def image_to_input(data: bytes, *, max_side: int = 4096) -> np.ndarray:

@@ -64,7 +64,13 @@ def parse_url(url: str) -> tuple[str, str]:
 
 
 def _scalars(metrics) -> dict:
-    """Keep the top-level numbers and strings of a metrics or verdict document (no matrices)."""
+    """Keep the top-level numbers and strings of a metrics or verdict document (no matrices); of a list
+    of documents (the training metrics, then the verdict), each one's, later ones winning."""
+    if isinstance(metrics, list):
+        merged = {}
+        for doc in metrics:
+            merged.update(_scalars(doc))
+        return merged
     if not isinstance(metrics, dict):
         return {}
     if isinstance(metrics.get("candidate"), dict):  # a verdict.json: the candidate's metrics
@@ -288,6 +294,17 @@ class Registry:
                     "rollback_version": target.get("rollback_version"), "restores_version": target_version}
 
         return self._append(make)[0]
+
+    def model_bytes(self, sha256: str) -> bytes:
+        """The bytes of the stored model with this SHA-256, checked against it."""
+        r, _ = self._call("get_object", model_key(sha256))
+        if r is None:
+            raise RegistryError(f"model file {self._where(model_key(sha256))} is missing")
+        blob = r["Body"].read()
+        if hashlib.sha256(blob).hexdigest() != sha256:
+            raise RegistryError(f"hash mismatch for {self._where(model_key(sha256))}: "
+                                f"the stored bytes are damaged")
+        return blob
 
     def fetch(self, out) -> dict:
         """Download the production model to ``out`` (atomically) after checking its SHA-256; returns the

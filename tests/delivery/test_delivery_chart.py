@@ -30,6 +30,8 @@ def test_helm_lint_clean(chart_result):
                                "PodDisruptionBudget", "Pod", "ConfigMap", "Ingress", "NetworkPolicy"}),
     ("no-autoscaling", {"Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "Pod",
                         "ConfigMap"}),
+    ("monitoring", {"Deployment", "Service", "ServiceAccount", "HorizontalPodAutoscaler",
+                    "PodDisruptionBudget", "Pod", "ConfigMap", "ServiceMonitor", "PrometheusRule"}),
 ])
 def test_chart_renders_value_set(chart_result, objects, value_set, expected):
     kinds = {o["kind"] for o in objects(value_set)}
@@ -85,11 +87,13 @@ def test_prestop_delay_fits_the_grace_period(chart_result, one):
     for value_set in chart_result["sets"]:
         pod = one(value_set, "Deployment")["spec"]["template"]["spec"]
         (c,) = pod["containers"]
-        command = c["lifecycle"]["preStop"]["exec"]["command"]
-        assert command[0] == "sleep" and int(command[1]) > 0
+        # The kubelet sleeps: the distroless image has no shell or sleep program an exec hook could run.
+        delay = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert isinstance(delay, int) and delay > 0 and "exec" not in c["lifecycle"]["preStop"]
         graceful = int({e["name"]: e.get("value") for e in c["env"]}["GUNICORN_GRACEFUL_TIMEOUT"])
-        assert graceful >= 5 and int(command[1]) + graceful < pod["terminationGracePeriodSeconds"]
-        # The probes still reach the server's own routes.
+        assert graceful >= 5 and delay + graceful < pod["terminationGracePeriodSeconds"]
+        # The probes still reach the server's own routes, over HTTP: nothing runs inside the container.
+        assert not any("exec" in c[p] for p in ("startupProbe", "livenessProbe", "readinessProbe"))
         assert c["livenessProbe"]["httpGet"] == {"path": "/liveness", "port": "http"}
         assert c["readinessProbe"]["httpGet"] == {"path": "/readiness", "port": "http"}
 
