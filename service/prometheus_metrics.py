@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests by route and status, latency, predictions by class, model info.
+"""Prometheus metrics: requests by route and status, latency, predictions by class, abstentions by reason,
+model info.
 
 Under gunicorn ``PROMETHEUS_MULTIPROC_DIR`` is set (by gunicorn.conf.py, before prometheus_client is
 imported) and every worker writes its values to mmap files there; a scrape of any worker merges them.
@@ -25,6 +26,7 @@ disable_created_metrics()
 # Buckets resolve below a millisecond, where single-image predictions fall (docs/performance.md).
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+ABSTAIN_REASONS = ("not_a_digit", "unsure")
 
 
 class Metrics:
@@ -48,6 +50,9 @@ class Metrics:
                                    registry=reg)
         self.warnings = Counter("mnistlite_input_warnings", "Inputs the corruption detector flagged.",
                                 registry=reg)
+        self.abstentions = Counter("mnistlite_abstentions", "Answers that abstained, by reason "
+                                   "(not_a_digit, unsure).", ("reason",), registry=reg)
+        self._abstain = {r: self.abstentions.labels(r) for r in ABSTAIN_REASONS}
         info = Gauge("mnistlite_model_info", "The served model (value 1).",
                      ("name", "version", "sha256", "layer_sizes"), registry=reg, multiprocess_mode="max")
         info.labels(model_name, version, sha256, "-".join(map(str, layer_sizes))).set(1)
@@ -70,11 +75,13 @@ class Metrics:
         lat.observe(seconds)
 
     def predicted(self, answers) -> None:
-        """Count the classes (and warnings) of a list of answer dicts."""
+        """Count the classes (and warnings and abstentions) of a list of answer dicts."""
         for a in answers:
             self._by_class[a["predicted_class"]].inc()
             if "warnings" in a:
                 self.warnings.inc()
+            if a.get("abstain"):
+                self._abstain[a["abstain_reason"]].inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of all workers (multiprocess) or of this app."""

@@ -44,7 +44,8 @@ PASS, FAIL, ERROR = 0, 1, 2
 # The flag that sets each gate check's threshold, named after a failed check's reason.
 CHECK_FLAGS = {"min_accuracy": "--min-accuracy", "non_inferiority": "--max-drop",
                "class_recall": "--max-class-drop", "mcnemar": "--alpha",
-               "improvement": "--require-improvement"}
+               "improvement": "--require-improvement", "calibration": "--max-ece-rise",
+               "reject_rate": "--max-reject-rise"}
 
 
 def parse_args(argv=None):
@@ -70,6 +71,10 @@ def parse_args(argv=None):
     p.add_argument("--alpha", type=float, default=d.alpha,
                    help=f"McNemar significance level (default {d.alpha})")
     p.add_argument("--require-improvement", action="store_true", help="candidate must beat production")
+    p.add_argument("--max-ece-rise", type=float, default=d.max_ece_rise,
+                   help=f"allowed ECE rise vs production, both calibrated (default {d.max_ece_rise})")
+    p.add_argument("--max-reject-rise", type=float, default=d.max_reject_rise,
+                   help=f"allowed rise of the share rejected for 0.5%% error (default {d.max_reject_rise})")
     args = p.parse_args(argv)
     if args.candidate and args.pictures:
         p.error("--pictures goes with --model; compare mode writes its PNGs next to --report")
@@ -85,7 +90,8 @@ def _write_json(path, doc):
 
 
 def _policy(args) -> Policy:
-    return Policy(args.min_accuracy, args.max_drop, args.max_class_drop, args.alpha, args.require_improvement)
+    return Policy(args.min_accuracy, args.max_drop, args.max_class_drop, args.alpha, args.require_improvement,
+                  args.max_ece_rise, args.max_reject_rise)
 
 
 def _message(e: EvaluationError) -> str:
@@ -120,6 +126,9 @@ def evaluate_one(args) -> int:
         return fail(f"cannot write outputs ({e.strerror or e}: {e.filename})", code=ERROR)
     print(f"{args.model}: accuracy {m['accuracy']:.4f}  log loss {m['log_loss']:.4f}  ECE {m['ece']:.4f}  "
           f"n {m['n']}  model {m['model_sha256'][:12]}  test set {m['test_set_sha256'][:12]}")
+    print(f"  calibrated {'yes' if m['calibrated'] else 'no'}  rejected for 0.5% error "
+          f"{m['reject_for_0.5pct_error']:.4f}  abstained at its thresholds {m['abstained']:.4f} "
+          f"(error among answered {m['error_answered']:.4f})")
     return PASS
 
 
