@@ -26,7 +26,7 @@ REASONS = {UNSURE: "unsure", NOT_A_DIGIT: "not_a_digit"}
 # threshold whose error among the answered is at most ``target_error``, as long as at most
 # ``max_reject`` are rejected in all; ``min_pair`` calls at most ``unsure_floor`` of them "not a digit"
 # rather than "unsure" among the low-confidence ones.
-POLICY = {"target_error": 0.002, "max_reject": 0.012, "max_not_a_digit": 0.005, "unsure_floor": 0.001}
+POLICY = {"target_error": 0.002, "max_reject": 0.015, "max_not_a_digit": 0.01, "unsure_floor": 0.001}
 
 
 @dataclass(frozen=True)

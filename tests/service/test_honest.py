@@ -89,8 +89,8 @@ def test_the_confidence_threshold_is_applied(calibrated, digits):
     for delta, abstains in ((1e-4, True), (-1e-4, False)):
         model = ml.MLP(calibrated.layer_sizes, init="zeros")
         model.flat_params[...] = calibrated.flat_params
-        model.calibration = dataclasses.replace(calibrated.calibration, min_confidence=float(p[first]) + delta,
-                                                min_pair=0.0)
+        model.calibration = dataclasses.replace(calibrated.calibration, min_pair=0.0,
+                                                min_confidence=float(p[first]) + delta)
         a = _batch(_client(model), x[:1])[0]
         assert a["abstain"] is abstains, (delta, a)
         if abstains:
