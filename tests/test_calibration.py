@@ -140,3 +140,21 @@ def test_an_old_format_file_loads_and_answers_as_before(small_model, mnist, tmp_
     assert model.calibration is None and model.metadata["format_version"] == 1
     np.testing.assert_allclose(model.predict_proba(xt[:64]), ml.softmax(model.logits(xt[:64])), rtol=1e-6)
     assert not decide(model.predict_proba(xt[:64]), model.calibration).any()
+
+
+def test_min_logit_calls_low_scoring_rows_not_a_digit():
+    p = np.array([[0.9] + [0.1 / 9] * 9] * 3)
+    cal = Calibration(1.0, min_confidence=0.5, min_pair=0.2, min_logit=2.0)
+    assert decide(p, cal, np.array([1.9, 2.0, 5.0])).tolist() == [NOT_A_DIGIT, 0, 0]
+    assert decide(p, cal).tolist() == [0, 0, 0]   # without logits the rule cannot apply
+
+
+def test_outlier_hook_adds_labelled_non_digits(mnist):
+    from mnistlite.images.nondigits import KINDS, outlier_hook, outlier_pool
+
+    (x, y), _ = mnist
+    pool = outlier_pool(len(KINDS) * 2, np.random.default_rng(0), x[:100])
+    assert pool.shape == (len(KINDS) * 2, 784) and pool.dtype == np.float32
+    assert not pool[KINDS.index("blank")].any() and pool[KINDS.index("letter")].max() > 0.5
+    xb, yb = outlier_hook(0.25, pool)(x[:64], y[:64], np.random.default_rng(1))
+    assert xb.shape == (80, 784) and (yb[:64] == y[:64]).all() and (yb[64:] == -1).all()
