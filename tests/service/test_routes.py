@@ -38,7 +38,8 @@ def test_model_info(client, admin_client, fake):
     assert info["input"]["json"]["max_batch"] == 1000
     assert info["output"] == {"classes": list(range(10))} and info["corruption_detector"] is True
     public = client.simulate_get("/v1/model").json  # what a client needs, and the page's accuracy
-    assert set(public) == {"name", "version", "sha256", "layer_sizes", "training_metrics", "input", "output"}
+    assert set(public) == {"name", "version", "sha256", "layer_sizes", "calibration", "training_metrics",
+                           "input", "output"}
     assert public["training_metrics"] == {"test_accuracy": 0.5}
     assert {k: public[k] for k in ("version", "sha256", "layer_sizes", "input", "output")} == \
         {k: info[k] for k in ("version", "sha256", "layer_sizes", "input", "output")}
