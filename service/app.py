@@ -5,7 +5,7 @@ import sys
 
 import falcon
 
-from . import errors, oip, openapi, page, resources
+from . import errors, oip, openapi, page, resources, tfserving
 from .accesslog import RequestLog
 from .predictor import ServingModel
 from .prometheus_metrics import Metrics, multiprocess_dir
@@ -36,5 +36,6 @@ def create_app(predictor: ServingModel, *, settings: Settings | None = None, log
     app.add_route("/metrics", resources.MetricsText(metrics))
     app.add_route("/openapi.json", resources.StaticJSON(openapi.document(settings, predictor.n_classes)))
     oip.add_routes(app, predictor, metrics, settings, failure)
+    tfserving.add_routes(app, predictor, metrics, settings, failure)  # /v1/models/{name}[:predict]
     page.add_routes(app)  # GET /: the drawing page and its static files
     return app
