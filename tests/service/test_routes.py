@@ -49,7 +49,7 @@ def test_openapi_lists_every_route(client):
     assert set(doc["paths"]) == {
         "/", "/predict", "/liveness", "/readiness", "/v1/model", "/metrics", "/openapi.json", "/v2",
         "/v2/health/live", "/v2/health/ready", "/v2/models/mnistlite", "/v2/models/mnistlite/ready",
-        "/v2/models/mnistlite/infer"}
+        "/v2/models/mnistlite/infer", "/v1/models/mnistlite:predict", "/v1/models/mnistlite"}
     for path in doc["paths"]:  # each documented GET answers
         if "get" in doc["paths"][path]:
             assert client.simulate_get(path).status_code == 200, path
