@@ -50,9 +50,12 @@ class DeadlineBody:
         self.slots, self.holding = slots, False  # a large body waits for an upload slot before its first read
 
     def release(self) -> None:
+        """Give the upload slot back for good: gunicorn reads the body again (to drain it) before the
+        connection's next request, and that read must not take a slot it never gives back."""
         if self.holding:
             self.holding = False
             self.slots.release()
+        self.slots = None
 
     def _call(self, method, *args):
         error = TimeoutError(f"the request body did not arrive within {self.seconds:g} s; "
