@@ -4,7 +4,8 @@ binary tensors (the binary tensor data extension), requests alternating between 
 Each request is built once, before timing, as a client would send it (JSON: the float32 pixels as JSON
 numbers, outputs as JSON; binary: a JSON header plus 4 bytes a pixel, every output binary); timed is the
 round trip on a fresh connection, which includes the server reading, checking and answering the body.
-The client's cost of building each body is printed beside it.
+The client's cost of building each body is printed beside it, and the server's stages for one batch,
+timed in-process, below.
 """
 from __future__ import annotations
 
@@ -86,6 +87,36 @@ def run(port: int, x: np.ndarray, seconds: float, max_pairs: int = 2000) -> dict
     return {mode: {"requests": len(ts), "p50_ms": _pct(ts, 0.5), "p99_ms": _pct(ts, 0.99),
                    "images_per_s": len(x) * len(ts) / sum(ts), "body_bytes": built[mode][1],
                    "client_build_ms": build_ms[mode]} for mode, ts in times.items()}
+
+
+def breakdown(x: np.ndarray, model_path) -> dict:
+    """In-process CPU ms (best of 5) of the server's stages for one batch, JSON against binary."""
+    import mnistlite as ml
+    from service.parsing import pixels
+    from service.predictor import Predictor
+
+    body = json_body(x)[0]
+    data = json.loads(body)["inputs"][0]["data"]
+    raw = np.ascontiguousarray(x, "<f4").tobytes()
+    shape = list(x.shape)
+    predictor = Predictor(ml.load(model_path))
+    x32 = pixels(data, "data", len(x), shape=shape)
+    stages = {
+        "json.loads of the JSON body": lambda: json.loads(body),
+        "JSON data -> checked float32 array": lambda: pixels(data, "data", len(x), shape=shape),
+        "binary bytes -> checked float32 array": lambda: pixels(np.frombuffer(raw, "<f4").reshape(shape),
+                                                                "data", len(x), shape=shape),
+        "model + detector + answers (either)": lambda: predictor.predict(x32),
+    }
+    out = {}
+    for name, fn in stages.items():
+        best = float("inf")
+        for _ in range(5):
+            t = time.thread_time()  # CPU time: other processes on the machine do not count
+            fn()
+            best = min(best, time.thread_time() - t)
+        out[name] = best * 1000
+    return out
 
 
 def report(results: dict, n: int) -> str:

@@ -215,9 +215,14 @@ def batch_mode(args) -> int:
         return 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    stages = batch_tensors.breakdown(x, model) if args.model else None  # the quick model is gone with tmp
     print(batch_tensors.report(results, len(x)))
+    if stages:
+        print(f"\nin-process CPU per {len(x)}-image batch (ms, best of 5):")
+        for name, ms in stages.items():
+            print(f"  {name:40} {ms:7.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"batch": len(x), "results": results}, indent=2))
+        args.json.write_text(json.dumps({"batch": len(x), "results": results, "stages_ms": stages}, indent=2))
     return 0
 
 
