@@ -85,5 +85,11 @@ def outputs_of(answers: list) -> tuple[Output, ...]:
 
 
 def probe_outputs(predictor) -> tuple[Output, ...]:
-    """The outputs of ``predictor``'s answers, read off its answer for a blank image."""
-    return outputs_of(predictor.predict(np.zeros((1, 784), np.float32)))
+    """The outputs of ``predictor``'s answers, read off its answers for a blank, a full and a noise image.
+
+    Images no digit model should be sure of, so that fields an answer carries only sometimes (a reason
+    for not answering, a warning) show up among them.
+    """
+    noise = np.random.default_rng(0).random(784, dtype=np.float32)
+    probe = np.stack([np.zeros(784, np.float32), np.ones(784, np.float32), noise])
+    return outputs_of(predictor.predict(probe))

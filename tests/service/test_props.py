@@ -15,7 +15,7 @@ from service.settings import Settings
 
 CONTENT_TYPES = ["image/png", "image/jpeg", "application/octet-stream", "application/json", "text/plain",
                  "multipart/form-data; boundary=xyz", "multipart/form-data", "image/gif", ""]
-ROUTES = ["/predict", "/v2/models/mnistlite/infer"]
+ROUTES = ["/predict", "/v2/models/mnistlite/infer", "/v1/models/mnistlite:predict"]
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
