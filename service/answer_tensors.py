@@ -1,10 +1,11 @@
 """The service's answers as OIP output tensors: one tensor per answer field.
 
 The answer builder (``ServingModel.predict``) is the one source of answer fields. The outputs are read
-off a probe answer at start-up, so a field the builder adds (a flag, a reason) becomes an output, in the
-metadata and in every infer response, with no code here: booleans become BOOL, integers INT64, other
-numbers FP32, strings BYTES (``""`` where an answer leaves the field out) and lists of numbers an FP32
-row per image. ``model_version`` is the response's own field and ``warnings`` its parameters.
+off probe answers on the first OIP request, so a field the builder adds (a flag, a reason) becomes an
+output, in the metadata and in every infer response, with no code here: booleans become BOOL, integers
+INT64, other numbers FP32, strings BYTES (``""`` where an answer leaves the field out) and lists of
+numbers an FP32 row per image. ``model_version`` is the response's own field and ``warnings`` its
+parameters.
 """
 from __future__ import annotations
 

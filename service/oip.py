@@ -14,7 +14,7 @@ import mnistlite
 from . import oip_binary, oip_request
 from .answer_tensors import probe_outputs
 from .parsing import pixels
-from .resources import StaticJSON
+from .resources import StaticJSON, media_json
 
 INPUT_SHAPES = ([-1, 784], [-1, 28, 28])
 # What the metadata's single input entry says the server also accepts (OIP parameter values are strings).
@@ -24,26 +24,50 @@ ACCEPTS = {"datatypes": "FP32 (values in [0, 1]) or UINT8 (values 0..255)",
            "name": "any name: the model has this one input"}
 
 
+class Outputs:
+    """The model's output tensors, probed on first use: ``create_app`` predicts nothing but its self-test."""
+
+    def __init__(self, predictor):
+        self.predictor, self._by_name = predictor, None
+
+    def by_name(self) -> dict:
+        if self._by_name is None:
+            self._by_name = {o.name: o for o in probe_outputs(self.predictor)}
+        return self._by_name
+
+
+class Metadata:
+    """GET /v2/models/{name}: built on the first request, then served as bytes."""
+
+    def __init__(self, name: str, predictor, outputs: Outputs):
+        self.name, self.predictor, self.outputs, self.body = name, predictor, outputs, None
+
+    def on_get(self, req, resp):
+        if self.body is None:
+            self.body = media_json(metadata(self.name, self.predictor, self.outputs.by_name().values()))
+        resp.data, resp.content_type = self.body, falcon.MEDIA_JSON
+
+
 class Infer:
     """POST /v2/models/{name}/infer."""
 
-    def __init__(self, predictor, metrics, settings, outputs):
-        self.predictor, self.metrics, self.settings = predictor, metrics, settings
-        self.outputs = {o.name: o for o in outputs}
+    def __init__(self, predictor, metrics, settings, outputs: Outputs):
+        self.predictor, self.metrics, self.settings, self.outputs = predictor, metrics, settings, outputs
 
     def on_post(self, req, resp):
         doc, rest = oip_binary.read(req, self.settings)
-        request = oip_request.parse(doc, tuple(self.outputs), self.settings.max_batch)
+        outputs = self.outputs.by_name()
+        request = oip_request.parse(doc, tuple(outputs), self.settings.max_batch)
         answers = self.predictor.predict(self._input(request.input, rest))
-        wanted = request.outputs or tuple((name, request.binary_output) for name in self.outputs)
+        wanted = request.outputs or tuple((name, request.binary_output) for name in outputs)
         tensors, payload = [], []
         for name, binary in wanted:
             if binary:
-                head, raw = self.outputs[name].binary(answers)
+                head, raw = outputs[name].binary(answers)
                 tensors.append(head)
                 payload.append(raw)
             else:
-                tensors.append(self.outputs[name].json(answers))
+                tensors.append(outputs[name].json(answers))
         body = {"model_name": self.settings.model_name, "model_version": self.predictor.version,
                 "outputs": tensors}
         if request.id is not None:
@@ -80,11 +104,11 @@ def metadata(name: str, predictor, outputs) -> dict:
 def add_routes(app: falcon.App, predictor, metrics, settings, failure: str | None) -> None:
     """Mount the OIP routes for the model named ``settings.model_name``."""
     name = settings.model_name
-    outputs = probe_outputs(predictor)
+    outputs = Outputs(predictor)
     server = {"name": "mnistlite", "version": mnistlite.__version__, "extensions": ["binary_tensor_data"]}
     app.add_route("/v2", StaticJSON(server))
     app.add_route("/v2/health/live", StaticJSON({"live": True}))
     app.add_route("/v2/health/ready", StaticJSON({"ready": True}, failure))
-    app.add_route(f"/v2/models/{name}", StaticJSON(metadata(name, predictor, outputs)))
+    app.add_route(f"/v2/models/{name}", Metadata(name, predictor, outputs))
     app.add_route(f"/v2/models/{name}/ready", StaticJSON({"name": name, "ready": True}, failure))
     app.add_route(f"/v2/models/{name}/infer", Infer(predictor, metrics, settings, outputs))
