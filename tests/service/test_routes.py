@@ -139,7 +139,7 @@ def test_oip_health_and_metadata(client, fake):
     # The outputs are the answer's fields, each named once.
     outputs = {o["name"]: (o["datatype"], o["shape"]) for o in meta["outputs"]}
     assert outputs == {"predicted_class": ("INT64", [-1]), "confidence": ("FP32", [-1]),
-                       "probabilities": ("FP32", [-1, 10])}
+                       "probabilities": ("FP32", [-1, 10]), "abstain": ("BOOL", [-1])}
     server = client.simulate_get("/v2").json
     assert server["name"] == "mnistlite" and "binary_tensor_data" in server["extensions"]
 
