@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import strict_from_dict
 from .losses import log_softmax, softmax
 
 ANSWER, UNSURE, NOT_A_DIGIT = 0, 1, 2
@@ -55,11 +56,7 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown calibration fields {unknown}; valid fields: {sorted(names)}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "calibration")
 
 
 def nll(logits, y, temperature: float) -> float:

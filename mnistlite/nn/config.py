@@ -16,6 +16,15 @@ class ConfigError(ValueError):
         self.fields = (fields,) if isinstance(fields, str) else tuple(fields)
 
 
+def strict_from_dict(cls, d: dict, what: str):
+    """``cls(**d)`` for a dataclass read from a file; names the keys it does not know (no TypeError)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"unknown {what} fields {unknown}; valid fields: {sorted(names)}")
+    return cls(**d)
+
+
 def _knob(default, help: str, **extra):
     """A TrainConfig field: its default and the one-line help the CLI's flag shows."""
     return field(default=default, metadata={"help": help, **extra})
@@ -104,11 +113,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """Build from a dict (as saved in a model file); unknown keys are an error, not ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields {unknown}; valid fields: {sorted(names)}")
-        return cls(**d)
+        return strict_from_dict(cls, d, "TrainConfig")
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
