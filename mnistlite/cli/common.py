@@ -4,6 +4,7 @@ The library says what is wrong in its own terms; these helpers add the flag a us
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import resource
 import sys
@@ -59,3 +60,21 @@ def peak_rss_mb() -> float:
 
 # What fixes a model file that is missing or damaged, for the CLIs that read one.
 MODEL_FILE_HINT = "re-train it (scripts/train.py) or fetch a good copy (scripts/registry.py fetch)"
+
+
+def add_policy_flags(parser, cls) -> None:
+    """One flag per field of a policy dataclass (``--max-drop`` sets ``max_drop``), with the field's help
+    and its default."""
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        flag, value = "--" + f.name.replace("_", "-"), getattr(defaults, f.name)
+        text = f.metadata["help"].replace("%", "%%")   # argparse formats help with %
+        if isinstance(value, bool):
+            parser.add_argument(flag, action="store_true", help=text)
+        else:
+            parser.add_argument(flag, type=type(value), default=value, help=f"{text} (default {value:g})")
+
+
+def policy_from(cls, args):
+    """The policy dataclass the flags of ``add_policy_flags`` describe."""
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})

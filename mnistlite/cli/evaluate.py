@@ -40,7 +40,7 @@ from mnistlite.release.report import (
     write_report,
 )
 
-from .common import MODEL_FILE_HINT, fail, show_library_log
+from .common import MODEL_FILE_HINT, add_policy_flags, fail, policy_from, show_library_log
 
 PASS, FAIL, ERROR = 0, 1, 2
 # The flag that sets each gate check's threshold, named after a failed check's reason.
@@ -63,23 +63,7 @@ def parse_args(argv=None):
     p.add_argument("--report", help="Markdown report to write; PNGs go next to it (compare mode)")
     p.add_argument("--verdict", help="verdict JSON to write (compare mode)")
     p.add_argument("--assets-url", default="", help="URL prefix for the PNG links in the report")
-    d = Policy()
-    p.add_argument("--min-accuracy", type=float, default=d.min_accuracy,
-                   help=f"absolute floor (default {d.min_accuracy})")
-    p.add_argument("--max-drop", type=float, default=d.max_drop,
-                   help=f"allowed accuracy drop vs production (default {d.max_drop})")
-    p.add_argument("--max-class-drop", type=float, default=d.max_class_drop,
-                   help=f"allowed recall drop on any digit (default {d.max_class_drop})")
-    p.add_argument("--alpha", type=float, default=d.alpha,
-                   help=f"McNemar significance level (default {d.alpha})")
-    p.add_argument("--max-group-drop", type=float, default=d.max_group_drop,
-                   help=f"allowed accuracy drop on either writer group of MNIST's test set "
-                        f"(default {d.max_group_drop})")
-    p.add_argument("--require-improvement", action="store_true", help="candidate must beat production")
-    p.add_argument("--max-ece-rise", type=float, default=d.max_ece_rise,
-                   help=f"allowed ECE rise vs production, both calibrated (default {d.max_ece_rise})")
-    p.add_argument("--max-reject-rise", type=float, default=d.max_reject_rise,
-                   help=f"allowed rise of the share rejected for 0.5%% error (default {d.max_reject_rise})")
+    add_policy_flags(p.add_argument_group("the gate's policy"), Policy)
     args = p.parse_args(argv)
     if args.candidate and args.pictures:
         p.error("--pictures goes with --model; compare mode writes its PNGs next to --report")
@@ -95,9 +79,7 @@ def _write_json(path, doc):
 
 
 def _policy(args) -> Policy:
-    return Policy(args.min_accuracy, args.max_drop, args.max_class_drop, args.alpha, args.require_improvement,
-                  max_group_drop=args.max_group_drop, max_ece_rise=args.max_ece_rise,
-                  max_reject_rise=args.max_reject_rise)
+    return policy_from(Policy, args)
 
 
 def _message(e: EvaluationError) -> str:

@@ -27,7 +27,7 @@ from mnistlite.release.field_report import headline, write
 from mnistlite.release.monitor import MonitorPolicy, run
 from mnistlite.release.registry import NoProductionModel, RegistryError
 
-from .common import fail, s3_message, show_library_log
+from .common import add_policy_flags, fail, policy_from, s3_message, show_library_log
 
 PROG = "monitor"
 PASS, FAIL, ERROR = 0, 1, 2
@@ -45,20 +45,7 @@ def parse_args(argv=None):
     ap.add_argument("--out", type=Path, default=Path("monitor-report"),
                     help="report folder (default %(default)s)")
     ap.add_argument("--data", help="MNIST folder for the models' test accuracy (default: MNISTLITE_DATA_DIR)")
-    d = MonitorPolicy()
-    ap.add_argument("--max-accuracy-drop", type=float, default=d.max_accuracy_drop,
-                    help=f"allowed week accuracy below the MNIST test accuracy "
-                         f"(default {d.max_accuracy_drop})")
-    ap.add_argument("--max-recall-drop", type=float, default=d.max_recall_drop,
-                    help=f"allowed recall drop on any digit (default {d.max_recall_drop})")
-    ap.add_argument("--min-digit-count", type=int, default=d.min_digit_count,
-                    help=f"judge a digit's recall only with this many images (default {d.min_digit_count})")
-    ap.add_argument("--max-age-days", type=float, default=d.max_age_days,
-                    help=f"oldest acceptable production model (default {d.max_age_days:g})")
-    ap.add_argument("--max-models", type=int, default=d.max_models,
-                    help=f"production plus earlier models to score (default {d.max_models})")
-    ap.add_argument("--max-bad-fraction", type=float, default=d.max_bad_fraction,
-                    help=f"data gate: allowed share of bad images (default {d.max_bad_fraction})")
+    add_policy_flags(ap.add_argument_group("the field policy"), MonitorPolicy)
     args = ap.parse_args(argv)
     try:
         spec = parse_week_spec(args.week)
@@ -67,8 +54,7 @@ def parse_args(argv=None):
     if spec != "latest" and not (isinstance(spec, tuple) and spec[0] == spec[1]):
         ap.error(f"--week must be latest or N (one week), got {args.week!r}")
     try:
-        policy = MonitorPolicy(args.max_accuracy_drop, args.max_recall_drop, args.min_digit_count,
-                               args.max_age_days, args.max_models, args.max_bad_fraction)
+        policy = policy_from(MonitorPolicy, args)
     except ValueError as e:
         ap.error(str(e))
     return args, policy

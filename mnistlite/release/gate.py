@@ -15,18 +15,23 @@ from ..metrics import accuracy, mcnemar_exact, mcnemar_table, per_class_report, 
 _EPS = 1e-12  # float slack so a drop of exactly the allowed size passes
 
 
+def _rule(default, help: str):
+    """A policy field: its default and the help of the CLI flag made from it."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class Policy:
     """When a candidate passes; every threshold is an accuracy/recall fraction in [0, 1]."""
 
-    min_accuracy: float = 0.97        # absolute floor, applies on first deploy too
-    max_drop: float = 0.002           # non-inferiority margin on overall accuracy
-    max_class_drop: float = 0.01      # largest recall loss allowed on any one class
-    alpha: float = 0.05               # McNemar significance level for "significantly worse"
-    require_improvement: bool = False  # the strict rule: candidate accuracy > production accuracy
-    max_group_drop: float = 0.01      # largest accuracy loss allowed on any writer group
-    max_ece_rise: float = 0.005       # candidate ECE <= production's + this (when both are calibrated)
-    max_reject_rise: float = 0.005    # share rejected for 0.5% error <= production's + this
+    min_accuracy: float = _rule(0.97, "absolute accuracy floor, first deploy included")
+    max_drop: float = _rule(0.002, "allowed accuracy drop vs production (non-inferiority margin)")
+    max_class_drop: float = _rule(0.01, "allowed recall drop on any digit")
+    alpha: float = _rule(0.05, "McNemar significance level for 'significantly worse'")
+    require_improvement: bool = _rule(False, "candidate must beat production")
+    max_group_drop: float = _rule(0.01, "allowed accuracy drop on either writer group of MNIST's test set")
+    max_ece_rise: float = _rule(0.005, "allowed ECE rise vs production, both calibrated")
+    max_reject_rise: float = _rule(0.005, "allowed rise of the share rejected for 0.5% error")
 
     def __post_init__(self):
         for name in ("min_accuracy", "max_drop", "max_class_drop", "max_group_drop", "max_ece_rise",

@@ -24,6 +24,7 @@ from ..quality.honest import judge as judge_answers
 from ..quality.validate import validate_folder, write_report
 from .evaluation import TestSet, evaluate, load_model, load_test_set
 from .field_history import FieldHistory
+from .gate import _rule
 from .registry import Registry, model_key
 
 RECORD_SCHEMA = "mnistlite.field/1"
@@ -38,12 +39,12 @@ class MonitorError(ValueError):
 class MonitorPolicy:
     """When production is fine in the field; accuracies and recalls are fractions in [0, 1]."""
 
-    max_accuracy_drop: float = 0.02   # week accuracy may sit this far below the MNIST test accuracy
-    max_recall_drop: float = 0.08     # per digit, week recall vs MNIST test recall
-    min_digit_count: int = 20         # digits rarer than this in the week are not judged (too noisy)
-    max_age_days: float = 90.0        # production older than this (by its creation time) fails
-    max_models: int = 5               # production plus the models before it, newest first
-    max_bad_fraction: float = 0.01    # the data gate's allowance of bad images in a week
+    max_accuracy_drop: float = _rule(0.02, "allowed week accuracy below the MNIST test accuracy")
+    max_recall_drop: float = _rule(0.08, "allowed recall drop on any digit, week vs MNIST test")
+    min_digit_count: int = _rule(20, "judge a digit's recall only with this many images in the week")
+    max_age_days: float = _rule(90.0, "oldest acceptable production model, by its creation time")
+    max_models: int = _rule(5, "production plus earlier models to score, newest first")
+    max_bad_fraction: float = _rule(0.01, "data gate: allowed share of bad images in a week")
 
     def __post_init__(self):
         for name in ("max_accuracy_drop", "max_recall_drop", "max_bad_fraction"):
