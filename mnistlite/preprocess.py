@@ -102,7 +102,7 @@ def _lut(bg: int, invert: bool, contrast: int) -> np.ndarray:
     return table
 
 
-def to_mnist(gray: np.ndarray) -> np.ndarray:
+def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
     """uint8 (h, w) grayscale of any polarity -> uint8 (28, 28) white-on-black digit, the MNIST way.
 
     A picture whose border is not one flat level (a photo: uneven light, shadow, grain, page edges;
@@ -112,29 +112,44 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the ink box, strokes far
     thinner or thicker than MNIST's brought towards its width (crops that must shrink only),
     longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A picture with no ink
-    gives all zeros.
+    gives all zeros. ``info``, when given, is filled as ``preprocess_image`` documents.
     """
+    if info is None:
+        info = {}
+    info.update(path="flat", declutter=False, stroke=False, empty=False, reason=None)
     g = np.asarray(gray)
     if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:
         raise ValueError(f"to_mnist expects a non-empty uint8 (h, w) array, got {g.dtype} {g.shape}")
-    if not ink.is_flat(g):
-        g = ink.clean(g)
+    flat = ink.is_flat(g)
+    level = None if flat else ink.frame_level(g)
+    if not flat and level is None:
+        info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
+        cleaned = ink.clean(g)
+        # A small picture whose cleaning found nothing is read as it is: any ink it has shows.
+        g = cleaned if cleaned.any() or max(g.shape) > ink.SMALL else g
+    else:
+        info["path"] = "flat" if level is None else "frame"
+        g = ink.to_work_size(g)     # the output is 20 px: nothing is gained at full resolution
     out = np.zeros((FIELD, FIELD), np.uint8)
-    bg = _border_median(g)
+    info["empty"] = True   # until ink is placed below
+    bg = _border_median(g) if level is None else level
     lo, hi = int(_min(g, axis=None)), int(_max(g, axis=None))
     invert = bg - lo > hi - bg     # the ink is on the side further from the background
     contrast = bg - lo if invert else hi - bg
     if contrast < MIN_CONTRAST:
+        info["reason"] = "no ink: the picture is one level" if info["path"] in ("flat", "frame") \
+            else "no ink stands out from the background"
         return out
     cut = INK_FRACTION * contrast
     mask = g < bg - cut if invert else g > bg + cut
     if max(g.shape) <= ink.SMALL:
         cleared = ink.declutter(g, mask, bg)
         if cleared is not g:
-            g = cleared
-            mask = g < bg - cut if invert else g > bg + cut
-            if not _any(mask, axis=None):
-                return out
+            cleared_mask = cleared < bg - cut if invert else cleared > bg + cut
+            # A "line" holding most of the ink is the digit (a 1 filling its frame): kept.
+            if np.count_nonzero(cleared_mask) >= 0.25 * np.count_nonzero(mask):
+                info["declutter"] = True
+                g, mask = cleared, cleared_mask
     r0, r1, c0, c1 = _bbox(mask)
     # One lookup table does inversion, background removal and contrast stretch on the crop only;
     # none when already white-on-black with full contrast (MNIST itself): the identity.
@@ -153,7 +168,9 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     box = box[r0:r1 + 1, c0:c1 + 1]
     h, w = box.shape
     if max(h, w) >= 2 * BOX:
-        box = ink.normalise_stroke(box)
+        normalised = ink.normalise_stroke(box)
+        info["stroke"] = normalised is not box
+        box = normalised
         h, w = box.shape
     if max(h, w) != BOX:
         from PIL import Image
@@ -165,6 +182,7 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     row_mass = _sum(box, axis=1, dtype=np.int64)
     total = int(_sum(row_mass))
     if total == 0:
+        info["reason"] = "no ink left after scaling to 20 px"
         return out
     cy = int(row_mass @ _INDEX[:h]) / total
     cx = int(_sum(box, axis=0, dtype=np.int64) @ _INDEX[:w]) / total
@@ -172,15 +190,16 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     top = min(max(math.floor(FIELD / 2 - cy + 0.5), 0), FIELD - h)
     left = min(max(math.floor(FIELD / 2 - cx + 0.5), 0), FIELD - w)
     out[top:top + h, left:left + w] = box
+    info["empty"] = False
     return out
 
 
-def preprocess_image(data: bytes, *, max_side: int = 4096) -> np.ndarray:
+def preprocess_image(data: bytes, *, max_side: int = 4096, info: dict | None = None) -> np.ndarray:
     """Image bytes -> uint8 (28, 28) MNIST-form digit (decode_image + to_mnist); raises ImageError.
 
     Big JPEGs are decoded at reduced scale, never below the resolution the ink search works at.
     """
-    return to_mnist(decode_image(data, max_side=max_side, reduce=ink.WORK, copy=False))
+    return to_mnist(decode_image(data, max_side=max_side, reduce=ink.WORK, copy=False), info)
 
 
 def image_to_input(data: bytes, *, max_side: int = 4096) -> np.ndarray:
