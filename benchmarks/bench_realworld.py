@@ -1,7 +1,7 @@
 """Robustness suite: MNIST test digits as people really send them, through preprocess_image and a model.
 
 Usage:
-  python benchmarks/bench_realworld.py --model M.npz [--data DIR] [--n 1000] [--n-photo 100] [--n-crop 500]
+  python benchmarks/bench_realworld.py --model M.npz [--data DIR] [--n 1000] [--n-photo 100] [--n-crop 1000]
          [--grid docs/realworld.png] [--out figures.json] [--cache DIR] [--only KIND,...]
 
 Builds every condition from the MNIST *test* split only (never training data), each from its own
@@ -70,7 +70,8 @@ def _png(a: np.ndarray) -> bytes:
 
 def build(name: str, x, y, n: int, seed: int):
     """(blobs, labels) of one condition from its own seeded sample of the test set."""
-    rng = np.random.default_rng([seed, sum(name.encode())])
+    # a margin twin draws the same digits as its cropped condition
+    rng = np.random.default_rng([seed, sum(name.removesuffix(" +margin").encode())])
     idx = rng.choice(len(x), size=min(n, len(x)), replace=False)
     if name in KINDS or name in CROPS:
         make = KINDS.get(name) or CROPS[name]
@@ -83,7 +84,7 @@ def build(name: str, x, y, n: int, seed: int):
 def run(name, blobs, labels, model):
     t = np.empty(len(blobs))
     digits = np.empty((len(blobs), 28, 28), np.uint8)
-    paths = {"flat": 0, "photo": 0, "scan": 0, "declutter": 0, "stroke": 0, "empty": 0}
+    paths = dict.fromkeys(("flat", "frame", "photo", "scan", "declutter", "stroke", "empty"), 0)
     for i, b in enumerate(blobs):
         info = {}
         t0 = time.perf_counter()
@@ -155,8 +156,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", help="MNIST IDX folder (default: $MNISTLITE_DATA_DIR / load_mnist)")
     p.add_argument("--n", type=int, default=1000, help="test digits per MNIST-C-style kind (default 1000)")
     p.add_argument("--n-photo", type=int, default=100, help="photos per photo condition (default 100)")
-    p.add_argument("--n-crop", type=int, default=500,
-                   help="test digits per frame-filling (crop, 8x8) condition (default 500)")
+    p.add_argument("--n-crop", type=int, default=1000,
+                   help="test digits per frame-filling (crop, 8x8) condition (default 1000)")
     p.add_argument("--seed", type=int, default=12)
     p.add_argument("--grid", help="write the picture here (PNG)")
     p.add_argument("--out", help="write the figures as JSON here")

@@ -20,7 +20,8 @@ __all__ = ["WORK", "SMALL", "FLAT", "STROKE", "is_flat", "shrink", "background",
 WORK = 384          # longest side (pixels) the ink search works at
 SMALL = 64          # pictures up to this many pixels a side are scans or digit crops, not photos
 FLAT = (24, 8)      # border 5th..95th percentile spread (levels) of one flat background: small, photo
-FRAME = (0.3, 2)    # frame_level: share of the border at one background level, give or take levels
+FRAME = (0.15, 2, 0.25)   # frame_level: share of the border at the background level, give or take
+                          # levels; share of the whole picture at that level
 # Reductions called on the ufuncs directly: is_flat and declutter's check run on every upload
 # (the figures are in docs/performance.md).
 _any = np.logical_or.reduce
@@ -68,15 +69,16 @@ def frame_level(g: np.ndarray) -> int | None:
     """The background level of uint8 (h, w) ``g`` when its ink reaches the border of one flat
     background (a digit cropped to its edges, a low-resolution scan): None for anything else.
 
-    Most of the outer ring (FRAME[0]) lies within FRAME[1] levels of one level and nearly all the
-    rest on one side of it: ink of one polarity. Photos fail, as grain and light spread their border
-    both ways; so do fog and noise.
+    A share FRAME[0] of the outer ring lies within FRAME[1] levels of one level and nearly all the
+    rest (99%) on one side of it: ink of one polarity; and a share FRAME[2] of the whole picture
+    lies at that level too. Photos fail, as grain and light spread their border both ways; so do
+    fog and noise.
     """
     h, w = g.shape
     if h <= 4 or w <= 4:
         return None
     ring = _border(g)
-    share, tol = FRAME
+    share, tol, inside = FRAME
     counts = np.bincount(ring, minlength=256)
     near = np.convolve(counts, np.ones(2 * tol + 1, np.int64), mode="same")
     centre = int(np.argmax(near))
@@ -85,7 +87,9 @@ def frame_level(g: np.ndarray) -> int | None:
     n = ring.size
     if near[centre] < share * n or min(int(counts[:lo].sum()), int(counts[hi:].sum())) > 0.01 * n:
         return None
-    return bg
+    a = to_work_size(g)     # and flat inside: fog or light rising from one edge is not
+    flat = np.count_nonzero(np.abs(a.astype(np.int16) - bg) <= tol)
+    return bg if flat >= inside * a.size else None
 
 
 def shrink(g: np.ndarray, limit: int = WORK) -> np.ndarray:

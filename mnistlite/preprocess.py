@@ -55,6 +55,7 @@ def to_model_input(x, n_inputs: int = 784):
 
 INK_FRACTION = 0.1    # of the contrast: fainter pixels do not widen the ink bounding box
 NOISE_LEVEL = 8       # of 255: margin pixels this faint are compression noise when shrinking
+CLEAR_INK = (96, 0.002)   # levels from the background, share of pixels: ink no preprocessing may lose
 BOX = 20              # MNIST: longest side of the digit, inside a FIELD x FIELD image
 FIELD = 28
 _LEVELS = np.arange(256, dtype=np.float32)
@@ -107,31 +108,49 @@ def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
 
     A picture whose border is not one flat level (a photo: uneven light, shadow, grain, page edges;
     fog or noise) first goes through ``ink.clean``: background removed, ink found whatever its
-    polarity, only the digit's connected components kept. Then: inverted if the ink is darker than
-    the background (border median); in a small picture, lines across it and specks apart from the
-    digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the ink box, strokes far
-    thinner or thicker than MNIST's brought towards its width (crops that must shrink only),
-    longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A picture with no ink
-    gives all zeros. ``info``, when given, is filled as ``preprocess_image`` documents.
+    polarity, only the digit's connected components kept; unless its ink merely reaches the border
+    of one flat background (``ink.frame_level``: a digit cropped to its edges). Any picture is first
+    box-reduced to at most ``ink.WORK`` pixels a side. Then: inverted if the ink is darker than the
+    background (border median, or the frame's level); in a small picture, lines across it and
+    specks apart from the digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the
+    ink box, strokes far thinner or thicker than MNIST's brought towards its width (crops that must
+    shrink only), longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A
+    picture with no ink gives all zeros, and one with clear ink never does: when cleaning loses it,
+    the picture is read as it is. ``info``, when given, is filled as ``preprocess_image`` documents.
     """
     if info is None:
         info = {}
-    info.update(path="flat", declutter=False, stroke=False, empty=False, reason=None)
+    info.update(path="flat", fallback=False)
     g = np.asarray(gray)
     if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:
         raise ValueError(f"to_mnist expects a non-empty uint8 (h, w) array, got {g.dtype} {g.shape}")
     flat = ink.is_flat(g)
     level = None if flat else ink.frame_level(g)
-    if not flat and level is None:
-        info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
-        cleaned = ink.clean(g)
-        # A small picture whose cleaning found nothing is read as it is: any ink it has shows.
-        g = cleaned if cleaned.any() or max(g.shape) > ink.SMALL else g
-    else:
-        info["path"] = "flat" if level is None else "frame"
-        g = ink.to_work_size(g)     # the output is 20 px: nothing is gained at full resolution
+    if flat or level is not None:
+        info["path"] = "flat" if flat else "frame"
+        return _place(ink.to_work_size(g), level, info)   # the output is 20 px: no need for more
+    info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
+    out = _place(ink.clean(g), None, info)
+    if info["empty"] and _clear_ink(g):
+        # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish).
+        info["fallback"] = True
+        out = _place(ink.to_work_size(g), None, info)
+    return out
+
+
+def _clear_ink(g: np.ndarray) -> bool:
+    """True when uint8 (h, w) ``g`` has clear ink: CLEAR_INK[1] of its pixels (and >= 4) differ from the
+    border's median level by CLEAR_INK[0] or more."""
+    g = ink.to_work_size(g)
+    far = np.abs(g.astype(np.int16) - _border_median(g)) >= CLEAR_INK[0]
+    return np.count_nonzero(far) >= max(4, CLEAR_INK[1] * g.size)
+
+
+def _place(g: np.ndarray, level: int | None, info: dict) -> np.ndarray:
+    """The rest of ``to_mnist`` on a flat or cleaned uint8 (h, w) picture, ``level`` its background
+    (None: the border's median)."""
+    info.update(declutter=False, stroke=False, empty=True, reason=None)   # empty until ink is placed
     out = np.zeros((FIELD, FIELD), np.uint8)
-    info["empty"] = True   # until ink is placed below
     bg = _border_median(g) if level is None else level
     lo, hi = int(_min(g, axis=None)), int(_max(g, axis=None))
     invert = bg - lo > hi - bg     # the ink is on the side further from the background
@@ -198,6 +217,13 @@ def preprocess_image(data: bytes, *, max_side: int = 4096, info: dict | None = N
     """Image bytes -> uint8 (28, 28) MNIST-form digit (decode_image + to_mnist); raises ImageError.
 
     Big JPEGs are decoded at reduced scale, never below the resolution the ink search works at.
+    ``info``, when given, is filled with how the picture was read: ``path`` ("flat": one flat
+    background; "frame": ink reaching the border of a flat background; "photo" / "scan": cleaned
+    first, pictures over / up to ``ink.SMALL`` px), ``fallback`` (cleaning lost the ink, so the
+    picture was read as it is), ``declutter`` and ``stroke`` (lines or specks removed, strokes
+    normalised) and ``empty``: True when no ink was found and the result is all zeros, with
+    ``reason`` saying why in plain words (None otherwise). Callers turn ``empty`` into a warning or
+    a "not_a_digit" abstention.
     """
     return to_mnist(decode_image(data, max_side=max_side, reduce=ink.WORK, copy=False), info)
 
