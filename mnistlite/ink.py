@@ -8,6 +8,7 @@ min-label propagation with pointer jumping, so no scipy is needed.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,11 +18,22 @@ from .stroke import STROKE, normalise_stroke, stroke_width
 __all__ = ["WORK", "SMALL", "FLAT", "STROKE", "is_flat", "shrink", "background", "select", "clean",
            "declutter", "label", "median3", "stroke_width", "normalise_stroke"]
 
+class Frame(NamedTuple):
+    level: float
+    tol: int
+    ink: float
+    inside: float
+    specks: float
+    runs: int
+
+
+_OFFSETS8 = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 WORK = 384          # longest side (pixels) the ink search works at
 SMALL = 64          # pictures up to this many pixels a side are scans or digit crops, not photos
 FLAT = (24, 8)      # border 5th..95th percentile spread (levels) of one flat background: small, photo
-FRAME = (0.15, 2, 0.25)   # frame_level: share of the border at the background level, give or take
-                          # levels; share of the whole picture at that level
+# frame_level: shares of the border at the background level (give or take tol levels) and in ink,
+# of the picture at that level, of the ink in single pixels (impulse noise); ink runs along one side
+FRAME = Frame(level=0.15, tol=2, ink=0.10, inside=0.05, specks=0.02, runs=3)
 # Reductions called on the ufuncs directly: is_flat and declutter's check run on every upload
 # (the figures are in docs/performance.md).
 _any = np.logical_or.reduce
@@ -66,30 +78,46 @@ def is_flat(g: np.ndarray) -> bool:
 
 
 def frame_level(g: np.ndarray) -> int | None:
-    """The background level of uint8 (h, w) ``g`` when its ink reaches the border of one flat
-    background (a digit cropped to its edges, a low-resolution scan): None for anything else.
+    """The background level of uint8 (h, w) ``g`` when a digit fills its frame on one flat background
+    (cropped to its edges, a low-resolution scan scaled to fill it): None for anything else.
 
-    A share FRAME[0] of the outer ring lies within FRAME[1] levels of one level and nearly all the
-    rest (99%) on one side of it: ink of one polarity; and a share FRAME[2] of the whole picture
-    lies at that level too. Photos fail, as grain and light spread their border both ways; so do
-    fog and noise.
+    Of the outer ring, a share FRAME.level lies within FRAME.tol levels of one level, a share
+    FRAME.ink is ink (a line or a digit merely grazing the edge is not a digit filling its frame),
+    and all but 1% of the rest lies on one side of it (ink of one polarity); that level holds a
+    tenth of at least two of the four sides, and no side is crossed by more than FRAME.runs strokes
+    (a dotted line along it). Inside, a share FRAME.inside of the picture is at that
+    level and at most FRAME.specks of the strong ink is single pixels. Photos fail, as grain and
+    light spread their border both ways; so do fog and noise.
     """
     h, w = g.shape
     if h <= 4 or w <= 4:
         return None
     ring = _border(g)
-    share, tol, inside = FRAME
+    tol = FRAME.tol
     counts = np.bincount(ring, minlength=256)
     near = np.convolve(counts, np.ones(2 * tol + 1, np.int64), mode="same")
     centre = int(np.argmax(near))
     lo, hi = max(centre - tol, 0), centre + tol + 1
     bg = lo + int(np.argmax(counts[lo:hi]))
     n = ring.size
-    if near[centre] < share * n or min(int(counts[:lo].sum()), int(counts[hi:].sum())) > 0.01 * n:
+    below, above = int(counts[:lo].sum()), int(counts[hi:].sum())
+    if near[centre] < FRAME.level * n or min(below, above) > 0.01 * n or below + above < FRAME.ink * n:
         return None
-    a = to_work_size(g)     # and flat inside: fog or light rising from one edge is not
-    flat = np.count_nonzero(np.abs(a.astype(np.int16) - bg) <= tol)
-    return bg if flat >= inside * a.size else None
+    a = to_work_size(g)
+    off = np.abs(a.astype(np.int16) - bg) > tol
+    edges = [np.abs(e.astype(np.int16) - bg) > tol for e in (g[0], g[-1], g[:, 0], g[:, -1])]
+    sides = sum(np.count_nonzero(~e) >= 0.1 * e.size for e in edges)
+    runs = max(np.count_nonzero(e[1:] & ~e[:-1]) + bool(e[0]) for e in edges)
+    if runs > FRAME.runs:
+        return None     # a row of dots along one side: a dotted line, not strokes crossing it
+    if sides < 2 or a.size - np.count_nonzero(off) < FRAME.inside * a.size:
+        return None     # the background on one side only, or hardly inside: fog, light from one edge
+    strong = np.abs(a.astype(np.int16) - bg) > 64    # faint stray pixels, upscaled, may stand alone
+    p = np.pad(strong, 1)
+    alone = strong.copy()
+    for dy, dx in _OFFSETS8:
+        alone &= ~p[1 + dy:1 + dy + a.shape[0], 1 + dx:1 + dx + a.shape[1]]
+    return None if np.count_nonzero(alone) > FRAME.specks * np.count_nonzero(strong) else bg
 
 
 def shrink(g: np.ndarray, limit: int = WORK) -> np.ndarray:
