@@ -25,6 +25,7 @@ class Frame(NamedTuple):
     inside: float
     specks: float
     runs: int
+    shading: float
 
 
 _OFFSETS8 = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -32,8 +33,9 @@ WORK = 384          # longest side (pixels) the ink search works at
 SMALL = 64          # pictures up to this many pixels a side are scans or digit crops, not photos
 FLAT = (24, 8)      # border 5th..95th percentile spread (levels) of one flat background: small, photo
 # frame_level: shares of the border at the background level (give or take tol levels) and in ink,
-# of the picture at that level, of the ink in single pixels (impulse noise); ink runs along one side
-FRAME = Frame(level=0.15, tol=2, ink=0.10, inside=0.05, specks=0.02, runs=3)
+# of the picture at that level, of the ink in single pixels (impulse noise); ink runs along one side;
+# pixels a few levels off the background over those at it
+FRAME = Frame(level=0.15, tol=2, ink=0.10, inside=0.05, specks=0.02, runs=3, shading=1.5)
 # Reductions called on the ufuncs directly: is_flat and declutter's check run on every upload
 # (the figures are in docs/performance.md).
 _any = np.logical_or.reduce
@@ -82,12 +84,13 @@ def frame_level(g: np.ndarray) -> int | None:
     (cropped to its edges, a low-resolution scan scaled to fill it): None for anything else.
 
     Of the outer ring, a share FRAME.level lies within FRAME.tol levels of one level, a share
-    FRAME.ink is ink (a line or a digit merely grazing the edge is not a digit filling its frame),
-    and all but 1% of the rest lies on one side of it (ink of one polarity); that level holds a
-    tenth of at least two of the four sides, and no side is crossed by more than FRAME.runs strokes
-    (a dotted line along it). Inside, a share FRAME.inside of the picture is at that
-    level and at most FRAME.specks of the strong ink is single pixels. Photos fail, as grain and
-    light spread their border both ways; so do fog and noise.
+    FRAME.ink is ink (a line or a digit merely grazing the edge is not a digit filling its frame)
+    and all but 1% of the rest lies on one side of that level (ink of one polarity). Pixels a few
+    levels off it number at most FRAME.shading times those at it (not light falling off in a photo),
+    no side is crossed more than FRAME.runs times (a dotted line along it), the level holds a tenth
+    of two sides and FRAME.inside of the picture (not fog rising from one edge), and at most
+    FRAME.specks of the strong ink is single pixels (impulse noise). Photos fail, as grain and light
+    spread their border both ways.
     """
     h, w = g.shape
     if h <= 4 or w <= 4:
@@ -104,15 +107,17 @@ def frame_level(g: np.ndarray) -> int | None:
     if near[centre] < FRAME.level * n or min(below, above) > 0.01 * n or below + above < FRAME.ink * n:
         return None
     a = to_work_size(g)
-    off = np.abs(a.astype(np.int16) - bg) > tol
+    d = np.abs(a.astype(np.int16) - bg)
+    at = np.count_nonzero(d <= tol)
+    if np.count_nonzero(d <= 6 * tol) - at > FRAME.shading * at:
+        return None
     edges = [np.abs(e.astype(np.int16) - bg) > tol for e in (g[0], g[-1], g[:, 0], g[:, -1])]
+    if max(np.count_nonzero(e[1:] & ~e[:-1]) + bool(e[0]) for e in edges) > FRAME.runs:
+        return None
     sides = sum(np.count_nonzero(~e) >= 0.1 * e.size for e in edges)
-    runs = max(np.count_nonzero(e[1:] & ~e[:-1]) + bool(e[0]) for e in edges)
-    if runs > FRAME.runs:
-        return None     # a row of dots along one side: a dotted line, not strokes crossing it
-    if sides < 2 or a.size - np.count_nonzero(off) < FRAME.inside * a.size:
-        return None     # the background on one side only, or hardly inside: fog, light from one edge
-    strong = np.abs(a.astype(np.int16) - bg) > 64    # faint stray pixels, upscaled, may stand alone
+    if sides < 2 or at < FRAME.inside * a.size:
+        return None
+    strong = d > 64          # faint stray pixels, upscaled, may stand alone: not counted
     p = np.pad(strong, 1)
     alone = strong.copy()
     for dy, dx in _OFFSETS8:
