@@ -79,7 +79,7 @@ def is_flat(g: np.ndarray) -> bool:
     return int(ring[hi]) - int(ring[lo]) <= limit
 
 
-def frame_level(g: np.ndarray) -> int | None:
+def frame_level(g: np.ndarray, work: np.ndarray | None = None) -> int | None:
     """The background level of uint8 (h, w) ``g`` when a digit fills its frame on one flat background
     (cropped to its edges, a low-resolution scan scaled to fill it): None for anything else.
 
@@ -90,7 +90,7 @@ def frame_level(g: np.ndarray) -> int | None:
     no side is crossed more than FRAME.runs times (a dotted line along it), the level holds a tenth
     of two sides and FRAME.inside of the picture (not fog rising from one edge), and at most
     FRAME.specks of the strong ink is single pixels (impulse noise). Photos fail, as grain and light
-    spread their border both ways.
+    spread their border both ways. ``work``: ``to_work_size(g)`` when the caller has it.
     """
     h, w = g.shape
     if h <= 4 or w <= 4:
@@ -106,7 +106,7 @@ def frame_level(g: np.ndarray) -> int | None:
     below, above = int(counts[:lo].sum()), int(counts[hi:].sum())
     if near[centre] < FRAME.level * n or min(below, above) > 0.01 * n or below + above < FRAME.ink * n:
         return None
-    a = to_work_size(g)
+    a = to_work_size(g) if work is None else work
     d = np.abs(a.astype(np.int16) - bg)
     at = np.count_nonzero(d <= tol)
     if np.count_nonzero(d <= 6 * tol) - at > FRAME.shading * at:

@@ -125,23 +125,23 @@ def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
     if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:
         raise ValueError(f"to_mnist expects a non-empty uint8 (h, w) array, got {g.dtype} {g.shape}")
     flat = ink.is_flat(g)
-    level = None if flat else ink.frame_level(g)
+    work = ink.to_work_size(g)      # the output is 20 px: nothing is gained at full resolution
+    level = None if flat else ink.frame_level(g, work)
     if flat or level is not None:
         info["path"] = "flat" if flat else "frame"
-        return _place(ink.to_work_size(g), level, info)   # the output is 20 px: no need for more
+        return _place(work, level, info)
     info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
     out = _place(ink.clean(g), None, info)
-    if info["empty"] and _clear_ink(g):
+    if info["empty"] and _clear_ink(work):
         # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish).
         info["fallback"] = True
-        out = _place(ink.to_work_size(g), None, info)
+        out = _place(work, None, info)
     return out
 
 
 def _clear_ink(g: np.ndarray) -> bool:
     """True when uint8 (h, w) ``g`` has clear ink: CLEAR_INK[1] of its pixels (and >= 4) differ from the
     border's median level by CLEAR_INK[0] or more."""
-    g = ink.to_work_size(g)
     far = np.abs(g.astype(np.int16) - _border_median(g)) >= CLEAR_INK[0]
     return np.count_nonzero(far) >= max(4, CLEAR_INK[1] * g.size)
 
