@@ -13,7 +13,9 @@ from . import ink
 from .decode import MIN_CONTRAST, decode_image
 
 # Bump when the mapping from pixels to model input changes; saved in every model file.
-PREPROCESSING_VERSION = 2   # 2: photos and damaged scans are cleaned first (ink.py)
+# 2: photos and damaged scans cleaned first (ink.py); 3: digits filling their frame read against
+# their flat background, every picture reduced to the working size first
+PREPROCESSING_VERSION = 3
 
 
 def to_float(images):
