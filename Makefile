@@ -9,7 +9,7 @@ MODEL ?= model/model.npz
 MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
 export MNISTLITE_DATA_DIR
 
-.PHONY: run test lint train serve install clean bench tools browser image image-check image-test image-stop
+.PHONY: run test unit lint train serve install clean bench tools browser image image-check image-test image-stop
 
 $(VENV)/.installed-%: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test tools browser lint
 	$(PY) -m pytest -q
 
+# The quick inner loop: library and service tests that need no S3 server, real gunicorn, browser,
+# container or delivery tool (markers set in tests/conftest.py), and no full-length training.
+unit: $(VENV)/.installed-test
+	$(PY) -m pytest -q -m "not slow and not s3 and not server and not browser and not delivery"
+
 # The service image, built and run for real (tools/image.sh): the engine is started if none answers
 # (Debian's docker.io, its data under ~/.cache/mnistlite-docker, so layers stay cached), the base is
 # built from the Debian archive when no registry is reachable. image-check: the checks cicd.yml runs.
@@ -70,7 +75,7 @@ bench: $(VENV)/.installed-test
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
 
-# ---- the pipeline (issue 10) -------------------------------------------------------------------
+# ---- the pipeline ------------------------------------------------------------------------------
 # `make candidate` is THE training command of the PR gate (retrain.yml), the merge (cicd.yml) and
 # `make pipeline`: MNIST plus every week of DATA_URI that passes the data gate (failing weeks are
 # skipped and reported). CI runs it with its own Python: `make candidate PY=python DATA_URI=s3://...`.

@@ -60,8 +60,8 @@ def main(argv=None) -> int:
         print("error: --repeat and --folder-count must be >= 1", file=sys.stderr)
         return 2
     from mnistlite.data.images import encode_png, read_folder, write_folder
-    from mnistlite.decode import decode_image
-    from mnistlite.preprocess import preprocess_image
+    from mnistlite.images.decode import decode_image
+    from mnistlite.images.preprocess import preprocess_image
 
     try:
         digits = _digits(args.data, args.folder_count)

@@ -26,10 +26,10 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
-from bench_realworld import cpu_model  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
-from mnistlite import ink  # noqa: E402
-from mnistlite import preprocess as pre  # noqa: E402
+from mnistlite.images import ink  # noqa: E402
+from mnistlite.images import preprocess as pre  # noqa: E402
 
 STAGES = ("is_flat", "frame_level", "to_work_size", "clean", "declutter", "normalise_stroke")
 

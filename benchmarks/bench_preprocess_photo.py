@@ -31,7 +31,7 @@ from bench_realworld import _png, cpu_model  # noqa: E402
 from realworld_photo import RESOLUTIONS, Photo, render  # noqa: E402
 
 import mnistlite as ml  # noqa: E402
-from mnistlite.preprocess import preprocess_image  # noqa: E402
+from mnistlite.images.preprocess import preprocess_image  # noqa: E402
 
 
 def _child(path: str) -> None:

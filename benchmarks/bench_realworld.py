@@ -22,7 +22,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,12 +31,13 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
+from machine import cpu_model  # noqa: E402
 from realworld_crops import KINDS as CROPS  # noqa: E402
 from realworld_mnistc import KINDS  # noqa: E402
 from realworld_photo import RESOLUTIONS, Photo, render  # noqa: E402
 
 import mnistlite as ml  # noqa: E402
-from mnistlite.preprocess import preprocess_image  # noqa: E402
+from mnistlite.images.preprocess import preprocess_image  # noqa: E402
 
 PHOTOS = {f"photo {w}x{h}": Photo(size=(w, h)) for w, h in RESOLUTIONS}
 PHOTOS.update({
@@ -48,16 +48,6 @@ PHOTOS.update({
     "photo JPEG q15-30": Photo(quality=(15, 30)),
     "photo chalk on dark board": Photo(dark_board=True),
 })
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _png(a: np.ndarray) -> bytes:

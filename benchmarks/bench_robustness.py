@@ -38,18 +38,13 @@ ROOT = Path(__file__).resolve().parent.parent
 for _p in (ROOT / "benchmarks", ROOT):
     sys.path.insert(0, str(_p))
 
+import machine  # noqa: E402
 from loadgen import digit_png, load_wrk  # noqa: E402
 from robustness_cases import MIB, oversize, photo_upload, slow_clients, start, stop, under_load  # noqa: E402
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return f"unknown CPU, {os.cpu_count()} cores"
+    return f"{machine.cpu_model()}, {os.cpu_count()} cores"
 
 
 # --- throughput --------------------------------------------------------------------------------------

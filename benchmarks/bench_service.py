@@ -33,8 +33,8 @@ def breakdown(model_path: Path, png: bytes) -> dict:
     mode."""
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlite-bench-metrics-")
     import mnistlite as ml
-    from mnistlite.decode import decode_image
-    from mnistlite.preprocess import preprocess_image, to_float, to_mnist
+    from mnistlite.images.decode import decode_image
+    from mnistlite.images.preprocess import preprocess_image, to_float, to_mnist
     from mnistlite.quality.detector import corruption_reasons
     from service import parsing, resources
     from service.app import create_app

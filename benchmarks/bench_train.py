@@ -2,6 +2,7 @@
 
 Usage:
   python benchmarks/bench_train.py [--data DIR] [--skip-default] [--torch [--rounds N]] [--out bench.json]
+  python benchmarks/bench_train.py --contention [--epochs 4] [--join-after 3]
 
 Trains the reference configuration (784-128-10, Adam 1e-3, batch 32, 5 epochs) and the default
 recipe, each in its own process (so peak RSS is that run's alone), then times model load and
@@ -9,7 +10,11 @@ single-sample predict. --torch also times the same reference configuration in Py
 mode (1 and 2 threads) when torch is importable and prints the ratio; --rounds N makes that N
 alternations of the reference fit and PyTorch, one ratio each and their median, since a shared
 machine's speed drifts between runs. Prints Markdown tables headed by the CPU model and
-OpenBLAS's kernel choice.
+OpenBLAS's kernel choice, and the default fit's time as a multiple of the reference fit's.
+--contention times the default recipe (--epochs of it) twice: alone with one BLAS thread, then with
+the thread policy free while one CPU hog per core joins --join-after seconds into the fit; it prints
+the second's time as a multiple of the first (a fair share of two cores among three busy processes
+is 1.5x).
 """
 from __future__ import annotations
 
@@ -31,12 +36,15 @@ import numpy as np  # noqa: E402
 import mnistlite as ml  # noqa: E402
 
 
-def run_train(recipe: str, data: str | None, workdir: Path) -> dict:
+def train_cmd(recipe: str, data: str | None, workdir: Path, *flags) -> tuple[list, Path, Path]:
     out, metrics = workdir / f"{recipe}.npz", workdir / f"{recipe}.json"
     cmd = [sys.executable, str(HERE.parent / "scripts" / "train.py"), "--recipe", recipe, "--out", str(out),
-           "--metrics", str(metrics), "--quiet"]
-    if data:
-        cmd += ["--data", data]
+           "--metrics", str(metrics), "--quiet", *flags]
+    return cmd + (["--data", data] if data else []), out, metrics
+
+
+def run_train(recipe: str, data: str | None, workdir: Path) -> dict:
+    cmd, out, metrics = train_cmd(recipe, data, workdir)
     subprocess.run(cmd, check=True)
     result = json.loads(metrics.read_text())
     result["path"] = str(out)
@@ -93,18 +101,37 @@ def torch_reference(data: str | None, threads: int = 1) -> dict | None:
 
 def machine() -> dict:
     """CPU model, core count, numpy version and the BLAS numpy uses (with OpenBLAS's kernel family)."""
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        model = names[0] if names else model
-    except OSError:
-        pass
+    from machine import cpu_model
     from threadpoolctl import threadpool_info
 
     blas = next((f"{i['internal_api']} {i['version']} ({i.get('architecture')} kernels)"
                  for i in threadpool_info() if i["user_api"] == "blas"), "unknown")
-    return {"cpu": model, "cpus": os.cpu_count(), "numpy": np.__version__, "blas": blas}
+    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "numpy": np.__version__, "blas": blas}
+
+
+def contention(data: str | None, workdir: Path, epochs: int, join_after: float) -> dict:
+    """The default fit alone on one thread, then unpinned with one CPU hog per core joining after
+    ``join_after`` s. The hogs are bounded: they end with the fit, or after 30 minutes at the latest."""
+    flags = ["--epochs", str(epochs)]
+    cmd, _, metrics = train_cmd("default", data, workdir, *flags, "--threads", "1")
+    subprocess.run(cmd, check=True)
+    quiet = json.loads(metrics.read_text())
+    cmd, _, metrics = train_cmd("default", data, workdir, *flags)
+    fit = subprocess.Popen(cmd)
+    time.sleep(join_after)
+    hogs = [subprocess.Popen(["timeout", "1800", sys.executable, "-c", "while True: pass"])
+            for _ in range(os.cpu_count() or 1)]
+    try:
+        if fit.wait() != 0:
+            raise SystemExit("the contended fit failed")
+    finally:
+        for h in hogs:
+            h.kill()
+    busy = json.loads(metrics.read_text())
+    return {"epochs": epochs, "join_after_s": join_after, "hogs": len(hogs),
+            "quiet_1_thread_s": quiet["train_seconds"], "contended_s": busy["train_seconds"],
+            "ratio": round(busy["train_seconds"] / quiet["train_seconds"], 3),
+            "threads": busy["blas_threads"], "thread_changes": busy["blas_thread_changes"]}
 
 
 def ratio_rounds(data: str | None, workdir: Path, first: dict, torch_first: list, rounds: int) -> list[dict]:
@@ -130,8 +157,23 @@ def main(argv=None) -> int:
                    help="also time PyTorch eager on the reference configuration")
     p.add_argument("--rounds", type=int, default=1,
                    help="with --torch: N alternations of the reference fit and PyTorch, one ratio each")
+    p.add_argument("--contention", action="store_true",
+                   help="only the default fit, quiet on one thread and then with CPU hogs joining")
+    p.add_argument("--epochs", type=int, default=4, help="with --contention: epochs of the default recipe")
+    p.add_argument("--join-after", type=float, default=3.0, help="with --contention: seconds before the hogs")
     p.add_argument("--out", help="write all figures as JSON here")
     args = p.parse_args(argv)
+    if args.contention:
+        m = machine()
+        with tempfile.TemporaryDirectory() as tmp:
+            c = contention(args.data, Path(tmp), args.epochs, args.join_after)
+        print(f"Machine: {m['cpu']}, {m['cpus']} cores; numpy {m['numpy']} with {m['blas']}\n")
+        print(f"default recipe, {c['epochs']} epochs: quiet on 1 thread {c['quiet_1_thread_s']:.1f} s; "
+              f"{c['hogs']} hogs joining after {c['join_after_s']:g} s: {c['contended_s']:.1f} s = "
+              f"{c['ratio']:.2f}x (started with {c['threads']} threads, changes {c['thread_changes']})")
+        if args.out:
+            Path(args.out).write_text(json.dumps({"machine": m, "contention": c}, indent=2) + "\n")
+        return 0
     if args.rounds < 1:
         p.error(f"--rounds must be >= 1, got {args.rounds}")
     results = {"machine": machine()}
@@ -161,6 +203,9 @@ def main(argv=None) -> int:
             print(f"| PyTorch {t['torch']} eager ({t['threads']} thread), reference | "
                   f"{t['test_accuracy']:.4f} | {t['train_seconds']:.1f} | "
                   f"{t['train_seconds'] / 5:.2f} | | | | |")
+    if "default" in results:
+        ratio = results["default"]["train_seconds"] / results["reference"]["train_seconds"]
+        print(f"\ndefault fit / reference fit in this run: {ratio:.1f}x")
     rounds = results.get("ratio_rounds")
     if rounds:
         ratios = sorted(r["ratio"] for r in rounds)

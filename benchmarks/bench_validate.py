@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         x = noise.noisy_digits(xte, seed=args.seed, sigma=(sigma, sigma))
         print(f"  noisy digits, sigma {sigma:3d}: detection {flagged(x) / len(x):.2%}")
 
-    from mnistlite.preprocess import preprocess_image
+    from mnistlite.images.preprocess import preprocess_image
 
     n = min(2000, args.per_kind)
     up = np.stack([preprocess_image(encode_png(im)) for im in xte[:n]])

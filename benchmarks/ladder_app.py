@@ -8,8 +8,8 @@ out once at import):
   falcon      + falcon.App routing to a resource (no middleware)
   middleware  + the service's RequestLog middleware: request id, Prometheus metrics, JSON access log
   multipart   + the bounded body read and the multipart ``file`` field (service.parsing.image_bytes)
-  decode      + decode to grayscale (mnistlite.decode: libspng for this PNG, else Pillow)
-  to_mnist    + invert, crop, scale and centre (mnistlite.preprocess.to_mnist)
+  decode      + decode to grayscale (mnistlite.images.decode: libspng for this PNG, else Pillow)
+  to_mnist    + invert, crop, scale and centre (mnistlite.images.preprocess.to_mnist)
   detector    + the corruption detector
   full        the real service: service.wsgi's app (adds the model, the answer JSON, class counters)
 
@@ -36,8 +36,8 @@ def _build(rung: str):
     from loadgen import digit_png
 
     import mnistlite as ml
-    from mnistlite.decode import decode_image
-    from mnistlite.preprocess import to_mnist
+    from mnistlite.images.decode import decode_image
+    from mnistlite.images.preprocess import to_mnist
     from service import errors
     from service.accesslog import RequestLog
     from service.parsing import image_bytes

@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # mnistlite and service, when run from a checkout
     sys.path.insert(0, str(ROOT))
+from mnistlite.cli.proc import free_port  # noqa: E402,F401  (the benchmarks' port helper)
+
 BOUNDARY = "----mnistlite-bench"
 MULTIPART_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 
@@ -66,11 +68,6 @@ def multipart_request(png: bytes, port: int) -> bytes:
     return head.encode() + body
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def preflight(model: Path | None, *, need_wrk: bool = True) -> str | None:

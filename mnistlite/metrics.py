@@ -64,6 +64,17 @@ def expected_calibration_error(y_true, proba, n_bins: int = 15) -> float:
     return float(np.abs(gap).sum() / len(y_true))
 
 
+def scores(y_true, proba, n_classes: int = 10) -> dict:
+    """What every report of a model on labelled data holds: accuracy, log_loss, ece, per_class, n.
+
+    y_true (n,) ints, proba (n, k) float probabilities."""
+    y_true = np.asarray(y_true)
+    pred = np.asarray(proba).argmax(axis=1)
+    return {"accuracy": accuracy(y_true, pred), "log_loss": log_loss(y_true, proba),
+            "ece": expected_calibration_error(y_true, proba),
+            "per_class": per_class_report(y_true, pred, n_classes), "n": int(len(y_true))}
+
+
 def mcnemar_table(correct_a, correct_b) -> tuple[int, int]:
     """Discordant pair counts of two models on the same samples: (b, c).
 
@@ -92,3 +103,8 @@ def mcnemar_exact(b: int, c: int) -> float:
         term = term * (n - i) // (i + 1)
     # float(Fraction) rounds the exact ratio correctly even when 2**n overflows a float
     return min(1.0, float(Fraction(2 * tail, 1 << n)))
+
+
+def percent(fraction: float) -> str:
+    """A fraction as a percentage with two decimals: 0.99185 -> '99.19%' (rounded half to even)."""
+    return f"{100 * fraction:.2f}%"

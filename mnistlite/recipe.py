@@ -1,22 +1,34 @@
-"""Run a TrainConfig: build its model and optimizer, and (``fit_recipe``) measure it as the CLI does.
+"""Named recipes, and running a TrainConfig: build its model, fit it with the digit augmentation,
+and (``fit_recipe``) measure it as the CLI does.
 
 ``MLP.fit`` is the training entry point; ``train`` and ``fit_recipe`` are conveniences over it.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
-from .augment import has_margin
-from .config import ConfigError, TrainConfig
 from .data.mnist import data_sha256
-from .metrics import accuracy, log_loss, per_class_report
-from .model import MLP
-from .optim import make_optimizer
-from .preprocess import to_model_input
-from .utils import as_generator
+from .images.augment import has_margin, training_hook
+from .metrics import scores
+from .nn.arrays import to_model_input
+from .nn.config import ConfigError, TrainConfig
+from .nn.model import MLP
+from .nn.optim import make_optimizer
+from .nn.rng import as_generator
+from .threads import ContentionWatch, resolve_threads
+
+# The previous Keras model, kept as the speed/accuracy reference: 784-128-10, Adam 1e-3, batch 32.
+REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5,
+                        schedule="constant", label_smoothing=0.0, shift=0, augment=0.0)
+
+# The project's default recipe (what `scripts/train.py` trains with no flags): TrainConfig's defaults,
+# 784-512-256-10, Adam 2e-3 with a cosine schedule, batch 256, label smoothing 0.1, +-1 pixel shifts,
+# half of each batch's images with a blank margin distorted, 32 epochs.
+DEFAULT = TrainConfig()
+
+RECIPES = {"default": DEFAULT, "reference": REFERENCE}
 
 
 def build(config: TrainConfig) -> MLP:
@@ -33,43 +45,14 @@ def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
     model = build(config)
     opt = make_optimizer(config.optimizer, config.lr, momentum=config.momentum,
                          nesterov=config.nesterov, weight_decay=config.weight_decay)
+    # AdamW decays the weights itself; the other optimizers get weight_decay as an L2 term in the loss
+    l2 = 0.0 if config.optimizer == "adamw" else config.weight_decay
+    hook = training_hook(config.augment, config.shift, model.rng)
     history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, optimizer=opt,
                         schedule=config.schedule, validation_data=validation_data,
-                        label_smoothing=config.label_smoothing, weight_decay=config.weight_decay,
-                        shift=config.shift, augment=config.augment, patience=config.patience,
-                        callbacks=callbacks)
+                        label_smoothing=config.label_smoothing, weight_decay=l2, batch_hook=hook,
+                        patience=config.patience, callbacks=callbacks)
     return model, history
-
-
-def idle_cores(interval: float = 0.1) -> float:
-    """How many cores sat idle over the next ``interval`` seconds, from /proc/stat; where that file is
-    missing (not Linux), the core count minus the one-minute load average."""
-    cores = os.cpu_count() or 1
-
-    def sample():
-        with open("/proc/stat") as f:
-            ticks = [int(t) for t in f.readline().split()[1:]]
-        return ticks[3] + ticks[4], sum(ticks)   # idle + iowait, all
-
-    try:
-        idle0, all0 = sample()
-        time.sleep(interval)
-        idle1, all1 = sample()
-    except (OSError, ValueError, IndexError):
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        return max(0.0, cores - load)
-    return cores * (idle1 - idle0) / max(all1 - all0, 1)
-
-
-def blas_threads(idle: float | None = None) -> int:
-    """BLAS threads for a fit: one per idle core (``idle_cores()`` by default), at least 1, at most 4.
-
-    OpenBLAS threads wait for each other by spinning, so a thread that shares its core with other
-    work stalls every product; a core counts as idle when it was at least 75% idle.
-    """
-    if idle is None:
-        idle = idle_cores()
-    return max(1, min(int(idle + 0.25), 4))
 
 
 def split_validation(x, y, share: float, rng):
@@ -86,6 +69,8 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
                threads: int | None = None, callbacks=()):
     """``train`` plus what the CLI reports: a ``val_split`` hold-out, BLAS threads, fit time, test metrics.
 
+    ``threads`` pins the BLAS threads (as does OPENBLAS_NUM_THREADS); otherwise they follow the idle CPUs
+    this process may use, and drop between epochs when other work takes the cores (``threads.py``).
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone),
     epochs, augment_reach (the share of images with a blank margin, which the distortions apply to),
@@ -100,15 +85,16 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     y = np.asarray(labels, dtype=np.int64)
     # A separate stream for the split keeps the model's own draws identical with or without it.
     (x_fit, y_fit), val = split_validation(x, y, config.val_split, np.random.default_rng([config.seed, 1]))
-    threads = threads or blas_threads()
-    with threadpool_limits(limits=threads, user_api="blas"):
+    choice = resolve_threads(threads)
+    callbacks = list(callbacks) if choice.pinned else [*callbacks, ContentionWatch(choice)]
+    with threadpool_limits(limits=choice.threads, user_api="blas"):
         t0 = time.perf_counter()
         model, history = train(config, x_fit, y_fit, validation_data=val, callbacks=callbacks)
         seconds = time.perf_counter() - t0
     report = {
         "train_seconds": round(seconds, 3),
         "epochs": len(history["epoch"]),
-        "blas_threads": threads,
+        **choice.as_dict(),
         "n_train": int(len(y_fit)),
         "n_val": int(len(val[1])) if val else 0,
         "train_loss": history["loss"][-1],
@@ -122,13 +108,7 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     if test_images is not None:
         xt = to_model_input(test_images, config.n_inputs)
         yt = np.asarray(test_labels, dtype=np.int64)
-        proba = model.predict_proba(xt)
-        pred = proba.argmax(axis=1)
-        report.update({
-            "test_accuracy": accuracy(yt, pred),
-            "test_log_loss": log_loss(yt, proba),
-            "n_test": int(len(yt)),
-            "test_per_class": per_class_report(yt, pred, config.n_classes),
-            "test_set_sha256": data_sha256(np.asarray(test_images), yt),
-        })
+        test = scores(yt, model.predict_proba(xt), config.n_classes)
+        report.update({f"test_{k}": v for k, v in test.items() if k != "n"})
+        report.update({"n_test": test["n"], "test_set_sha256": data_sha256(np.asarray(test_images), yt)})
     return model, history, report

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .config import TrainConfig
-from .model import MLP
-from .preprocess import PREPROCESSING_VERSION
-from .utils import atomic_write_bytes, utc_now
+from .files import atomic_write_bytes, utc_now
+from .images.preprocess import PREPROCESSING_VERSION
+from .nn.config import TrainConfig
+from .nn.model import MLP
 
 FORMAT = "mnistlite.mlp"
 FORMAT_VERSION = 1
@@ -72,7 +72,7 @@ _READ_LOCK = threading.Lock()
 
 
 def _fail(path, what):
-    raise ModelFileError(f"{path}: {what}; re-train it or fetch a good copy (scripts/registry.py fetch)")
+    raise ModelFileError(f"{path}: {what}")
 
 
 def load(path) -> MLP:
@@ -81,7 +81,7 @@ def load(path) -> MLP:
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file; train one with scripts/train.py") from None
+        raise ModelFileError(f"{path}: no such model file") from None
     except OSError as e:
         raise ModelFileError(f"{path}: cannot read model file ({e.strerror or e})") from None
     return loads(blob, name=str(path))

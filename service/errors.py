@@ -12,7 +12,7 @@ from functools import partial
 
 import falcon
 
-from mnistlite.decode import ImageError, ImageTooLarge
+from mnistlite.images.decode import ImageError, ImageTooLarge
 
 
 class InputError(ValueError):

@@ -14,8 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-from mnistlite.losses import softmax
-from mnistlite.preprocess import preprocess_image, to_float
+from mnistlite.images.preprocess import preprocess_image, to_float
+from mnistlite.nn.losses import softmax
 from mnistlite.quality.detector import corruption_reasons
 
 # A typical MNIST "6" (training image 165), zlib + base64 of its 784 uint8 pixels: a real

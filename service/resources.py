@@ -10,7 +10,7 @@ import json
 import falcon
 import numpy as np
 
-from mnistlite.preprocess import preprocess_image
+from mnistlite.images.preprocess import preprocess_image
 
 from .errors import InputError, NotReady
 from .explain import add_inputs
@@ -104,7 +104,7 @@ def describe(predictor, settings) -> dict:
                                         "application/octet-stream"],
                       "max_body_bytes": settings.max_body_bytes,
                       "max_image_side": settings.max_image_side,
-                      "preprocessing": "mnistlite.preprocess.preprocess_image: grayscale, invert a "
+                      "preprocessing": "mnistlite.images.preprocess.preprocess_image: grayscale, invert a "
                                        "light background, crop to the ink, scale to 20 px, centre by mass "
                                        "in 28x28"},
             "json": {"content_type": "application/json", "body": {"instances": "list of images"},

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,12 @@ if IN_CI:
     settings.load_profile("ci")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The folder with the four MNIST .gz files (MNISTLITE_DATA_DIR); skip locally, fail in CI."""
-    d = os.environ.get("MNISTLITE_DATA_DIR")
-    if not d or not Path(d).is_dir():
+    """The folder with the four MNIST .gz files: MNISTLITE_DATA_DIR, else the shared copy beside the
+    project (../shared/datasets/mnist); skip locally when neither exists, fail in CI."""
+    d = os.environ.get("MNISTLITE_DATA_DIR") or str(ROOT.parent / "shared" / "datasets" / "mnist")
+    if not Path(d).is_dir():
         if IN_CI:
             pytest.fail("MNISTLITE_DATA_DIR is not set in CI; .ci/run must export it")
         pytest.skip("MNISTLITE_DATA_DIR not set: tests on real MNIST skipped")
@@ -85,13 +78,10 @@ def reference_model_path(reference_model, tmp_path_factory) -> Path:
 
 @functools.lru_cache(maxsize=None)
 def _load_s3server():
-    """scripts/s3server.py (SeaweedFS on free 127.0.0.1 ports), loaded by path: scripts/ is no package."""
-    import importlib.util
+    """mnistlite.cli.s3server (SeaweedFS on free 127.0.0.1 ports)."""
+    from mnistlite.cli import s3server
 
-    spec = importlib.util.spec_from_file_location("mnistlite_s3server", ROOT / "scripts" / "s3server.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return s3server
 
 
 @pytest.fixture(scope="session")
@@ -142,3 +132,20 @@ def denied_credentials(seaweed) -> tuple[str, str]:
     """(access key id, secret) of an identity the S3 server knows but allows nothing (identities.json)."""
     s3server = _load_s3server()
     return s3server.NOBODY_KEY, s3server.NOBODY_SECRET
+
+
+# What a test needs beyond the library, from its fixtures and folder: `make unit` leaves these out.
+_NEEDS = {"seaweed": "s3", "s3_server": "s3", "s3_bucket": "s3", "denied_credentials": "s3",
+          "gunicorn": "server", "reference_model": "slow"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        needs = {_NEEDS[f] for f in item.fixturenames if f in _NEEDS}
+        path = item.path.as_posix()
+        if "/tests/delivery/" in path:
+            needs.add("delivery")
+        if "/tests/service/page/" in path and "browser" in item.path.name:
+            needs.add("browser")
+        for mark in needs:
+            item.add_marker(getattr(pytest.mark, mark))

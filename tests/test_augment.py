@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import mnistlite as ml
-from mnistlite.augment import Augment, affine, clutter_bank
+from mnistlite.images.augment import Augment, affine, clutter_bank, has_margin
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +89,10 @@ def test_images_that_fill_their_frame_pass_through(digits):
     img[:32, :, 0] = 0.5                     # a grey column along the left edge: 14 pixels' worth
     img[32:48, 27, 10] = 0.49                # just under the default frame_ink of 0.5: still a margin
     img[48:, 27, 10:12] = 0.25               # exactly 0.5 pixels' worth: fills the frame
-    assert ml.augment.has_margin(framed).tolist() == [False] * 32 + [True] * 16 + [False] * 16
+    assert has_margin(framed).tolist() == [False] * 32 + [True] * 16 + [False] * 16
     out = Augment(p=1.0)(framed, np.random.default_rng(4), clutter_bank(16, np.random.default_rng(0)))
-    fills = ~ml.augment.has_margin(framed)
+    fills = ~has_margin(framed)
     assert np.array_equal(out[fills], framed[fills])
     assert (np.abs(out[~fills] - framed[~fills]).max(axis=1) > 1e-3).all()
     # MNIST's digits nearly all have a margin: the distortions reach them as before
-    assert ml.augment.has_margin(x).mean() > 0.97
+    assert has_margin(x).mean() > 0.97

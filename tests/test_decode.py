@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from mnistlite import decode
-from mnistlite.decode import ImageError, _decode_pillow, _plain_png, decode_image
+from mnistlite.images import decode
+from mnistlite.images.decode import ImageError, _decode_pillow, _plain_png, decode_image
 
 pytestmark = pytest.mark.skipif(decode._spng() is None, reason="pyspng is not installed")
 

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mnistlite as ml
-from mnistlite import recipe
-from mnistlite.model import learning_rates, minibatches
-from mnistlite.optim import SCHEDULES
+from mnistlite import threads as thread_policy
+from mnistlite.nn.model import learning_rates, minibatches
+from mnistlite.nn.optim import SCHEDULES
 
 
 def blobs(n=300, seed=0):
@@ -123,13 +123,37 @@ def test_fit_stops_and_restores_through_the_callback():
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "epochs must be >= 1, got 0"),
     ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
-    ({"augment": 1.5}, r"augment must be in \[0, 1\], got 1.5"),
+    ({"weight_decay": -0.5}, "weight_decay must be >= 0, got -0.5"),
 ])
 def test_fit_names_bad_settings_in_library_terms(kwargs, message):
     x, y = blobs(20)
     with pytest.raises(ValueError, match=message) as info:
         ml.MLP([784, 3]).fit(x, y, **kwargs)
     assert "--" not in str(info.value)
+
+
+def test_batch_hook_sees_every_batch_and_may_change_its_labels():
+    """fit trains on what the hook returns: a hook that swaps two classes' labels teaches the swap."""
+    x, y = blobs(300)
+    calls = []
+
+    def swap(xb, yb, rng):
+        calls.append(len(yb))
+        assert isinstance(rng, np.random.Generator)
+        return xb, np.where(yb == 0, 1, np.where(yb == 1, 0, yb))
+
+    model = ml.MLP([784, 16, 3], seed=0)
+    model.fit(x, y, epochs=3, batch_size=64, optimizer=ml.Adam(1e-2), batch_hook=swap)
+    assert sum(calls) == 3 * len(y) and len(calls) == 3 * math.ceil(len(y) / 64)
+    pred = model.predict(x)
+    assert np.mean(pred[y == 0] == 1) > 0.9 and np.mean(pred[y == 1] == 0) > 0.9
+
+
+def test_a_diverging_fit_stops_with_the_epoch_and_the_cause():
+    x, y = blobs(300)
+    with pytest.raises(ml.TrainingDiverged, match=r"epoch 1: the (loss|weights) became non-finite"
+                                                  r" \(learning rate 1e\+20\)"):
+        ml.MLP([784, 16, 3], seed=0).fit(x, y, epochs=5, batch_size=64, optimizer=ml.SGD(1e20))
 
 
 def test_fit_rejects_empty_and_mismatched_data():
@@ -174,14 +198,14 @@ def test_fit_recipe_wants_a_validation_split_for_early_stopping():
                                            (3.9, 4), (12.0, 4)])
 def test_blas_threads_one_per_idle_core(idle, threads):
     """A BLAS thread on a busy core stalls every product, so fits take one per idle core (up to 4)."""
-    assert recipe.blas_threads(idle) == threads
+    assert thread_policy.blas_threads(idle) == threads
 
 
 def test_idle_cores_sees_a_busy_core():
     """Over a quiet spell the measured idle cores stay within the machine's; a busy loop in another
     process takes about one of them away."""
     cores = os.cpu_count() or 1
-    quiet = recipe.idle_cores(0.3)
+    quiet = thread_policy.idle_cores(0.3)
     assert 0.0 <= quiet <= cores + 1e-9
     if quiet < 0.9:
         pytest.skip(f"only {quiet:.1f} cores idle: too busy to see one more busy core")
@@ -189,7 +213,7 @@ def test_idle_cores_sees_a_busy_core():
     busy = subprocess.Popen([sys.executable, "-c", spin])
     try:
         time.sleep(0.5)
-        loaded = recipe.idle_cores(0.5)
+        loaded = thread_policy.idle_cores(0.5)
     finally:
         busy.kill()
         busy.wait()

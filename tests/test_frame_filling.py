@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnistlite import ink
-from mnistlite.preprocess import preprocess_image, to_mnist
+from mnistlite.images import ink
+from mnistlite.images.preprocess import preprocess_image, to_mnist
 
 
 def _crop(d, k, how, margin=0):

@@ -1,4 +1,5 @@
-"""The gate's numerics: McNemar (exact), ECE, and the policy in mnistlite.gate on controlled predictions."""
+"""The gate's numerics: McNemar (exact), ECE, and the gate's policy (release/gate.py) on controlled
+predictions."""
 from __future__ import annotations
 
 import math
@@ -9,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistlite.gate import Policy, compare
 from mnistlite.metrics import expected_calibration_error, mcnemar_exact, mcnemar_table
+from mnistlite.release.gate import Policy, compare
 
 N = 10_000
 

@@ -1,4 +1,4 @@
-"""Finding the digit in photos and damaged scans (mnistlite/ink.py) and through preprocess_image."""
+"""Finding the digit in photos and damaged scans (mnistlite/images/ink.py) and through preprocess_image."""
 import io
 import itertools
 
@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw, ImageFilter
 
-from mnistlite import ink
-from mnistlite.decode import decode_image
-from mnistlite.preprocess import preprocess_image, to_mnist
+from mnistlite.images import ink
+from mnistlite.images.decode import decode_image
+from mnistlite.images.preprocess import preprocess_image, to_mnist
 
 
 def _bfs_labels(mask):

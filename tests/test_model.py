@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import mnistlite as ml
-from mnistlite.augment import random_shift
+from mnistlite.images.augment import random_shift
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,7 @@ def test_bad_inputs_are_rejected_with_the_shape(small_model):
         ml.MLP([784, 10]).fit(np.zeros((2, 784), np.float32), np.array([0, 10]))
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_bit_for_bit(subset):
     (x, y), _ = subset
     config = ml.TrainConfig(hidden=(32,), epochs=2, batch_size=64, dropout=0.1, shift=1, seed=7)

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mnistlite.morphology import dilate
+from mnistlite.images.morphology import dilate
 
 
 def _reference(a, r, edge):

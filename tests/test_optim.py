@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mnistlite as ml
-from mnistlite.optim import SCHEDULES, schedule_fn
+from mnistlite.nn.optim import SCHEDULES, schedule_fn
 
 
 def bound(opt, p, g, decay=False):
@@ -55,51 +55,6 @@ def test_adam_two_steps_match_the_textbook():
     np.testing.assert_allclose(opt.second_moment, [0.00025975, 0.0001024375], rtol=1e-5)
 
 
-@pytest.mark.parametrize("make", [lambda: ml.Adam(1e-2), lambda: ml.AdamW(1e-2, weight_decay=0.05),
-                                  lambda: ml.Adam(1e-2, beta1=0.0), lambda: ml.Adam(1e-2, beta1=0.05),
-                                  lambda: ml.SGD(0.1, momentum=0.9)])
-def test_prescaled_steps_follow_the_plain_ones(make):
-    """step(prescaled=True) with each gradient times grad_scale (and its buffer overwritten) walks the same
-    path as plain steps, across several rescales of Adam's moments."""
-    rng = np.random.default_rng(0)
-    grads = rng.standard_normal((300, 50)).astype(np.float32) * np.logspace(-4, 1, 50, dtype=np.float32)
-    grads[150:, :10] = 0  # idle weights: their moments decay and get flushed
-    plain, fused = make(), make()
-    p1, g1 = bound(plain, np.ones(50), np.zeros(50), decay=True)
-    p2, g2 = bound(fused, np.ones(50), np.zeros(50), decay=True)
-    for g in grads:
-        g1[...] = g
-        plain.step()
-        g2[...] = g * np.float32(fused.grad_scale)
-        fused.step(prescaled=True)
-    np.testing.assert_allclose(p2, p1, rtol=2e-5, atol=1e-6)
-    assert fused.t == 300 and not np.array_equal(p1, np.ones(50))
-    if isinstance(fused, ml.Adam):
-        np.testing.assert_allclose(fused.first_moment, plain.first_moment, rtol=1e-4, atol=1e-12)
-        np.testing.assert_allclose(fused.second_moment, plain.second_moment, rtol=1e-4, atol=1e-18)
-
-
-@pytest.mark.parametrize("beta1", [0.9, 0.3])
-def test_adam_scale_stays_bounded_and_a_plain_step_after_prescaled_ones_is_exact(beta1):
-    opt = ml.Adam(0.1, beta1=beta1)
-    p, g = bound(opt, [1.0, -2.0], [0.5, -0.25])
-    for _ in range(150):
-        g[...] = np.float32(opt.grad_scale) * np.array([0.5, -0.25], np.float32)
-        opt.step(prescaled=True)
-        assert 1.0 <= opt.scale <= opt.MAX_SCALE and np.isfinite(opt.v).all()
-    ref = ml.Adam(0.1, beta1=beta1)
-    q, h = bound(ref, [1.0, -2.0], [0.5, -0.25])
-    for _ in range(150):
-        ref.step()
-    np.testing.assert_allclose(p, q, rtol=1e-5)
-    g[...] = [0.1, 0.2]   # a plain step (unscaled gradient) first brings the moments back to scale 1
-    h[...] = [0.1, 0.2]
-    opt.step()
-    ref.step()
-    assert opt.scale == 1.0
-    np.testing.assert_allclose(p, q, rtol=1e-5)
-
-
 def test_adamw_decays_weights_decoupled_from_the_gradient():
     opt = ml.AdamW(0.1, weight_decay=0.1)
     p, g = bound(opt, [1.0, -2.0], [0.5, -0.25], decay=True)
@@ -116,25 +71,23 @@ def test_adam_moments_of_idle_weights_never_turn_subnormal():
         opt.step()
     g[...] = 0
     tiny = np.finfo(np.float32).tiny
-    for i in range(3000):  # 0.9**3000 would take m far below the smallest normal float32
-        g[...] = 0  # a prescaled step may use the gradient's buffer as scratch
-        opt.step(prescaled=i % 2 == 0)  # both paths, and switches between them
+    for _ in range(3000):  # 0.9**3000 would take m far below the smallest normal float32
+        opt.step()
         if opt.t % 100 == 0:
             for arr in (opt.m, opt.v):
                 assert not np.any((arr != 0) & (np.abs(arr) < tiny)), f"subnormal state at step {opt.t}"
     assert np.all(opt.m == 0)
 
 
-@pytest.mark.parametrize("prescaled", [False, True])
 @pytest.mark.parametrize("opt", [ml.SGD(0.1), ml.SGD(0.1, momentum=0.9, nesterov=True), ml.Adam(),
                                  ml.AdamW()])
-def test_steps_allocate_nothing_parameter_sized(opt, prescaled):
+def test_steps_allocate_nothing_parameter_sized(opt):
     n = 200_000
     p, g = bound(opt, np.zeros(n), np.ones(n))
-    opt.step(prescaled=prescaled)
+    opt.step()
     tracemalloc.start()
     for _ in range(5):
-        opt.step(prescaled=prescaled)
+        opt.step()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < n * 4 / 10, f"a step allocated {peak} bytes for {n} float32 parameters"

@@ -15,8 +15,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from mnistlite.data.images import encode_png
-from mnistlite.decode import MAX_PIXELS, ImageError, ImageTooLarge, decode_image
-from mnistlite.preprocess import image_to_input, preprocess_image, to_float, to_mnist, to_model_input
+from mnistlite.images.decode import MAX_PIXELS, ImageError, ImageTooLarge, decode_image
+from mnistlite.images.preprocess import image_to_input, preprocess_image, to_float, to_mnist, to_model_input
 
 
 def _save(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -94,7 +94,7 @@ def test_faint_pencil_on_grey_paper_is_stretched(mnist_uint8):
 
 
 def test_cached_lookup_tables_are_read_only_and_do_not_leak_between_images(mnist_uint8):
-    from mnistlite.preprocess import _lut
+    from mnistlite.images.preprocess import _lut
 
     with pytest.raises(ValueError, match="read-only"):
         _lut(255, True, 255)[0] = 1

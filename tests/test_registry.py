@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +13,8 @@ import boto3
 import pytest
 
 import mnistlite as ml
-from mnistlite.model_registry import (
+from mnistlite.cli.proc import free_port
+from mnistlite.release.registry import (
     POINTER,
     Registry,
     RegistryError,
@@ -131,9 +130,7 @@ def test_errors_are_one_line(reg, s3_server):
         reg.rollback()
     with pytest.raises(RegistryError, match="does not exist"):
         Registry("s3://no-such-bucket-here/x", s3_server).show()
-    with socket.socket() as s:   # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()   # nobody listens there
     with pytest.raises(RegistryError, match="cannot reach"):
         Registry("s3://b/x", f"http://127.0.0.1:{port}").show()
     for url in ("bucket/x", "s3://", "s3:///x"):
@@ -240,10 +237,9 @@ def _subprocess(*args, env=None):
 
 @pytest.fixture(scope="module")
 def cli():
-    spec = importlib.util.spec_from_file_location("registry_script", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
+    from mnistlite.cli.registry import main
+
+    return main
 
 
 def test_cli_promote_show_fetch_rollback(cli, s3_bucket, model_files, tmp_path, capsys, monkeypatch):

@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 import mnistlite as ml
-from mnistlite import report
-from mnistlite.evaluation import compare_files, error_verdict
-from mnistlite.gate import Policy
+from mnistlite.release import report
+from mnistlite.release.evaluation import compare_files, error_verdict
+from mnistlite.release.gate import Policy
 
 LOW = Policy(min_accuracy=0.5)
 

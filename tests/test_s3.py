@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mnistlite.cli.proc import free_port
 from mnistlite.data.fetch import MANIFEST, fetch
 from mnistlite.data.images import encode_png, format_name, read_folder
 from mnistlite.data.s3 import (
@@ -207,7 +208,9 @@ def test_same_week_stored_twice_is_an_error(s3_bucket, tmp_path):
         fetch(f"s3://{bucket}/d", "latest", tmp_path, endpoint_url=endpoint)
 
 
-def test_endpoint_unreachable_is_one_clear_error(tmp_path):
+def test_endpoint_unreachable_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "K")    # signed requests need some credentials, even unsent
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "S")
     assert (EndpointUnreachable.code, S3Error.code) == ("endpoint_unreachable", "s3_error")
     with socket_closed_port() as port:
         url = f"http://127.0.0.1:{port}"
@@ -220,12 +223,7 @@ def test_endpoint_unreachable_is_one_clear_error(tmp_path):
 @contextlib.contextmanager
 def socket_closed_port():
     """A port nothing listens on (bound then closed: connections are refused)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    yield port
+    yield free_port()
 
 
 def test_access_denied_for_an_identity_without_permissions(s3_bucket, tmp_path, denied_credentials):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -13,6 +12,7 @@ import boto3
 import pytest
 
 import mnistlite as ml
+from mnistlite.cli.proc import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,9 +92,7 @@ def test_fetch_errors_exit_1_with_one_line(published, tmp_path):
         f"fetch_data: no weeks under s3://{bucket}/empty (expected week-N folders)"
     assert one_line_error(run("fetch_data.py", f"s3://{bucket}/digits", "--week", "12", *base)) == \
         f"fetch_data: unknown week 12 under s3://{bucket}/digits (available: week-1, week-2, week-3)"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     msg = one_line_error(run("fetch_data.py", f"s3://{bucket}/digits", "--out", tmp_path / "o",
                              "--endpoint-url", f"http://127.0.0.1:{port}"))
     assert msg.startswith(f"fetch_data: cannot reach endpoint http://127.0.0.1:{port} (is it running?")
@@ -131,12 +129,10 @@ def test_usage_errors_exit_2(tmp_path, mnist_dir):
 
 
 def test_scripts_show_the_library_log_on_stderr_once(capsys):
-    import importlib.util
     import logging
 
-    spec = importlib.util.spec_from_file_location("scripts_cli", ROOT / "scripts" / "_cli.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    from mnistlite.cli import common as cli
+
     log = logging.getLogger("mnistlite")
     before = (list(log.handlers), log.level)
     try:

@@ -1,5 +1,6 @@
 """scripts/train.py as a user runs it: flags, outputs, exit codes and one-line errors."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ def run(*args, env=None):
     return subprocess.run([*TRAIN, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_train_writes_model_and_metrics(mnist_dir, tmp_path):
     out, metrics = tmp_path / "m.npz", tmp_path / "m.json"
     r = run("--data", mnist_dir, "--hidden", "32", "--optimizer", "adam", "--lr", "0.002",
@@ -26,11 +28,11 @@ def test_train_writes_model_and_metrics(mnist_dir, tmp_path):
             "--schedule", "cosine", "--out", out, "--metrics", metrics)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert len(lines) == 3  # the script's progress printer: one line per epoch, then the summary
+    assert len(lines) == 4  # the script's progress printer: one line per epoch, then the threads, the summary
     for epoch, line in enumerate(lines[:2], start=1):
         assert re.fullmatch(rf"epoch {epoch}/2  loss \d\.\d{{4}}  acc \d\.\d{{4}}  val_loss \d\.\d{{4}}  "
                             r"val_acc \d\.\d{4}  lr \d\.\d\de-\d\d  \d+\.\d\ds", line), line
-    assert lines[2].startswith("test accuracy ")
+    assert lines[2].startswith("BLAS threads: ") and lines[3].startswith("test accuracy ")
     m = json.loads(metrics.read_text())
     for key in ("test_accuracy", "train_seconds", "epochs", "peak_rss_mb", "model_sha256"):
         assert key in m
@@ -43,6 +45,7 @@ def test_train_writes_model_and_metrics(mnist_dir, tmp_path):
     assert m["model_sha256"] == model.sha256
 
 
+@pytest.mark.slow
 def test_peak_rss_is_the_scripts_own_not_its_parents(mnist_dir, tmp_path):
     """Linux carries ru_maxrss across exec: started by a 1.5 GB process, train.py must not report 1.5 GB."""
     metrics = tmp_path / "m.json"
@@ -56,11 +59,15 @@ def test_peak_rss_is_the_scripts_own_not_its_parents(mnist_dir, tmp_path):
     assert 100 < peak < 1000, peak
 
 
+@pytest.mark.slow
 def test_quiet_softmax_regression_float16(mnist_dir, tmp_path):
     out = tmp_path / "s.npz"
     r = run("--data", mnist_dir, "--hidden", "0", "--epochs", "1", "--batch-size", "256", "--lr", "0.01",
-            "--float16", "--quiet", "--out", out)
+            "--float16", "--quiet", "--out", out, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "s.metrics.json").read_text())
+    assert (m["blas_threads"], m["blas_threads_pinned"], m["blas_thread_changes"]) == (1, True, [])
+    assert "BLAS threads: 1 (OPENBLAS_NUM_THREADS)" in r.stdout
     assert "epoch" not in r.stdout and "test accuracy" in r.stdout
     model = ml.load(out)
     assert model.layer_sizes == [784, 10] and model.metadata["dtype"] == "float16"
@@ -89,6 +96,16 @@ def test_bad_usage_and_missing_data(mnist_dir, tmp_path, args, code, message):
     assert not (tmp_path / "x.npz").exists()
 
 
+def test_a_diverging_fit_is_a_one_line_error_naming_the_epoch(mnist_dir, tmp_path):
+    r = run("--data", mnist_dir, "--hidden", "16", "--optimizer", "sgd", "--lr", "1e20", "--epochs", "2",
+            "--schedule", "constant",
+            "--quiet", "--out", tmp_path / "d.npz")
+    assert r.returncode == 1 and not (tmp_path / "d.npz").exists()
+    assert re.fullmatch(r"error: training diverged in epoch 1: the (loss|weights) became non-finite "
+                        r"\(learning rate 1e\+20\); a lower learning rate usually fixes it \(--lr\)\n",
+                        r.stderr)
+
+
 def test_corrupt_idx_data_is_a_one_line_error(mnist_dir, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -99,6 +116,7 @@ def test_corrupt_idx_data_is_a_one_line_error(mnist_dir, tmp_path):
     assert "corrupt or truncated gzip" in r.stderr and str(bad) in r.stderr
 
 
+@pytest.mark.slow
 def test_png_folder_alone_and_combined_with_mnist(mnist_dir, mnist_uint8, tmp_path):
     from mnistlite.data.images import write_folder
 

@@ -70,7 +70,7 @@ def test_every_rule_can_fire():
 
 
 def test_preprocessed_uploads_of_digits_pass_and_of_noise_are_flagged(mnist_uint8):
-    from mnistlite.preprocess import preprocess_image
+    from mnistlite.images.preprocess import preprocess_image
 
     _, (x_test, _) = mnist_uint8
     digits = np.stack([preprocess_image(encode_png(im)) for im in x_test[:1500]])

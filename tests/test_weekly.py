@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mnistlite.data.s3 import UnknownWeek, upload_week
-from mnistlite.data.weekly import DataRejected, build_week, prepare_weeks
+from mnistlite.quality.weekly import DataRejected, build_week, prepare_weeks
 
 
 @pytest.fixture(scope="module")

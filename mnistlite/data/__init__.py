@@ -1,1 +1,4 @@
-"""Data sources: IDX files, folders of weekly PNGs, the MNIST loader and S3 (validation is in ``quality``)."""
+"""Data sources: IDX files, the MNIST loader, folders of PNGs, S3 and fetching weekly folders from it.
+
+May import ``images``, ``nn`` and the top-level ``files`` and ``metrics``; the data gate is ``quality``.
+"""

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..utils import atomic_write_bytes
+from ..files import atomic_write_bytes
 from .s3 import (
     TARBALL,
     S3Error,

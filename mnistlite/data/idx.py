@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 # IDX type byte -> numpy big-endian dtype
 _TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),

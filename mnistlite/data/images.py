@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..decode import ImageError, decode_image
-from ..utils import atomic_write_bytes
+from ..files import atomic_write_bytes
+from ..images.decode import ImageError, decode_image
 
 NAME_PATTERN = re.compile(r"([0-9]{5,})_label_([0-9])\.png")
 _LOOSE_PATTERN = re.compile(r"([0-9]{5,})_label_(-?[0-9]+)\.png")  # only to say why a label is bad

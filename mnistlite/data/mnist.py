@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..preprocess import to_float
-from ..utils import atomic_write_bytes
+from ..files import atomic_write_bytes
+from ..nn.arrays import to_float
 from .idx import IDXError, read_idx
 
 FILES = {

@@ -1,2 +1,5 @@
-"""Data quality: the corruption detector, the weekly data gate built on it, and the noise it is
-tested with."""
+"""The data gate: the corruption detector, validating a week's folder, the noise it is tested with,
+and the weekly data that passes it.
+
+May import ``data``, ``images``, ``nn`` and the top-level ``files`` and ``metrics``.
+"""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..utils import as_generator
+from ..nn.rng import as_generator
 
 SIZE = 28
 

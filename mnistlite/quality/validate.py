@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils import atomic_write_bytes, percent
+from ..files import atomic_write_bytes
+from ..metrics import percent
 from .detector import corruption_reasons
 
 # MNIST train class counts (digits 0..9): the default reference for class balance.

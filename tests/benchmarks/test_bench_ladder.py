@@ -7,18 +7,15 @@ per-stage costs in docs/performance.md wrong; these checks run in-process with f
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
+import ladder_app
+import loadgen
 import pytest
 from falcon import testing
 
 import mnistlite as ml
 from service.app import create_app
 from service.predictor import Predictor
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # benchmarks/ is no package
-import ladder_app  # noqa: E402
-import loadgen  # noqa: E402
 
 
 @pytest.fixture(scope="module")

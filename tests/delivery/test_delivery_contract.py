@@ -7,7 +7,6 @@ import json
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,13 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from mnistlite.cli.proc import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post_png(url: str, png: bytes) -> dict:
@@ -128,7 +125,7 @@ def test_container_contract(small_model_path, tmp_path, final_stage, parse_env, 
         assert answer["predicted_class"] == digit.label, answer
         assert {"confidence", "probabilities", "model_version"} <= set(answer)
         # Uploaded PNGs decode through libspng in the image, not only on developer machines.
-        probe = "from mnistlite.decode import _spng; raise SystemExit(_spng() is None)"
+        probe = "from mnistlite.images.decode import _spng; raise SystemExit(_spng() is None)"
         assert run([str(venv / "bin" / "python"), "-c", probe], env=env, cwd=workdir).returncode == 0
         # The HEALTHCHECK's own command, run as the image would run it.
         health = json.loads(dict(final)["HEALTHCHECK"].split(" CMD ", 1)[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from falcon import testing
 from PIL import Image
 
+from mnistlite.cli.proc import free_port
 from service.app import create_app
 from service.settings import Settings
 
@@ -197,9 +197,7 @@ def gunicorn(tmp_path_factory):
     logs = tmp_path_factory.mktemp("gunicorn")
 
     def start(model_path, *, wait: bool = True, **env) -> Gunicorn:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         environ = {**os.environ, "MNISTLITE_MODEL": str(model_path), "MNISTLITE_BIND": f"127.0.0.1:{port}",
                    "WEB_CONCURRENCY": "2", **env}
         environ.pop("PROMETHEUS_MULTIPROC_DIR", None)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from falcon import testing
 
-from mnistlite.preprocess import preprocess_image
+from mnistlite.images.preprocess import preprocess_image
 from service.app import create_app
 from service.settings import Settings
 

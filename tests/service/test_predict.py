@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from mnistlite.preprocess import preprocess_image
+from mnistlite.images.preprocess import preprocess_image
 
 
 def check_answer(a: dict, version: str):

@@ -12,6 +12,7 @@ from service.openapi import document
 from service.settings import Settings
 
 schemathesis = pytest.importorskip("schemathesis")
+pytestmark = pytest.mark.slow   # hundreds of generated requests: make test runs them, make unit does not
 
 # The operations, read from the document itself (it depends on settings, not on a model); invalid
 # requests can only be made for those that take a body (the GET routes have no parameters to break).

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnistlite.preprocess import preprocess_image
+from mnistlite.images.preprocess import preprocess_image
 from service import page
 
 

@@ -1,21 +1,25 @@
 """MLP: a stack of Dense + activation (+ dropout) layers ending in softmax; fit, predict, predict_proba."""
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 
-from .augment import Augment, clutter_bank, random_shift
+from .arrays import to_model_input
 from .callbacks import EarlyStopping
 from .config import TrainConfig
 from .layers import ACTIVATIONS, Activation, Dense, Dropout
 from .losses import SoftmaxCrossEntropy, softmax
 from .optim import Optimizer, make_optimizer, schedule_fn
-from .preprocess import to_model_input
-from .utils import as_generator
+from .rng import as_generator
 
 F32 = np.float32
 _PREDICT_CHUNK = 4096  # rows per block in predict_proba: bounds memory for big inputs
+
+
+class TrainingDiverged(FloatingPointError):
+    """A fit stopped because its loss or weights became non-finite (NaN or inf)."""
 
 
 class MLP:
@@ -130,17 +134,16 @@ class MLP:
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
 
-    def loss_and_grads(self, x, y, grad_scale: float = 1.0):
-        """Training-mode mean loss (plus the L2 term) on one batch; fills ``flat_grads`` with its gradient
-        times ``grad_scale`` (the optimizer's, in ``fit``).
+    def loss_and_grads(self, x, y):
+        """Training-mode mean loss (plus the L2 term) on one batch; fills ``flat_grads`` with its gradient.
 
         Returns (loss, logits); logits (n, k) float32 is a reused buffer, valid until the next call.
         """
         logits = self._forward(x, True)
         loss = self.loss.forward(logits, y)
-        self._backward(self.loss.backward(grad_scale))
+        self._backward(self.loss.backward())
         if self.weight_decay:
-            lam = F32(self.weight_decay * grad_scale)
+            lam = F32(self.weight_decay)
             for d in self.dense:
                 loss += 0.5 * self.weight_decay * float(np.vdot(d.W, d.W))
                 d.dW += lam * d.W
@@ -148,19 +151,19 @@ class MLP:
 
     def fit(self, x, y, *, epochs: int = 5, batch_size: int = 32, optimizer: Optimizer | None = None,
             schedule: str = "constant", validation_data=None, label_smoothing: float = 0.0,
-            weight_decay: float = 0.0, shift: int = 0, augment: float = 0.0, patience: int = 0,
-            callbacks=()):
-        """Train on x: (n, 784) float32 in [0, 1] (or uint8 (n, 28, 28)), y: (n,) int labels.
+            weight_decay: float = 0.0, batch_hook=None, patience: int = 0, callbacks=()):
+        """Train on x: (n, n_inputs) float32 in [0, 1] (or uint8 (n, 28, 28)), y: (n,) int labels.
 
         Mini-batches are shuffled from the model's generator, so the same seed and data give
-        bit-identical weights. ``augment`` > 0 distorts that share of every batch (``Augment``) before
-        the ``shift``; labels are never changed. ``callbacks`` are called as ``cb(record, model)`` after
-        each epoch (see ``mnistlite.callbacks``); a true return stops. ``patience`` > 0 adds
-        ``EarlyStopping(patience)``, which needs ``validation_data``.
+        bit-identical weights. ``batch_hook(xb, yb, rng) -> (xb, yb)`` may change each batch before the
+        step (augmentation, extra examples); it gets the model's generator. ``weight_decay`` is an L2 term
+        added to the loss. ``callbacks`` are called as ``cb(record, model)`` after each epoch (see
+        ``callbacks.py``); a true return stops. ``patience`` > 0 adds ``EarlyStopping(patience)``, which
+        needs ``validation_data``. A non-finite loss or weight raises ``TrainingDiverged``.
         Returns a history dict of per-epoch lists (epoch, loss, acc, val_loss, val_acc, lr, seconds).
         """
         x, y = self._training_arrays(x, y)
-        _check_fit_options(epochs, batch_size, augment, x.shape[1])
+        _check_fit_options(epochs, batch_size, weight_decay)
         callbacks = list(callbacks)
         if patience:
             if validation_data is None:
@@ -169,30 +172,43 @@ class MLP:
         if validation_data is not None:
             vx = to_model_input(validation_data[0], self.layer_sizes[0])
             vy = np.asarray(validation_data[1])
-        transform = self._batch_transform(augment, shift)
         optimizer = optimizer or make_optimizer("adam", 1e-3)
         optimizer.bind(self.flat_params, self.flat_grads, [d.W for d in self.dense])
         self.loss = SoftmaxCrossEntropy(label_smoothing)
-        self.weight_decay = float(weight_decay) if optimizer.name != "adamw" else 0.0
+        self.weight_decay = float(weight_decay)
         lrs = learning_rates(optimizer.lr, schedule, epochs * -(-len(x) // batch_size))
         history = {k: [] for k in HISTORY_KEYS}
-        for epoch in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            batches = minibatches(x, y, batch_size, self.rng)
-            loss, acc, lr = self._train_epoch(batches, transform, optimizer, lrs)
-            record = {"epoch": epoch, "loss": loss, "acc": acc, "lr": lr, "val_loss": None, "val_acc": None}
-            if validation_data is not None:
-                record["val_loss"], record["val_acc"] = self.evaluate(vx, vy)
-            record["seconds"] = time.perf_counter() - t0
-            for key in HISTORY_KEYS:
-                history[key].append(record[key])
-            if any([cb(record, self) for cb in callbacks]):  # a list, so every callback sees the epoch
-                break
-        for cb in callbacks:
-            if hasattr(cb, "on_train_end"):
-                cb.on_train_end(self)
-        self.loss = SoftmaxCrossEntropy()
+        try:
+            for epoch in range(1, epochs + 1):
+                t0 = time.perf_counter()
+                batches = minibatches(x, y, batch_size, self.rng)
+                # overflow shows as a non-finite loss or weight, checked (and named) once per epoch
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    loss, acc, lr = self._train_epoch(batches, batch_hook, optimizer, lrs)
+                self._check_finite(epoch, loss, lr)
+                record = {"epoch": epoch, "loss": loss, "acc": acc, "lr": lr,
+                          "val_loss": None, "val_acc": None}
+                if validation_data is not None:
+                    record["val_loss"], record["val_acc"] = self.evaluate(vx, vy)
+                record["seconds"] = time.perf_counter() - t0
+                for key in HISTORY_KEYS:
+                    history[key].append(record[key])
+                if any([cb(record, self) for cb in callbacks]):  # a list, so every callback sees the epoch
+                    break
+            for cb in callbacks:
+                if hasattr(cb, "on_train_end"):
+                    cb.on_train_end(self)
+        finally:
+            self.loss, self.weight_decay = SoftmaxCrossEntropy(), 0.0
         return history
+
+    def _check_finite(self, epoch: int, loss: float, lr: float):
+        """Stop a fit whose loss or weights went non-finite: later epochs cannot recover from it."""
+        if math.isfinite(loss) and np.isfinite(self.flat_params).all():
+            return
+        what = "loss" if not math.isfinite(loss) else "weights"
+        raise TrainingDiverged(f"training diverged in epoch {epoch}: the {what} became non-finite "
+                               f"(learning rate {lr:.3g}); a lower learning rate usually fixes it")
 
     def _training_arrays(self, x, y):
         """x as float32 (n, n_inputs) and y as (n,) labels in range, or ValueError."""
@@ -207,30 +223,18 @@ class MLP:
             raise ValueError(f"labels must be in [0, {self.layer_sizes[-1]}), got {y.min()}..{y.max()}")
         return x, y
 
-    def _batch_transform(self, augment: float, shift: int):
-        """fit's per-batch augmentation: distort a share ``augment``, then shift by up to ``shift`` px."""
-        distort = Augment(p=float(augment)) if augment else None
-        bank = clutter_bank(distort.bank, self.rng) if distort else None
-
-        def transform(xb):
-            if distort:
-                xb = distort(xb, self.rng, bank)
-            if shift:
-                xb = random_shift(xb, shift, self.rng)
-            return xb
-        return transform
-
-    def _train_epoch(self, batches, transform, optimizer: Optimizer, lrs):
+    def _train_epoch(self, batches, batch_hook, optimizer: Optimizer, lrs):
         """One optimizer step per (xb, yb) batch. Returns the epoch's (mean loss, accuracy, last lr)."""
         loss_sum, correct, seen = 0.0, 0, 0
         for xb, yb in batches:
             lr = next(lrs)
-            # the gradient comes pre-scaled and is recomputed every step: the optimizer may reuse its buffer
-            loss, logits = self.loss_and_grads(transform(xb), yb, optimizer.grad_scale)
+            if batch_hook is not None:
+                xb, yb = batch_hook(xb, yb, self.rng)
+            loss, logits = self.loss_and_grads(xb, yb)
             loss_sum += loss * len(yb)
             correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
             seen += len(yb)
-            optimizer.step(lr, prescaled=True)
+            optimizer.step(lr)
         return loss_sum / seen, correct / seen, lr
 
 
@@ -252,12 +256,10 @@ def learning_rates(lr: float, schedule: str, total_steps: int):
     return (lr * scale(step, total_steps) for step in range(total_steps))
 
 
-def _check_fit_options(epochs: int, batch_size: int, augment: float, n_inputs: int):
+def _check_fit_options(epochs: int, batch_size: int, weight_decay: float):
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    if not 0.0 <= augment <= 1.0:
-        raise ValueError(f"augment must be in [0, 1], got {augment!r}")
-    if augment and n_inputs != 784:
-        raise ValueError(f"augment needs 28x28 images (784 inputs), got {n_inputs} inputs")
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")

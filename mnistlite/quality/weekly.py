@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..quality import noise
-from ..quality.validate import validate_folder, write_report
-from .fetch import fetch
-from .mnist import FILES, load_idx_pair
+from ..data.fetch import fetch
+from ..data.mnist import FILES, load_idx_pair
+from . import noise
+from .validate import validate_folder, write_report
 
 _log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def build_week(idx_dir, start: int, count: int, *, split: str = "train", corrupt
                seed: int = 0) -> dict:
     """A week as ``{NNNNN_label_D.png: png bytes}`` from images ``start .. start+count`` of an IDX folder
     (MNIST file names; ``split`` train or test); ``corrupt`` swaps every image for seeded noise."""
-    from .images import encode_png, format_name
+    from ..data.images import encode_png, format_name
 
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .utils import as_generator
+from .rng import as_generator
 
 F32 = np.float32
 

@@ -3,11 +3,6 @@
 An optimizer is bound once to the model's flat parameter and gradient vectors (every layer's
 arrays are views into them), so one step is about ten in-place numpy calls over one contiguous
 float32 buffer: no per-step allocation of anything parameter-sized.
-
-A training loop that computes each gradient afresh can ask for it pre-multiplied by ``grad_scale``
-and then call ``step(lr, prescaled=True)``; the step may then use the gradient buffer as scratch.
-``MLP.fit`` does that: it costs the backward nothing (the scale rides on the loss gradient) and saves
-Adam a pass.
 """
 from __future__ import annotations
 
@@ -32,7 +27,6 @@ class Optimizer:
     """Base class: ``bind(params, grads, decay_views)`` once, then ``step(lr)`` after each backward."""
 
     name = "base"
-    grad_scale = 1.0  # what the next gradient may be multiplied by for step(prescaled=True)
 
     def __init__(self, lr: float):
         _check_positive("lr", lr)
@@ -53,13 +47,12 @@ class Optimizer:
     def _init_state(self):
         pass
 
-    def step(self, lr: float | None = None, *, prescaled: bool = False):
-        """One update from ``grads``. ``prescaled=True``: the gradient was computed multiplied by
-        ``grad_scale`` and may be overwritten (the caller recomputes it before the next step)."""
+    def step(self, lr: float | None = None):
+        """One update of ``params`` from ``grads`` (at ``lr``, or the optimizer's own rate)."""
         self.t += 1
-        self._update(self.lr if lr is None else float(lr), prescaled)
+        self._update(self.lr if lr is None else float(lr))
 
-    def _update(self, lr, prescaled):
+    def _update(self, lr):
         raise NotImplementedError
 
 
@@ -78,7 +71,7 @@ class SGD(Optimizer):
     def _init_state(self):
         self.velocity = np.zeros_like(self.params) if self.momentum else None
 
-    def _update(self, lr, prescaled):
+    def _update(self, lr):
         p, g, tmp = self.params, self.grads, self._tmp
         if not self.momentum:
             np.multiply(g, F32(lr), out=tmp)
@@ -99,16 +92,13 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction folded into the step size.
 
-    The moments are kept unnormalised and scaled: ``M = s m'`` and ``V = s^2 v'`` with ``m' = b1 m' + g``,
-    ``v' = b2 v' + g^2`` (m = (1-b1) m', v = (1-b2) v'), which saves two passes over the parameters. With
-    ``prescaled`` gradients the scale s grows by 1/b1 per step, so ``M += s g`` is the whole first-moment
-    update (one more pass saved); past ``MAX_SCALE`` s returns to 1. Every 64 steps, moment values far
-    below ``eps`` are flushed to zero, so they never decay into float32 subnormals: x86 arithmetic on
+    The moments are kept unnormalised, ``m' = b1 m' + g`` and ``v' = b2 v' + g^2`` (m = (1-b1) m',
+    v = (1-b2) v'), which saves two passes over the parameters. Every 64 steps, moment values far below
+    ``eps`` are flushed to zero, so they never decay into float32 subnormals: x86 arithmetic on
     subnormals is far slower and numpy cannot switch on flush-to-zero.
     """
 
     name = "adam"
-    MAX_SCALE = 2.0**10  # s^2 and (s g)^2 stay far inside float32; beta1 0.9 reaches ~850 between flushes
     FLUSH_EVERY = 64
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
@@ -121,21 +111,9 @@ class Adam(Optimizer):
     def _init_state(self):
         self.m = np.zeros_like(self.params)
         self.v = np.zeros_like(self.params)
-        self.scale = 1.0
         # Adding then subtracting C rounds away everything below ~C * 2**-24: a flush to zero.
         self._flush_m = F32(self.eps * 2.0**14)    # |m'| < ~eps/1000 cannot move a weight
         self._flush_v = F32(self.eps**2 * 2.0**14)
-
-    @property
-    def grad_scale(self):
-        """The factor for the next gradient under ``step(prescaled=True)``: s / beta1 (1 when beta1 is 0)."""
-        return self.scale / self.beta1 if self.beta1 else 1.0
-
-    def _rescale(self):
-        """Bring the moments' scale s back to 1."""
-        self.m *= F32(1.0 / self.scale)
-        self.v *= F32(1.0 / self.scale**2)
-        self.scale = 1.0
 
     def _flush(self):
         """Zero the moments far below eps (their weights no longer move) before they turn subnormal."""
@@ -145,51 +123,36 @@ class Adam(Optimizer):
         v += self._flush_v
         v -= self._flush_v
 
-    def _update(self, lr, prescaled):
+    def _update(self, lr):
         b1, b2, t = self.beta1, self.beta2, self.t
-        p, g, m, v = self.params, self.grads, self.m, self.v
-        tmp = g if prescaled else self._tmp
-        if prescaled and b1:
-            self.scale /= b1        # M = s m' = b1 s m'_prev + s g, and b1 s is the previous scale
-            m += g
-            np.square(g, out=tmp)
-            v *= F32(b2 / b1**2)    # V = s^2 v' = b2 (s/s_prev)^2 V_prev + (s g)^2
-            v += tmp
-        else:
-            if self.scale != 1.0:
-                self._rescale()
-            m *= F32(b1)
-            m += g
-            np.square(g, out=tmp)
-            v *= F32(b2)
-            v += tmp
-        # p -= lr * mhat / (sqrt(vhat) + eps) with mhat = (1-b1) m' / (1-b1^t), vhat = (1-b2) v' / (1-b2^t),
-        # and m' = M/s, sqrt(v') = sqrt(V)/s
+        p, g, m, v, tmp = self.params, self.grads, self.m, self.v, self._tmp
+        m *= F32(b1)
+        m += g
+        np.square(g, out=tmp)
+        v *= F32(b2)
+        v += tmp
+        # p -= lr * mhat / (sqrt(vhat) + eps) with mhat = (1-b1) m' / (1-b1^t), vhat = (1-b2) v' / (1-b2^t)
         vscale = math.sqrt((1.0 - b2) / (1.0 - b2**t))
         step = lr * (1.0 - b1) / (1.0 - b1**t) / vscale
         np.sqrt(v, out=tmp)
-        tmp += F32(self.scale * self.eps / vscale)
+        tmp += F32(self.eps / vscale)
         np.divide(m, tmp, out=tmp)
         tmp *= F32(step)
         p -= tmp
         # Moments of weights whose gradient stays 0 (rarely-inked pixels) decay geometrically and would
         # reach subnormals after ~800 steps; flushing every 64 steps is cheap.
         if t % self.FLUSH_EVERY == 0:
-            if self.scale != 1.0:
-                self._rescale()
             self._flush()
-        elif self.scale > self.MAX_SCALE:
-            self._rescale()
 
     @property
     def first_moment(self):
         """The textbook m_t (for inspection and tests): (1 - beta1) * m'."""
-        return self.m * F32((1.0 - self.beta1) / self.scale)
+        return self.m * F32(1.0 - self.beta1)
 
     @property
     def second_moment(self):
         """The textbook v_t: (1 - beta2) * v'."""
-        return self.v * F32((1.0 - self.beta2) / self.scale**2)
+        return self.v * F32(1.0 - self.beta2)
 
 
 class AdamW(Adam):
@@ -204,12 +167,12 @@ class AdamW(Adam):
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
         self.weight_decay = float(weight_decay)
 
-    def _update(self, lr, prescaled):
+    def _update(self, lr):
         if self.weight_decay:
             shrink = F32(1.0 - lr * self.weight_decay)
             for w in self.decay_views:  # weights only: biases are not decayed
                 w *= shrink
-        super()._update(lr, prescaled)
+        super()._update(lr)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}

@@ -60,16 +60,16 @@ class SoftmaxCrossEntropy:
         self._p, self._total = p, total  # normalised in backward, which only training needs
         return loss
 
-    def backward(self, scale: float = 1.0):
-        """Gradient of the last ``forward`` loss w.r.t. its logits, times ``scale``: (n, k) float32,
-        ``scale * (p - target) / n``. Call it once per ``forward``: it works in place."""
+    def backward(self):
+        """Gradient of the last ``forward`` loss w.r.t. its logits: (n, k) float32, ``(p - target) / n``.
+        Call it once per ``forward``: it works in place."""
         grad, total = self._p, self._total
         n, k = grad.shape
-        # scale / n folded into the softmax's normalisation: one pass over p
-        np.multiply(total, F32(n / scale), out=total)
+        # the mean's 1 / n folded into the softmax's normalisation: one pass over p
+        np.multiply(total, F32(n), out=total)
         grad /= total[:, None]
         flat = grad.reshape(-1)
-        flat[self._y_at] -= F32(scale * (1.0 - self.eps) / n)
+        flat[self._y_at] -= F32((1.0 - self.eps) / n)
         if self.eps:
-            grad -= F32(scale * self.eps / (k * n))
+            grad -= F32(self.eps / (k * n))
         return grad

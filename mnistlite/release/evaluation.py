@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.idx import IDXError
-from .data.mnist import FILES, DatasetError, data_sha256, load_idx_pair, load_mnist
+from ..data.idx import IDXError
+from ..data.mnist import FILES, DatasetError, data_sha256, load_idx_pair, load_mnist
+from ..files import utc_now
+from ..metrics import confusion_matrix, scores
+from ..nn.model import MLP
+from ..serialize import ModelFileError, load
 from .gate import Policy, compare
-from .metrics import confusion_matrix, expected_calibration_error, log_loss, per_class_report
-from .model import MLP
-from .serialize import ModelFileError, load
-from .utils import utc_now
 
 N_CLASSES = 10
 VERDICT_SCHEMA = "mnistlite.verdict/1"
@@ -24,6 +24,10 @@ VERDICT_SCHEMA = "mnistlite.verdict/1"
 
 class EvaluationError(ValueError):
     """The evaluation could not run (bad model file, bad test set); the message says which and why."""
+
+
+class BadModelFile(EvaluationError):
+    """A model file is missing, unreadable or damaged."""
 
 
 class TestSetError(EvaluationError):
@@ -94,7 +98,7 @@ def load_test_set(data_dir=None) -> TestSet:
 
 def _read_png_folder(folder: Path):
     try:
-        from .data.images import read_folder
+        from ..data.images import read_folder
     except ImportError:
         raise EvaluationError("reading PNG test folders needs mnistlite.data.images, which is not "
                               "installed; pass an MNIST IDX folder instead") from None
@@ -111,7 +115,7 @@ def load_model(path, test: TestSet) -> MLP:
     try:
         model = load(path)
     except ModelFileError as e:
-        raise EvaluationError(str(e)) from None
+        raise BadModelFile(str(e)) from None
     pixels = int(np.prod(test.images.shape[1:]))
     if model.layer_sizes[0] != pixels:
         raise EvaluationError(f"{path}: model expects {model.layer_sizes[0]} inputs but the test images have "
@@ -125,15 +129,9 @@ def load_model(path, test: TestSet) -> MLP:
 def evaluate(model: MLP, test: TestSet, path=None):
     """(metrics dict, proba (n, 10) float32) of ``model`` on ``test``; metric keys are a public contract."""
     proba = model.predict_proba(test.images)
-    pred = proba.argmax(axis=1)
-    y = test.labels
     metrics = {
-        "accuracy": float(np.mean(pred == y)),
-        "log_loss": log_loss(y, proba),
-        "ece": expected_calibration_error(y, proba),
-        "per_class": per_class_report(y, pred, N_CLASSES),
-        "confusion_matrix": confusion_matrix(y, pred, N_CLASSES).tolist(),
-        "n": int(len(y)),
+        **scores(test.labels, proba, N_CLASSES),
+        "confusion_matrix": confusion_matrix(test.labels, proba.argmax(axis=1), N_CLASSES).tolist(),
         "model_sha256": model.sha256,
         "test_set_sha256": test.sha256,
         "test_set_source": test.source,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .layers import ACTIVATIONS
 from .optim import OPTIMIZERS, SCHEDULES
@@ -16,35 +16,38 @@ class ConfigError(ValueError):
         self.fields = (fields,) if isinstance(fields, str) else tuple(fields)
 
 
+def _knob(default, help: str, **extra):
+    """A TrainConfig field: its default and the one-line help the CLI's flag shows."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """A training recipe. The defaults are the project's default recipe (see ``DEFAULT`` below).
-
-    ``hidden`` lists hidden-layer widths (empty: softmax regression). ``shift`` is the largest random
-    translation in pixels applied to each training image (0: none). ``augment`` is the share of each
-    batch distorted by ``mnistlite.augment.Augment`` (rotation, shear, scale, stroke width, blur,
-    clutter; 0: none).
+    """A training recipe: every hyperparameter, declared once here with its help. The defaults are the
+    project's default recipe; ``scripts/train.py`` makes one flag per field from this declaration.
     """
 
-    hidden: tuple = (512, 256)
-    activation: str = "relu"
-    dropout: float = 0.0
-    optimizer: str = "adam"
-    lr: float = 2e-3
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.1
-    schedule: str = "cosine"
-    batch_size: int = 256
-    epochs: int = 32
-    val_split: float = 0.0
-    patience: int = 0
-    shift: int = 1
-    augment: float = 0.5
-    seed: int = 0
-    n_inputs: int = 784
-    n_classes: int = 10
+    hidden: tuple = _knob((512, 256), "hidden-layer widths, e.g. 128 or 512,256 (0: softmax regression)",
+                          metavar="SIZES")
+    activation: str = _knob("relu", "hidden-layer nonlinearity", choices=ACTIVATIONS)
+    dropout: float = _knob(0.0, "share of hidden units dropped in training, in [0, 1)")
+    optimizer: str = _knob("adam", "the optimizer", choices=OPTIMIZERS)
+    lr: float = _knob(2e-3, "base learning rate, > 0")
+    momentum: float = _knob(0.9, "momentum of sgd, in [0, 1)")
+    nesterov: bool = _knob(False, "Nesterov momentum (sgd only)")
+    weight_decay: float = _knob(0.0, "L2 (sgd, adam) or decoupled (adamw) weight decay, >= 0")
+    label_smoothing: float = _knob(0.1, "label smoothing of the loss, in [0, 1)")
+    schedule: str = _knob("cosine", "learning-rate schedule over the whole fit", choices=SCHEDULES)
+    batch_size: int = _knob(256, "images per optimizer step, >= 1")
+    epochs: int = _knob(32, "passes over the training data, >= 1")
+    val_split: float = _knob(0.0, "share of the training data held out for validation, in [0, 1)")
+    patience: int = _knob(0, "early stopping: epochs without a lower validation loss (needs val_split)")
+    shift: int = _knob(1, "largest random translation of each training image, in pixels (0-13)")
+    augment: float = _knob(0.5, "share of each batch distorted (rotation, shear, scale, stroke width, "
+                                "blur, clutter), in [0, 1]; 0 turns it off")
+    seed: int = _knob(0, "seed of every random draw (init, shuffling, augmentation), >= 0")
+    n_inputs: int = _knob(784, "inputs per example (784 for 28x28 images)", cli=False)
+    n_classes: int = _knob(10, "number of classes", cli=False)
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -78,6 +81,9 @@ class TrainConfig:
                 raise ConfigError(name, f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.shift > 13:  # half the 28-pixel side: larger shifts can push a centred digit out of frame
             raise ConfigError("shift", f"shift must be in [0, 13] pixels, got {self.shift!r}")
+        if (self.augment or self.shift) and self.n_inputs != 784:
+            raise ConfigError(("augment", "shift"), f"augment and shift need 28x28 images (784 inputs), "
+                              f"got n_inputs {self.n_inputs}")
         if self.nesterov and self.optimizer != "sgd":
             raise ConfigError(("nesterov", "optimizer"),
                               f"nesterov applies to optimizer 'sgd' only, got optimizer {self.optimizer!r}")
@@ -102,16 +108,3 @@ class TrainConfig:
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
-
-
-# The previous Keras model, kept as the speed/accuracy reference: 784-128-10, Adam 1e-3, batch 32.
-REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5,
-                        schedule="constant", label_smoothing=0.0, shift=0, augment=0.0)
-
-# The project's default recipe (what `scripts/train.py` trains with no flags): 784-512-256-10,
-# Adam 2e-3 with a cosine schedule, batch 256, label smoothing 0.1, +-1 pixel shifts, half of each
-# batch's images with a blank margin distorted (augment.Augment), 32 epochs. See docs/realworld.md for
-# how it was chosen.
-DEFAULT = TrainConfig()
-
-RECIPES = {"default": DEFAULT, "reference": REFERENCE}

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .metrics import accuracy, mcnemar_exact, mcnemar_table, per_class_report
-from .utils import percent
+from ..metrics import accuracy, mcnemar_exact, mcnemar_table, per_class_report, percent
 
 _EPS = 1e-12  # float slack so a drop of exactly the allowed size passes
 

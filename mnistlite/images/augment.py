@@ -210,3 +210,23 @@ class Augment:
         np.clip(y, 0, 1, out=y)
         out[sel] = y
         return out
+
+
+def training_hook(p: float, shift: int, rng: np.random.Generator):
+    """``MLP.fit``'s batch hook for 28x28 digits: distort a share ``p`` of each batch (``Augment``), then
+    shift every image by up to ``shift`` pixels. Labels pass through. None when both are 0.
+
+    The clutter bank is drawn from ``rng`` now, once per fit.
+    """
+    if not p and not shift:
+        return None
+    distort = Augment(p=float(p)) if p else None
+    bank = clutter_bank(distort.bank, rng) if distort else None
+
+    def hook(xb, yb, rng):
+        if distort:
+            xb = distort(xb, rng, bank)
+        if shift:
+            xb = random_shift(xb, shift, rng)
+        return xb, yb
+    return hook

@@ -1,9 +1,18 @@
-"""Child processes the scripts start (SeaweedFS, gunicorn): stopping one with its whole group."""
+"""Child processes the tools start (SeaweedFS, gunicorn): a free port for one, and stopping one with its
+whole group."""
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def stop_group(proc: subprocess.Popen | None, grace: float) -> None:

@@ -22,9 +22,9 @@ import time
 
 import numpy as np
 
-from .data.s3 import make_client, parse_uri
-from .serialize import ModelFileError, loads
-from .utils import atomic_write_bytes, utc_now
+from ..data.s3 import make_client, parse_uri
+from ..files import atomic_write_bytes, utc_now
+from ..serialize import ModelFileError, loads
 
 SCHEMA = "mnistlite.registry/1"
 POINTER = "models/production.json"
@@ -37,6 +37,14 @@ _REPOSITORY = re.compile(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+")  # host[:port
 
 class RegistryError(RuntimeError):
     """A registry operation failed; the one-line message says what and where."""
+
+
+class NoProductionModel(RegistryError):
+    """Nothing has been promoted to this registry yet."""
+
+
+class BadModelFile(RegistryError):
+    """The model file given to promote is unreadable or damaged."""
 
 
 def model_key(sha256: str) -> str:
@@ -169,8 +177,7 @@ class Registry:
         """The production pointer; RegistryError if nothing was promoted yet."""
         p = self.pointer()
         if p is None:
-            raise RegistryError(f"no production model yet in {self.url}; promote one with "
-                                f"scripts/registry.py promote MODEL.npz")
+            raise NoProductionModel(f"no production model yet in {self.url}")
         return p
 
     def history(self) -> list[dict]:
@@ -232,7 +239,7 @@ class Registry:
         try:
             model = loads(blob, name=str(path))
         except ModelFileError as e:
-            raise RegistryError(str(e)) from None
+            raise BadModelFile(str(e)) from None
         sha = hashlib.sha256(blob).hexdigest()
         metrics = _scalars(metrics if metrics is not None else model.metadata.get("metrics"))
         if metrics.get("model_sha256") not in (None, sha):

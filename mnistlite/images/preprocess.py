@@ -1,6 +1,6 @@
-"""Preprocessing shared by training and serving: arrays to model input, user images to MNIST form.
+"""User images (any size, mode, polarity) -> MNIST form, shared by training and serving.
 
-Decoding image bytes lives in ``decode.py`` (Pillow, libspng).
+Decoding image bytes lives in ``decode.py`` (Pillow, libspng); arrays to model input in ``nn/arrays.py``.
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..nn.arrays import to_float, to_model_input  # noqa: F401  (re-exported: the images' public names)
 from . import ink
 from .decode import MIN_CONTRAST, decode_image
 
@@ -17,44 +18,7 @@ from .decode import MIN_CONTRAST, decode_image
 # their flat background, every picture reduced to the working size first
 PREPROCESSING_VERSION = 3
 
-
-def to_float(images):
-    """uint8 images (n, 28, 28) or (n, 784) -> float32 (n, 784) in [0, 1] (divides by 255)."""
-    a = np.asarray(images)
-    if a.dtype != np.uint8:
-        raise ValueError(f"to_float expects uint8 pixels, got dtype {a.dtype}")
-    out = a.reshape(a.shape[0], -1).astype(np.float32)
-    out *= np.float32(1.0 / 255.0)
-    return out
-
-
-def to_model_input(x, n_inputs: int = 784):
-    """Accept float (n, n_inputs) in [0, 1], uint8 (n, 28, 28)/(n, 784), or one sample; return
-    float32 (n, n_inputs). Raises ValueError naming the shape or dtype that does not fit.
-    """
-    a = x if isinstance(x, np.ndarray) else np.asarray(x)
-    if a.dtype == np.uint8:
-        if a.ndim in (2, 3) and int(np.prod(a.shape[1:])) == n_inputs:
-            return to_float(a)
-        if a.size == n_inputs:
-            return to_float(a.reshape(1, n_inputs))
-        raise ValueError(f"uint8 input must be (n, 28, 28) or (n, {n_inputs}), got shape {a.shape}")
-    if a.ndim == 2 and a.shape[1] == n_inputs:
-        return a if a.dtype == np.float32 else a.astype(np.float32)
-    if a.ndim == 1 and a.shape[0] == n_inputs:
-        return a.reshape(1, n_inputs).astype(np.float32, copy=False)
-    if a.ndim == 3 and a.shape[1] * a.shape[2] == n_inputs:
-        return a.reshape(a.shape[0], n_inputs).astype(np.float32, copy=False)
-    if not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"input must be numeric, got dtype {a.dtype}")
-    raise ValueError(f"input must be (n, {n_inputs}) float32 in [0, 1] or uint8 (n, 28, 28), "
-                     f"got shape {a.shape}")
-
-
-# ---------------------------------------------------------------------------------------------
 # User images (any size, mode, polarity) -> MNIST form. Pillow is imported inside functions.
-# ---------------------------------------------------------------------------------------------
-
 INK_FRACTION = 0.1    # of the contrast: fainter pixels do not widen the ink bounding box
 NOISE_LEVEL = 8       # of 255: margin pixels this faint are compression noise when shrinking
 CLEAR_INK = (96, 0.002)   # levels from the background, share of pixels: ink no preprocessing may lose

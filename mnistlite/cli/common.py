@@ -7,6 +7,11 @@ from __future__ import annotations
 import logging
 import resource
 import sys
+from pathlib import Path
+
+# The source checkout these tools run from (an editable install): the rehearsal and the local service
+# run its scripts/, service/ and tests/data, as the workflows do.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def fail(message, prog: str = "error", code: int = 1) -> int:
@@ -50,3 +55,7 @@ def peak_rss_mb() -> float:
     except (OSError, ValueError, IndexError):
         pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+# What fixes a model file that is missing or damaged, for the CLIs that read one.
+MODEL_FILE_HINT = "re-train it (scripts/train.py) or fetch a good copy (scripts/registry.py fetch)"

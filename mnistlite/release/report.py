@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .utils import atomic_write_bytes, percent
+from ..files import atomic_write_bytes
+from ..metrics import percent
 
 MARKER = "<!-- mnistlite-gate-report -->"  # lets a workflow find and update its one PR comment
 MAX_MARKDOWN_BYTES = 100_000
