@@ -9,7 +9,8 @@ MODEL ?= model/model.npz
 MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
 export MNISTLITE_DATA_DIR
 
-.PHONY: run test unit lint train serve install clean bench tools browser image image-check image-test image-stop
+.PHONY: run test unit lint train serve install clean bench tools browser prometheus image image-check image-test \
+	image-stop image-contents
 
 $(VENV)/.installed-%: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,11 +41,15 @@ tools:
 browser:
 	bash tools/install-browser.sh
 
+# Debian's prometheus + promtool for the alert-rule tests and the rehearsal's monitor stage (apt, as root).
+prometheus:
+	bash tools/install-prometheus.sh
+
 # ruff's rules and settings are in pyproject.toml.
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 
-test: $(VENV)/.installed-test tools browser lint
+test: $(VENV)/.installed-test tools browser prometheus lint
 	$(PY) -m pytest -q
 
 # The quick inner loop: library and service tests that need no S3 server, real gunicorn, browser,
@@ -69,6 +74,10 @@ image-test: image
 image-stop:
 	bash tools/image.sh stop
 
+# The image's Debian packages and Python distributions with their sizes (docs/deploy.md shows them).
+image-contents:
+	IMAGE=$(IMAGE) bash tools/image.sh contents
+
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_train.py
 
@@ -87,11 +96,20 @@ PIPELINE_DIR ?= .pipeline
 
 .PHONY: candidate pipeline
 
+# Reproducible by contract: on one machine, the same tree and data give the same file, byte for byte.
+# What would change the bits is pinned: the BLAS thread count (TRAIN_THREADS; the default follows idle
+# cores), the file's "created" (SOURCE_DATE_EPOCH: the commit's time, not the clock) and Python's hash
+# seed. The model file records the rest of what decides its bits (BLAS library, kernel family, numpy);
+# per-run facts (wall-clock time, seconds, peak memory) go to the metrics file only.
+TRAIN_THREADS ?= 2
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+
 candidate:
 	@test -n "$(DATA_URI)" || { echo "make candidate: set DATA_URI=s3://BUCKET/PREFIX (the weekly data)" >&2; exit 2; }
+	SOURCE_DATE_EPOCH="$(SOURCE_DATE_EPOCH)" PYTHONHASHSEED=0 \
 	$(PY) scripts/train.py --data mnist --data "$(DATA_URI)" --weeks all --work-dir "$(WEEKS_DIR)" \
-	  --out "$(CANDIDATE)" --metrics "$(basename $(CANDIDATE)).metrics.json" $(TRAIN_FLAGS)
+	  --out "$(CANDIDATE)" --metrics "$(basename $(CANDIDATE)).metrics.json" --threads $(TRAIN_THREADS) $(TRAIN_FLAGS)
 
 # The whole pipeline on one machine against a real S3 server (SeaweedFS on 127.0.0.1): see README.
-pipeline: $(VENV)/.installed-test
+pipeline: $(VENV)/.installed-test prometheus
 	$(PY) scripts/pipeline.py --dir "$(PIPELINE_DIR)"

@@ -5,10 +5,12 @@ and (``fit_recipe``) measure it as the CLI does.
 """
 from __future__ import annotations
 
+import platform
 import time
 
 import numpy as np
 
+from . import drift
 from .data.mnist import data_sha256
 from .images.augment import has_margin, training_hook
 from .metrics import scores
@@ -17,7 +19,7 @@ from .nn.config import ConfigError, TrainConfig
 from .nn.model import MLP
 from .nn.optim import make_optimizer
 from .nn.rng import as_generator
-from .threads import ContentionWatch, resolve_threads
+from .threads import ContentionWatch, blas_facts, resolve_threads
 
 # The previous Keras model, kept as the speed/accuracy reference: 784-128-10, Adam 1e-3, batch 32.
 REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5,
@@ -29,6 +31,17 @@ REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32,
 DEFAULT = TrainConfig()
 
 RECIPES = {"default": DEFAULT, "reference": REFERENCE}
+
+# fit_recipe's report entries that differ from run to run (or follow the machine's load) and so stay
+# out of the model file, whose bytes must depend only on what determines the model: the metrics file
+# and the registry record keep them.
+PER_RUN = ("train_seconds", "peak_rss_mb", "blas_threads", "blas_threads_pinned", "blas_threads_reason",
+           "blas_thread_changes", "trained_at", "created")
+
+
+def model_metrics(report: dict) -> dict:
+    """The report minus PER_RUN: what a model file keeps of its training metrics."""
+    return {k: v for k, v in report.items() if k not in PER_RUN}
 
 
 def build(config: TrainConfig) -> MLP:
@@ -74,7 +87,11 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone),
     epochs, augment_reach (the share of images with a blank margin, which the distortions apply to),
-    and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one).
+    and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one). The model's
+    metadata gets ``drift_reference`` (``drift.reference``: the class and confidence mix the service
+    compares its answers with) from the test data, else the validation data, else the training data,
+    and ``reproduce``: what besides the config and the data decides the bits (BLAS threads and library,
+    numpy and Python versions). Per-run facts (seconds, peak memory) stay in the report (PER_RUN).
     """
     from threadpoolctl import threadpool_limits
 
@@ -105,10 +122,21 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
         "augment_reach": float(has_margin(x_fit).mean()) if config.augment else 0.0,
     }
     model.metadata["training_data_sha256"] = data_sha256(np.asarray(images), y)
+    # The thread count decides the bits: the count a fit started with, and any change ContentionWatch
+    # made on the way (only when the count was not pinned), are part of what reproducing it takes.
+    blas = {**blas_facts(choice.threads), "pinned": choice.pinned,
+            "changes": [list(c) for c in choice.changes]}
+    model.metadata["reproduce"] = {"blas": blas, "numpy": np.__version__, "python": platform.python_version()}
     if test_images is not None:
         xt = to_model_input(test_images, config.n_inputs)
         yt = np.asarray(test_labels, dtype=np.int64)
-        test = scores(yt, model.predict_proba(xt), config.n_classes)
+        proba = model.predict_proba(xt)
+        test = scores(yt, proba, config.n_classes)
         report.update({f"test_{k}": v for k, v in test.items() if k != "n"})
         report.update({"n_test": test["n"], "test_set_sha256": data_sha256(np.asarray(test_images), yt)})
+        model.metadata["drift_reference"] = drift.reference(proba, "test")
+    else:
+        source, xr = ("validation", val[0]) if val else ("training", x_fit)
+        model.metadata["drift_reference"] = drift.reference(model.predict_proba(xr[:drift.REFERENCE_MAX]),
+                                                            source)
     return model, history, report

@@ -172,3 +172,23 @@ class ContentionWatch:
                 self.choice.changes.append((record["epoch"], want))
         self._mark()
         return False
+
+
+# Environment variables that change which kernels OpenBLAS and numpy run, and so the bits of a fit.
+KERNEL_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE", "NPY_DISABLE_CPU_FEATURES",
+              "NPY_ENABLE_CPU_FEATURES")
+
+
+def blas_facts(threads: int, environ=None) -> dict:
+    """What decides a fit's BLAS results besides the data and the config: the thread count, the BLAS
+    library, its version and kernel family (threadpoolctl), and any KERNEL_ENV variable that is set.
+
+    Nothing per machine path or per run: two fits with equal facts on one machine give equal bits.
+    """
+    from threadpoolctl import threadpool_info
+
+    environ = os.environ if environ is None else environ
+    libs = [{k: lib.get(k) for k in ("internal_api", "version", "architecture", "threading_layer")}
+            for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return {"threads": int(threads), "libraries": sorted(libs, key=lambda d: str(d)),
+            "environment": {k: environ[k] for k in KERNEL_ENV if environ.get(k)}}

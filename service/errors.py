@@ -14,6 +14,12 @@ import falcon
 
 from mnistlite.images.decode import ImageError, ImageTooLarge
 
+try:  # gunicorn raises these from wsgi.input when a chunked body is malformed or cut off mid-stream
+    from gunicorn.http.errors import NoMoreData, ParseException
+    _BODY_ERRORS = (NoMoreData, ParseException)
+except ImportError:  # pragma: no cover - serving without gunicorn (tests, another WSGI server)
+    _BODY_ERRORS = ()
+
 
 class InputError(ValueError):
     """Request content the service cannot use: wrong shape, range, JSON or form (400)."""
@@ -31,6 +37,10 @@ class UnsupportedType(InputError):
     """The request's Content-Type is not one the route accepts (415)."""
 
 
+class ServerBusy(TimeoutError):
+    """The worker is receiving as many bodies as it may hold; this one was not read (503, retry)."""
+
+
 class NotReady(Exception):
     """The model failed its start-up self-test (503)."""
 
@@ -45,12 +55,14 @@ ERRORS = {
     ImageError: (falcon.HTTPBadRequest, "Invalid image"),
     ImageTooLarge: (falcon.HTTPContentTooLarge, "Image too large"),
     NotReady: (falcon.HTTPServiceUnavailable, "Not ready"),
+    ServerBusy: (partial(falcon.HTTPServiceUnavailable, retry_after=5), "Server busy"),
+    **{kind: (falcon.HTTPBadRequest, "Malformed request body") for kind in _BODY_ERRORS},
 }
 
 
 def _handler(http_error, title):
     def handle(req, resp, ex, params):
-        raise http_error(title=title, description=str(ex))
+        raise http_error(title=title, description=str(ex) or type(ex).__name__)
 
     return handle
 

@@ -1,6 +1,8 @@
 """gunicorn settings for the mnistlite service: ``gunicorn -c service/gunicorn.conf.py service.wsgi:app``.
 
 Environment: ``MNISTLITE_BIND`` (e.g. 127.0.0.1:8123; default 0.0.0.0:$PORT, PORT default 8000),
+``MNISTLITE_METRICS_BIND`` (the admin listener for /metrics and the full /v1/model; default
+0.0.0.0:$METRICS_PORT, METRICS_PORT default 9102, or a free port on MNISTLITE_BIND's host when that is set),
 ``WEB_CONCURRENCY`` (workers, default 2), ``GUNICORN_TIMEOUT`` (default 30 s),
 ``PROMETHEUS_MULTIPROC_DIR`` (default: a fresh directory under $TMPDIR, removed at exit).
 Only /tmp (or $TMPDIR) is written, so the container's root filesystem can be read-only.
@@ -15,6 +17,9 @@ closes the connection. ``MNISTLITE_WORKER_CONNECTIONS`` (default 1000): open con
 ``MNISTLITE_UPLOAD_SLOTS`` (default 1): bodies over 1 MiB (or chunked) a worker receives at once; each
 is held in memory whole, so this bounds memory under many concurrent photo uploads. The others wait
 within their body deadline (408 if none frees up); small requests never wait.
+``MNISTLITE_INFLIGHT_BYTES`` (default 32 MiB): body bytes a worker receives and holds at once, across
+all its connections, whatever each body's size (bodies up to 16 KiB aside); past it, bodies wait within
+their deadline, then get a 503. At least the largest body limit (MNISTLITE_MAX_BODY_BYTES, ..._JSON_BYTES).
 ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20 s): how long a stopping worker finishes what it accepted.
 
 preload_app: the master imports the app and loads the model once, then forks; workers share the
@@ -50,7 +55,14 @@ elif not _reloading:
 os.environ["_MNISTLITE_PROM_DIR"] = _prom_dir
 _own_prom_dir = os.environ.get("_MNISTLITE_PROM_OWNED") == "1"
 
-bind = os.environ.get("MNISTLITE_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+_public_bind = os.environ.get("MNISTLITE_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# /metrics and the full model description listen apart (service/admin.py), so that routing the public
+# port (an Ingress on "/") never publishes them. A fixed port in the container; beside an explicit
+# MNISTLITE_BIND (tests, benchmarks, several servers on one machine) a free one on the same host.
+_metrics_bind = os.environ.get("MNISTLITE_METRICS_BIND") or (
+    f"{_public_bind.rpartition(':')[0]}:0" if os.environ.get("MNISTLITE_BIND")
+    else f"0.0.0.0:{os.environ.get('METRICS_PORT', '9102')}")
+bind = [_public_bind, _metrics_bind]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: a connection costs a greenlet while it waits for bytes, so slow, idle and speculative
 # (browser) connections cannot occupy the workers the way they do with "sync", and keep-alive works.
@@ -59,7 +71,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # trickling clients still take every thread.
 # gevent patches the standard library in each worker after the fork; the preloaded app does no
 # socket I/O of its own (gunicorn does it), so patching after preload is safe.
-worker_class = "gevent"
+# service/worker.py: the gevent worker, answering what gunicorn cannot parse with the service's JSON 4xx.
+worker_class = "service.worker.JSONErrorWorker"
 worker_connections = int(os.environ.get("MNISTLITE_WORKER_CONNECTIONS", "1000"))
 # The gevent worker bounds the wait for each request head (new or kept-alive connection) by keepalive.
 keepalive = int(os.environ.get("MNISTLITE_IDLE_TIMEOUT", "5"))
@@ -68,6 +81,10 @@ _body_timeout = float(os.environ.get("MNISTLITE_BODY_TIMEOUT", "15"))
 # not leave two workers inside the chart's memory limit (docs/performance.md, "Slow clients, oversized
 # bodies").
 _upload_slots = int(os.environ.get("MNISTLITE_UPLOAD_SLOTS", "1"))
+# Stalled bodies were held whole in memory however many arrived: 400 of just under 1 MiB grew workers
+# by hundreds of MB (docs/performance.md, "Bodies in flight"). 32 MiB holds one photo at the body limit
+# beside many small uploads.
+_inflight_bytes = int(os.environ.get("MNISTLITE_INFLIGHT_BYTES", str(32 << 20)))
 _discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 << 20)))
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
@@ -97,10 +114,26 @@ def _limit_for(content_type: str) -> int:
 _settings = None
 
 
+def _check_inflight_budget() -> None:
+    # A body larger than the budget could never be received: refuse such a configuration at start.
+    from service.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except ValueError:
+        return  # service/wsgi.py stops with the one-line reason
+    largest = max(settings.max_body_bytes, settings.max_json_bytes)
+    if _inflight_bytes < largest:
+        raise SystemExit(f"MNISTLITE_INFLIGHT_BYTES is {_inflight_bytes}, below the largest body limit "
+                         f"({largest} bytes): raise it, or lower MNISTLITE_MAX_BODY_BYTES/_MAX_JSON_BYTES")
+
+
+_check_inflight_budget()
+
 def _gevent(worker) -> bool:
     # The hooks wait with gevent timers: with another worker class (``-k sync`` on the command line,
     # as benchmarks/bench_robustness.py does for its baseline) they stand aside.
-    return type(worker).__module__ == "gunicorn.workers.ggevent"
+    return any(c.__module__ == "gunicorn.workers.ggevent" for c in type(worker).__mro__)
 
 
 def pre_request(worker, req):
@@ -110,7 +143,7 @@ def pre_request(worker, req):
     from service import connection
 
     connection.before_request(req, limit_for=_limit_for, body_timeout=_body_timeout,
-                              upload_slots=_upload_slots)
+                              upload_slots=_upload_slots, inflight_bytes=_inflight_bytes)
 
 
 def post_request(worker, req, environ, resp):
@@ -120,6 +153,16 @@ def post_request(worker, req, environ, resp):
     from service import connection
 
     connection.after_request(req, discard_max_bytes=_discard_max_bytes)
+
+
+def when_ready(server):
+    """Tell the app which listener is the admin one (bound by now; the workers fork after this)."""
+    from service import admin
+
+    for listener in server.LISTENERS[1:]:  # in bind order: the public address first
+        name = listener.sock.getsockname()
+        admin.ADMIN_PORTS.add(name[1])
+        server.log.info("Metrics and the full model description at http://%s:%s", name[0], name[1])
 
 
 def post_fork(server, worker):

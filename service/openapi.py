@@ -112,9 +112,8 @@ def document(settings, n_classes: int = 10) -> dict:
             "/predict": predict,
             "/liveness": _get("The process is up", obj),
             "/readiness": _get("The model is loaded and passed its self-test", obj, 503),
-            "/v1/model": _get("The served model: version, layers, training metrics, input spec", obj),
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-                "200": _resp("Prometheus text format", {"type": "string"}, "text/plain")}}},
+            "/v1/model": _get("The served model: version, sha256, layer sizes, test accuracy, input limits",
+                              obj),
             "/openapi.json": _get("This document", obj),
             "/": {"get": {"summary": "The drawing page (HTML; its script and style sheet are under /static/)",
                           "responses": {"200": _resp("The page", {"type": "string"}, "text/html"),

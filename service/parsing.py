@@ -13,7 +13,7 @@ import falcon
 import numpy as np
 from falcon.media import MultipartFormHandler
 
-from .errors import BodyTimeout, BodyTooLarge, InputError, UnsupportedType
+from .errors import BodyTimeout, BodyTooLarge, InputError, ServerBusy, UnsupportedType
 
 # Raw image bodies: Pillow sniffs the real format, so these only have to be plausible.
 IMAGE_TYPES = frozenset({
@@ -57,6 +57,8 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
             data = req.stream.read(limit + 1)
         else:
             data = req.bounded_stream.read(limit + 1)
+    except ServerBusy:  # the worker holds all the body bytes it may (service/connection.py): 503
+        raise
     except TimeoutError as e:  # the server's body deadline (MNISTLITE_BODY_TIMEOUT)
         raise BodyTimeout(str(e)) from None
     if len(data) > limit:

@@ -1,4 +1,4 @@
-"""The v1 routes: POST /predict, the probes, GET /v1/model, GET /metrics and GET /openapi.json.
+"""The v1 routes: POST /predict, the probes, GET /v1/model, GET /metrics (admin port) and GET /openapi.json.
 
 Everything a response can be computed from at start-up (model description, OpenAPI document,
 probe bodies) is serialised once in the constructors; responders only do per-request work.
@@ -16,6 +16,7 @@ from .errors import InputError, NotReady
 from .explain import add_inputs
 from .parsing import JSON_TYPES, image_bytes, json_body, media_type, pixels
 from .prometheus_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .prometheus_metrics import input_kind
 
 
 def _json(obj) -> bytes:
@@ -41,6 +42,7 @@ class Predict:
 
     def on_post(self, req, resp):
         explain = req.get_param_as_bool("explain", default=False)  # ?explain=1: add the 28x28 input as PNG
+        info = {}   # filled by preprocess_image for an image body; empty for JSON arrays
         if media_type(req) in JSON_TYPES:
             doc = json_body(req, self.settings)
             if not isinstance(doc, dict) or "instances" not in doc:
@@ -62,7 +64,7 @@ class Predict:
                 add_inputs(answers, image[None])
             resp.data = media_json(answers[0])
         resp.content_type = falcon.MEDIA_JSON
-        self.metrics.predicted(answers)
+        self.metrics.predicted(answers, input_kind(info) if info else "array")
 
 
 class StaticJSON:
@@ -92,8 +94,20 @@ class MetricsText:
         resp.content_type = METRICS_CONTENT_TYPE
 
 
+def describe_public(predictor, settings) -> dict:
+    """The public /v1/model: what a client needs (identity, layer sizes, the input limits) and the test
+    accuracy the page shows; training config, data hashes and per-class metrics stay on the admin port."""
+    full = describe(predictor, settings)
+    accuracy = (full.get("training_metrics") or {}).get("test_accuracy")
+    return {"name": full["name"], "version": full["version"], "sha256": full["sha256"],
+            "layer_sizes": full["layer_sizes"],
+            "training_metrics": {} if accuracy is None else {"test_accuracy": accuracy},
+            "input": full["input"], "output": full["output"]}
+
+
 def describe(predictor, settings) -> dict:
-    """The /v1/model document: the model's identity, architecture and training, and the input spec."""
+    """The full model description (admin port): the model's identity, architecture and training, and the
+    input spec."""
     return {
         "name": settings.model_name,
         **predictor.describe(),

@@ -11,7 +11,8 @@ from threadpoolctl import threadpool_limits
 
 import mnistlite as ml
 
-from .app import create_app
+from .admin import by_port
+from .app import create_apps
 from .predictor import Predictor
 from .settings import Settings
 
@@ -29,7 +30,8 @@ def load_app(environ=None):
                            "(train one with scripts/train.py)")
     try:
         settings = Settings.from_env(environ)
-        return create_app(Predictor(ml.load(path)), settings=settings)
+        public, admin = create_apps(Predictor(ml.load(path)), settings=settings)
+        return by_port(public, admin)  # /metrics and the full /v1/model only on the admin port
     except ValueError as e:  # ModelFileError, a bad MNISTLITE_* setting, a model that is not 784 -> ...
         raise StartupError(f"mnistlite service cannot start: {e}") from None
 

@@ -221,9 +221,9 @@ def test_verdict_records_policy_and_hashes(cli, models, mnist_uint8, tmp_path):
     _, (xt, yt) = mnist_uint8
     code, v = _run(cli, tmp_path, "--candidate", models["good"], "--production", models["weak"],
                    "--min-accuracy", "0.8", "--max-drop", "0.01", "--max-class-drop", "0.03",
-                   "--alpha", "0.01")
+                   "--alpha", "0.01", "--max-group-drop", "0.02")
     assert v["policy"] == {"min_accuracy": 0.8, "max_drop": 0.01, "max_class_drop": 0.03, "alpha": 0.01,
-                           "require_improvement": False}
+                           "require_improvement": False, "max_group_drop": 0.02}
     assert v["hashes"] == {"candidate_model": file_sha256(models["good"]),
                            "production_model": file_sha256(models["weak"]), "test_set": data_sha256(xt, yt)}
 
@@ -244,3 +244,21 @@ def test_bad_arguments_exit_2(cli):
     assert e.value.code == 2
     with pytest.raises(SystemExit):
         cli(["--model", "a.npz", "--candidate", "b.npz"])
+
+
+def test_writer_groups_are_judged_and_shown_on_mnist_t10k(cli, models, mnist, tmp_path):
+    """MNIST's test set: first 5,000 from Census employees (SD-3), last 5,000 from students (SD-1)."""
+    (_, _), (xt, yt) = mnist
+    report = tmp_path / "report.md"
+    code, v = _run(cli, tmp_path, "--candidate", models["good"], "--production", models["weak"], *LOW,
+                   "--report", report)
+    pred = ml.load(models["good"]).predict(xt)
+    groups = v["candidate"]["groups"]
+    assert groups == {"census (first 5,000)": pytest.approx(np.mean(pred[:5000] == yt[:5000])),
+                      "students (last 5,000)": pytest.approx(np.mean(pred[5000:] == yt[5000:]))}
+    assert code == 0 and "writer_groups" in [c["name"] for c in v["checks"]]
+    text = report.read_text()
+    assert "| accuracy, census (first 5,000) |" in text and "| accuracy, students (last 5,000) |" in text
+    # swapped, the weak model loses both groups by far more than 1 pp: named in the reasons
+    code, v = _run(cli, tmp_path, "--candidate", models["weak"], "--production", models["good"], *LOW)
+    assert code == 1 and any(r.startswith("writer_groups:") for r in v["reasons"])

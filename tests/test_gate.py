@@ -192,3 +192,31 @@ def test_identical_predictions_never_fail_a_relative_check(seed, error_rate):
     p = np.where(rng.random(500) < error_rate, rng.integers(0, 10, 500), y)
     v = compare(y, p, p.copy(), Policy(min_accuracy=0.0))
     assert v.passed and v.mcnemar["p_value"] == 1.0
+
+
+# ---- writer groups ---------------------------------------------------------------------------
+GROUPS = {"census (first 5,000)": (0, 5000), "students (last 5,000)": (5000, 10000)}
+
+
+def test_better_overall_but_one_writer_group_loses_fails(labels):
+    """Candidate fixes 300 census errors and makes 150 new student errors: +1.5 pp overall, yet the
+    students' accuracy drops 3 pp, beyond the 1 pp a group may lose."""
+    prod = _with_errors(labels, np.arange(0, 600, 2))                  # 300 errors among the census half
+    cand = _with_errors(labels, np.arange(5000, 5150))                  # census all right, 150 student errors
+    policy = Policy(min_accuracy=0.5, max_class_drop=0.05)              # isolate the group rule
+    v = compare(labels, cand, prod, policy, groups=GROUPS)
+    assert v.candidate["accuracy"] > v.production["accuracy"]            # the premise: better overall
+    assert v.production["groups"]["students (last 5,000)"] - v.candidate["groups"]["students (last 5,000)"] \
+        == pytest.approx(0.03)
+    assert not v.passed and _checks(v) == {"min_accuracy": True, "non_inferiority": True,
+                                          "class_recall": True, "writer_groups": False, "mcnemar": True}
+    assert any("students (last 5,000)" in r and "writer_groups" in r for r in v.reasons)
+    assert compare(labels, cand, prod, policy).passed                    # without groups it would ship
+    v = compare(labels, cand, prod, Policy(min_accuracy=0.5, max_class_drop=0.05, max_group_drop=0.03),
+                groups=GROUPS)
+    assert v.passed, v.reasons                                           # the limit is inclusive
+
+
+def test_writer_groups_must_lie_inside_the_test_set(labels):
+    with pytest.raises(ValueError, match="outside the 10000 test samples"):
+        compare(labels, labels, labels, groups={"late": (5000, 12000)})

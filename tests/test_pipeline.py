@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "pipeline.py"
-STAGES = ["publish", "validate", "train", "gate", "promote", "serve", "refuse", "rollback"]
+STAGES = ["publish", "validate", "train", "gate", "promote", "serve", "refuse", "rollback", "monitor"]
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,12 @@ def test_every_stage_behaves_and_the_report_says_so(mnist_dir, tmp_path):
     first_sha = by["promote"]["detail"].split("version 1 = ")[1][:12]
     assert by["rollback"]["detail"].endswith(f"sha256 {first_sha} = registry (first model)")
     assert len(list((out / "weeks" / "week-3" / "quarantine").glob("*.png"))) == 500
-    assert "PASS: 8/8 stages behaved" in r.stdout
+    monitor = by["monitor"]["detail"]
+    assert "ordinary digits: no alert" in monitor and "2 workers merged" in monitor
+    assert "transposed digits: MnistliteDrift{signal=" in monitor
+    assert "firing on /api/v1/alerts after" in monitor
+    assert float(monitor.split("firing on /api/v1/alerts after ")[1].split(" s")[0]) <= 60
+    assert "PASS: 9/9 stages behaved" in r.stdout
     # every step was printed as it happened, with the commands a person would type
     for step in ("publish_week.py", "fetch_data.py", "validate_data.py",
                  "make --no-print-directory -s candidate", "evaluate.py", "registry.py promote",
@@ -77,11 +82,12 @@ def test_a_worse_candidate_that_is_not_worse_makes_the_run_fail(mnist_dir, tmp_p
     report = json.loads((tmp_path / "report.json").read_text())
     assert [s["stage"] for s in report] == STAGES
     assert all(s["ok"] for s in report[:6])
-    refuse, rollback = report[6], report[7]
+    refuse, rollback, monitor = report[6], report[7], report[8]
     assert refuse["ok"] is False and "was not refused: gate exit 0" in refuse["detail"]
     assert rollback == {"stage": "rollback", "ok": False, "detail": "skipped: refuse failed", "seconds": 0.0,
                         "cpu_seconds": 0.0}
-    assert "FAIL: 6/8 stages behaved" in r.stdout
+    assert monitor["ok"] is False and monitor["detail"] == "skipped: refuse failed"
+    assert "FAIL: 6/9 stages behaved" in r.stdout
 
 
 def test_local_service_serves_a_model_and_checks_what_it_answers(small_model_path):

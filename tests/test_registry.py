@@ -109,6 +109,19 @@ def test_fetch_refuses_a_tampered_model(reg, model_files, tmp_path):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("sha", ["../../etc/passwd", "AB" * 32, "ab" * 31, "ab" * 32 + "\n", 7, None])
+def test_a_pointer_whose_sha256_is_not_64_lowercase_hex_is_refused(reg, model_files, tmp_path, sha):
+    entry, _ = reg.promote(model_files[0])
+    _client(reg).put_object(Bucket=reg.bucket, Key="team/mnist/models/production.json",
+                            Body=json.dumps({**entry, "sha256": sha}).encode())
+    out = tmp_path / "prod.npz"
+    for call in (reg.show, lambda: reg.fetch(out), reg.rollback):
+        with pytest.raises(RegistryError, match="sha256 must be 64 lowercase hex") as e:
+            call()
+        assert "production.json" in str(e.value) and "\n" not in str(e.value)
+    assert not out.exists()
+
+
 def test_corrupt_model_is_refused_before_upload(reg, model_files, tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(model_files[0].read_bytes()[:500])
@@ -299,6 +312,28 @@ def test_cli_records_and_shows_the_image_pair(cli, s3_bucket, model_files, capsy
     assert code == 1 and err.startswith("error: --field 'nope' is not in the pointer")
     code, _, err = run("promote", model_files[2], "--image-digest", "latest")
     assert code == 1 and err.count("\n") == 1 and "sha256:<64 lowercase hex>" in err
+
+
+def test_cli_records_the_training_run_facts_with_the_verdict(cli, s3_bucket, model_files, tmp_path, capsys):
+    """The per-run facts the model file leaves out reach the registry record: --metrics twice, the
+    training metrics file then the verdict (whose candidate numbers win where both name a value)."""
+    endpoint, bucket = s3_bucket
+    sha = file_sha256(model_files[3])
+    training = tmp_path / "candidate.metrics.json"
+    training.write_text(json.dumps({"train_seconds": 41.5, "peak_rss_mb": 612.0, "blas_threads": 2,
+                                    "trained_at": "2026-12-07T10:00:00+00:00", "accuracy": 0.5,
+                                    "test_per_class": {"recall": [1.0]}, "model_sha256": sha}))
+    verdict = tmp_path / "verdict.json"
+    verdict.write_text(json.dumps({"status": "pass", "candidate": {"accuracy": 0.98, "model_sha256": sha}}))
+    where = ["--registry", f"s3://{bucket}/runs", "--endpoint-url", endpoint]
+    code = cli(["promote", str(model_files[3]), "--metrics", str(training), "--metrics", str(verdict),
+                *where])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert cli(["show", *where]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    assert metrics == {"train_seconds": 41.5, "peak_rss_mb": 612.0, "blas_threads": 2, "accuracy": 0.98,
+                       "trained_at": "2026-12-07T10:00:00+00:00", "model_sha256": sha}
 
 
 def test_cli_as_a_process_exit_codes_and_one_line_errors(s3_bucket, model_files, tmp_path):

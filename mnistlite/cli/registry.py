@@ -1,15 +1,17 @@
 #!/usr/bin/env python
 """The production model registry on S3: promote, show, fetch, rollback.
 
-  registry.py promote MODEL.npz [--metrics M.json] [--git-commit SHA]
+  registry.py promote MODEL.npz [--metrics M.json ...] [--git-commit SHA]
                       [--image-digest sha256:... [--image-repository ghcr.io/OWNER/REPO]]
                                                    --registry s3://BUCKET/PREFIX [--endpoint-url URL]
   registry.py show [--history | --field NAME]      --registry s3://BUCKET/PREFIX [--endpoint-url URL]
   registry.py fetch --out PATH                     --registry s3://BUCKET/PREFIX [--endpoint-url URL]
   registry.py rollback [--git-commit SHA]          --registry s3://BUCKET/PREFIX [--endpoint-url URL]
 
---registry defaults to $MNISTLITE_REGISTRY. --metrics takes evaluate.py's metrics JSON or a
-verdict JSON (the candidate's numbers are kept). The git commit comes from --git-commit, else
+--registry defaults to $MNISTLITE_REGISTRY. --metrics takes evaluate.py's metrics JSON, a verdict JSON
+(the candidate's numbers are kept) or train.py's metrics file (with the per-run facts the model file
+leaves out: fit seconds, peak memory, threads, when it was trained); repeat it to record several, later
+files winning where they share a name. The git commit comes from --git-commit, else
 $GITHUB_SHA, else `git rev-parse HEAD`. `show` prints the pointer JSON: the model's sha256 and the
 image digest that serves it (null when no image was recorded), metrics, git commit; `--field image_digest`
 prints one value alone (empty when null), e.g. for `helm upgrade ... --set image.digest=...` after a
@@ -49,7 +51,8 @@ def parse_args(argv=None):
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("promote", parents=[common], help="upload a model and make it production")
     pr.add_argument("model", help="the .npz model file")
-    pr.add_argument("--metrics", help="metrics or verdict JSON to record with the model")
+    pr.add_argument("--metrics", action="append", help="metrics or verdict JSON to record with the model "
+                                                       "(repeatable)")
     pr.add_argument("--git-commit", help="commit to record (default: $GITHUB_SHA or git rev-parse HEAD)")
     pr.add_argument("--image-digest", help="digest (sha256:...) of the image that serves this model")
     pr.add_argument("--image-repository", help="where that image lives, e.g. ghcr.io/owner/repo")
@@ -71,12 +74,12 @@ def run(args) -> None:
     reg = Registry(args.registry, args.endpoint_url)
     if args.command == "promote":
         metrics = None
-        if args.metrics:
+        for path in args.metrics or ():
             try:
-                with open(args.metrics) as f:
-                    metrics = json.load(f)
+                with open(path) as f:
+                    metrics = [*(metrics or []), json.load(f)]
             except (OSError, json.JSONDecodeError) as e:
-                raise RegistryError(f"--metrics {args.metrics}: cannot read JSON ({e})") from None
+                raise RegistryError(f"--metrics {path}: cannot read JSON ({e})") from None
         entry, changed = reg.promote(args.model, metrics, git_commit(args.git_commit),
                                      image_digest=args.image_digest, image_repository=args.image_repository)
         state = "promoted" if changed else "already production"

@@ -118,7 +118,10 @@ class Steps:
         return code, doc
 
     def promote(self, model: Path, verdict: Path) -> dict:
-        self.registry("promote", model, "--metrics", verdict)
+        # The training metrics carry the per-run facts the model file leaves out (seconds, memory, threads).
+        metrics = model.with_suffix(".metrics.json")
+        training = ["--metrics", metrics] if metrics.exists() else []
+        self.registry("promote", model, *training, "--metrics", verdict)
         return self.pointer(echo=True)
 
     # ---- driver -------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
     g = np.asarray(gray)
     if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:
         raise ValueError(f"to_mnist expects a non-empty uint8 (h, w) array, got {g.dtype} {g.shape}")
+    info["size"] = g.shape
     flat = ink.is_flat(g)
     work = ink.to_work_size(g)      # the output is 20 px: nothing is gained at full resolution
     level = None if flat else ink.frame_level(g, work)
@@ -183,12 +184,12 @@ def preprocess_image(data: bytes, *, max_side: int = 4096, info: dict | None = N
     """Image bytes -> uint8 (28, 28) MNIST-form digit (decode_image + to_mnist); raises ImageError.
 
     Big JPEGs are decoded at reduced scale, never below the resolution the ink search works at.
-    ``info``, when given, is filled with how the picture was read: ``path`` ("flat": one flat
-    background; "frame": ink reaching the border of a flat background; "photo" / "scan": cleaned
-    first, pictures over / up to ``ink.SMALL`` px), ``fallback`` (cleaning lost the ink, so the
-    picture was read as it is), ``declutter`` and ``stroke`` (lines or specks removed, strokes
-    normalised) and ``empty``: True when no ink was found and the result is all zeros, with
-    ``reason`` saying why in plain words (None otherwise). Callers turn ``empty`` into a warning or
+    ``info``, when given, is filled with how the picture was read: ``size`` (its (h, w) as decoded),
+    ``path`` ("flat": one flat background; "frame": ink reaching the border of a flat background;
+    "photo" / "scan": cleaned first, pictures over / up to ``ink.SMALL`` px), ``fallback`` (cleaning
+    lost the ink, so the picture was read as it is), ``declutter`` and ``stroke`` (lines or specks
+    removed, strokes normalised) and ``empty``: True when no ink was found and the result is all zeros,
+    with ``reason`` saying why in plain words (None otherwise). Callers turn ``empty`` into a warning or
     a "not_a_digit" abstention.
     """
     return to_mnist(decode_image(data, max_side=max_side, reduce=ink.WORK, copy=False), info)

@@ -14,6 +14,7 @@ from ..data.fetch import fetch
 from ..data.mnist import FILES, load_idx_pair
 from . import noise
 from .validate import validate_folder, write_report
+from .writers import render
 
 _log = logging.getLogger(__name__)
 
@@ -70,9 +71,10 @@ def prepare_weeks(uri: str, weeks: str = "all", out_dir: Path = Path("data/weeks
 
 
 def build_week(idx_dir, start: int, count: int, *, split: str = "train", corrupt: bool = False,
-               seed: int = 0) -> dict:
+               seed: int = 0, writers: str = "mnist") -> dict:
     """A week as ``{NNNNN_label_D.png: png bytes}`` from images ``start .. start+count`` of an IDX folder
-    (MNIST file names; ``split`` train or test); ``corrupt`` swaps every image for seeded noise."""
+    (MNIST file names; ``split`` train or test); ``corrupt`` swaps every image for seeded noise;
+    ``writers="slanted"`` re-renders the digits as another population of writers would (a drill)."""
     from ..data.images import encode_png, format_name
 
     if split not in ("train", "test"):
@@ -83,7 +85,7 @@ def build_week(idx_dir, start: int, count: int, *, split: str = "train", corrupt
         raise ValueError(f"start must be >= 0 and count >= 1, got start={start}, count={count}")
     if start + count > len(x):
         raise IndexError(f"images {start}..{start + count - 1} do not fit the {len(x)} {split} images")
-    images, labels = x[start:start + count], y[start:start + count]
+    images, labels = render(x[start:start + count], writers), y[start:start + count]
     if corrupt:
         images = noise.mixed(count, seed=seed, digits=images)
     pairs = enumerate(zip(images, labels, strict=True))

@@ -20,6 +20,10 @@ from .gate import Policy, compare
 
 N_CLASSES = 10
 VERDICT_SCHEMA = "mnistlite.verdict/1"
+# MNIST's own documentation: "The first 5000 examples of the test set are taken from the original NIST
+# training set [SD-3, Census Bureau employees]. The last 5000 are taken from the original NIST test set
+# [SD-1, high-school students]. The first 5000 are cleaner and easier than the last 5000."
+WRITER_GROUPS = {"census (first 5,000)": (0, 5000), "students (last 5,000)": (5000, 10000)}
 
 
 class EvaluationError(ValueError):
@@ -51,6 +55,12 @@ class TestSet:
     labels: np.ndarray
     sha256: str
     source: str
+
+    @property
+    def groups(self) -> dict:
+        """Writer groups {name: (start, stop)}: MNIST's t10k halves for an IDX test set of 10,000, else {}."""
+        is_t10k = self.source.startswith(("mnist:", "idx:")) and len(self.labels) == 10000
+        return dict(WRITER_GROUPS) if is_t10k else {}
 
 
 def _idx_test_files(folder: Path):
@@ -129,9 +139,12 @@ def load_model(path, test: TestSet) -> MLP:
 def evaluate(model: MLP, test: TestSet, path=None):
     """(metrics dict, proba (n, 10) float32) of ``model`` on ``test``; metric keys are a public contract."""
     proba = model.predict_proba(test.images)
+    pred = proba.argmax(axis=1)
     metrics = {
         **scores(test.labels, proba, N_CLASSES),
-        "confusion_matrix": confusion_matrix(test.labels, proba.argmax(axis=1), N_CLASSES).tolist(),
+        "groups": {g: float(np.mean(pred[lo:hi] == test.labels[lo:hi]))
+                   for g, (lo, hi) in test.groups.items()},
+        "confusion_matrix": confusion_matrix(test.labels, pred, N_CLASSES).tolist(),
         "model_sha256": model.sha256,
         "test_set_sha256": test.sha256,
         "test_set_source": test.source,
@@ -167,7 +180,7 @@ def compare_files(candidate, production=None, data_dir=None, policy: Policy | No
     if production is not None:
         prod_metrics, prod_proba = evaluate(load_model(production, test), test, production)
         pred_p = prod_proba.argmax(axis=1).astype(np.int64)
-    verdict = compare(test.labels, pred_c, pred_p, policy, N_CLASSES).to_dict()
+    verdict = compare(test.labels, pred_c, pred_p, policy, N_CLASSES, test.groups).to_dict()
     verdict.update({
         "candidate": cand_metrics,
         "production": prod_metrics,

@@ -24,9 +24,10 @@ class Policy:
     max_class_drop: float = 0.01      # largest recall loss allowed on any one class
     alpha: float = 0.05               # McNemar significance level for "significantly worse"
     require_improvement: bool = False  # the strict rule: candidate accuracy > production accuracy
+    max_group_drop: float = 0.01      # largest accuracy loss allowed on any writer group
 
     def __post_init__(self):
-        for name in ("min_accuracy", "max_drop", "max_class_drop"):
+        for name in ("min_accuracy", "max_drop", "max_class_drop", "max_group_drop"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
@@ -71,23 +72,43 @@ class Verdict:
                 "first_deploy": self.first_deploy, **self.extra}
 
 
-def _summary(y_true, y_pred, n_classes):
-    return {"accuracy": accuracy(y_true, y_pred),
-            "recall": per_class_report(y_true, y_pred, n_classes)["recall"]}
+def _summary(y_true, y_pred, n_classes, groups=None):
+    out = {"accuracy": accuracy(y_true, y_pred),
+           "recall": per_class_report(y_true, y_pred, n_classes)["recall"]}
+    if groups:
+        out["groups"] = {name: accuracy(y_true[lo:hi], y_pred[lo:hi]) for name, (lo, hi) in groups.items()}
+    return out
+
+
+def _group_check(cand: dict, prod: dict, policy: Policy) -> Check:
+    """Accuracy on each writer group may drop at most ``max_group_drop``, whatever the total does."""
+    drops = {g: prod["groups"][g] - cand["groups"][g] for g in cand["groups"]}
+    worst = max(drops, key=drops.get)
+    bad = [g for g, d in drops.items() if d > policy.max_group_drop + _EPS]
+    detail = (f"largest accuracy drop {percent(max(drops[worst], 0.0))} on {worst} "
+              f"(allowed {percent(policy.max_group_drop)})")
+    if bad:
+        detail += "; over the limit: " + ", ".join(
+            f"{g} {percent(prod['groups'][g])} -> {percent(cand['groups'][g])}" for g in bad)
+    return Check("writer_groups", not bad, detail)
 
 
 def compare(y_true, pred_candidate, pred_production=None, policy: Policy | None = None,
-            n_classes: int = 10) -> Verdict:
+            n_classes: int = 10, groups: dict | None = None) -> Verdict:
     """Judge candidate predictions against production predictions (or None: first deploy).
 
     y_true, pred_candidate, pred_production: (n,) int labels on the same test samples.
+    groups: {name: (start, stop)} index ranges of writer groups, each judged on its own accuracy.
     """
     policy = policy or Policy()
     y = np.asarray(y_true, dtype=np.int64)
     pc = np.asarray(pred_candidate, dtype=np.int64)
     if pc.shape != y.shape:
         raise ValueError(f"candidate predictions have shape {pc.shape}, labels {y.shape}")
-    cand = _summary(y, pc, n_classes)
+    for name, (lo, hi) in (groups or {}).items():
+        if not 0 <= lo < hi <= len(y):
+            raise ValueError(f"writer group {name!r} spans {lo}..{hi}, outside the {len(y)} test samples")
+    cand = _summary(y, pc, n_classes, groups)
     floor = f"candidate accuracy {percent(cand['accuracy'])} vs floor {percent(policy.min_accuracy)}"
     checks = [Check("min_accuracy", cand["accuracy"] + _EPS >= policy.min_accuracy, floor)]
     prod = mc = None
@@ -95,7 +116,7 @@ def compare(y_true, pred_candidate, pred_production=None, policy: Policy | None 
         pp = np.asarray(pred_production, dtype=np.int64)
         if pp.shape != y.shape:
             raise ValueError(f"production predictions have shape {pp.shape}, labels {y.shape}")
-        prod = _summary(y, pp, n_classes)
+        prod = _summary(y, pp, n_classes, groups)
         ca, pa = cand["accuracy"], prod["accuracy"]
         margin = f"candidate {percent(ca)} vs production {percent(pa)} - margin {percent(policy.max_drop)}"
         checks.append(Check("non_inferiority", ca + _EPS >= pa - policy.max_drop, margin))
@@ -107,6 +128,8 @@ def compare(y_true, pred_candidate, pred_production=None, policy: Policy | None 
         if bad:
             detail += "; over the limit: " + ", ".join(f"digit {k} -{percent(drops[k])}" for k in bad)
         checks.append(Check("class_recall", not bad, detail))
+        if groups:
+            checks.append(_group_check(cand, prod, policy))
         b, c = mcnemar_table(pc == y, pp == y)  # b: only candidate right, c: only production right
         p = mcnemar_exact(b, c)
         mc = {"b": b, "c": c, "p_value": p}

@@ -32,6 +32,7 @@ _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 # If-Match on a key that does not exist: AWS and moto answer 404, SeaweedFS 412. Both mean "not written".
 _MISSING = ("NoSuchKey", "404", "NotFound")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _REPOSITORY = re.compile(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+")  # host[:port]/path, no tag or digest
 
 
@@ -64,7 +65,13 @@ def parse_url(url: str) -> tuple[str, str]:
 
 
 def _scalars(metrics) -> dict:
-    """Keep the top-level numbers and strings of a metrics or verdict document (no matrices)."""
+    """Keep the top-level numbers and strings of a metrics or verdict document (no matrices); of a list
+    of documents (the training metrics, then the verdict), each one's, later ones winning."""
+    if isinstance(metrics, list):
+        merged = {}
+        for doc in metrics:
+            merged.update(_scalars(doc))
+        return merged
     if not isinstance(metrics, dict):
         return {}
     if isinstance(metrics.get("candidate"), dict):  # a verdict.json: the candidate's metrics
@@ -85,6 +92,15 @@ def check_image(digest: str | None, repository: str | None) -> tuple[str | None,
             raise RegistryError(f"image repository must be a lowercase name like ghcr.io/owner/repo "
                                 f"(no tag or digest), got {repository!r}")
     return digest, repository
+
+
+def check_entry(doc, where: str) -> None:
+    """A pointer or history entry must name its model by 64 lowercase hex characters (the key and the
+    hash check are built from it); RegistryError naming the entry otherwise."""
+    sha = doc.get("sha256") if isinstance(doc, dict) else None
+    if not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+        raise RegistryError(f"{where} is not a valid registry entry: its sha256 must be 64 lowercase hex "
+                            f"characters, got {sha!r}")
 
 
 def image_ref(entry: dict) -> str | None:
@@ -154,9 +170,12 @@ class Registry:
         if r is None:
             return None, None
         try:
-            return json.loads(r["Body"].read()), r["ETag"]
+            doc = json.loads(r["Body"].read())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise RegistryError(f"{self._where(rel)} is not valid JSON ({e})") from None
+        if rel == POINTER or rel.startswith("models/history/"):
+            check_entry(doc, self._where(rel))
+        return doc, r["ETag"]
 
     def _put(self, rel: str, body: bytes, **cond) -> bool:
         """Conditional PutObject; False when the precondition failed (someone else wrote first)."""
@@ -288,6 +307,17 @@ class Registry:
                     "rollback_version": target.get("rollback_version"), "restores_version": target_version}
 
         return self._append(make)[0]
+
+    def model_bytes(self, sha256: str) -> bytes:
+        """The bytes of the stored model with this SHA-256, checked against it."""
+        r, _ = self._call("get_object", model_key(sha256))
+        if r is None:
+            raise RegistryError(f"model file {self._where(model_key(sha256))} is missing")
+        blob = r["Body"].read()
+        if hashlib.sha256(blob).hexdigest() != sha256:
+            raise RegistryError(f"hash mismatch for {self._where(model_key(sha256))}: "
+                                f"the stored bytes are damaged")
+        return blob
 
     def fetch(self, out) -> dict:
         """Download the production model to ``out`` (atomically) after checking its SHA-256; returns the

@@ -185,6 +185,10 @@ def _metric_rows(verdict: dict) -> list[str]:
     row("accuracy", cand["accuracy"], prod and prod["accuracy"], _pct, _pp)
     row("log loss", cand["log_loss"], prod and prod["log_loss"], num, "{:+.4f}".format)
     row("ECE", cand["ece"], prod and prod["ece"], num, "{:+.4f}".format)
+    for g, gc in cand.get("groups", {}).items():
+        gp = prod["groups"][g] if prod else None
+        flag = " ⚠️" if prod and gp - gc > policy.get("max_group_drop", 1.0) + 1e-12 else ""
+        row(f"accuracy, {g}", gc, gp, _pct, _pp, flag)
     for k, rc in enumerate(cand["per_class"]["recall"]):
         rp = prod["per_class"]["recall"][k] if prod else None
         flag = " ⚠️" if prod and rp - rc > policy["max_class_drop"] + 1e-12 else ""
@@ -247,8 +251,8 @@ def _details(verdict: dict) -> list[str]:
             f"| `{h.get('test_set')}` |",
             "", "verdict.json: `passed`, `status` (pass | fail | error), `reasons`, "
             "`checks` [name, passed, detail], `policy`, `candidate` / `production` (accuracy, log_loss, ece, "
-            "per_class, confusion_matrix, n, hashes), `mcnemar` {b, c, p_value}, `first_deploy`, `hashes`, "
-            "`disagreements`.", "", "</details>"]
+            "per_class, groups, confusion_matrix, n, hashes), `mcnemar` {b, c, p_value}, `first_deploy`, "
+            "`hashes`, `disagreements`.", "", "</details>"]
     return out
 
 

@@ -27,6 +27,7 @@ VALUE_SETS = {
     "default": None,
     "ingress-networkpolicy": CHART / "ci" / "ingress-networkpolicy-values.yaml",
     "no-autoscaling": CHART / "ci" / "no-autoscaling-values.yaml",
+    "monitoring": CHART / "ci" / "monitoring-values.yaml",
 }
 INVALID_VALUES = sorted((CHART / "ci" / "invalid").glob("*.yaml"))
 CHECKOV_TARGETS = {  # name -> checkov arguments (the chart's value sets are added by the fixture)

@@ -27,6 +27,8 @@ import helm_python as helm
 import kubernetes_validate
 import yaml
 
+CRD_GROUPS = ("monitoring.coreos.com/",)
+
 
 def load_values(path):
     return {} if path is None else (helm.values_from_yaml(Path(path).read_text()) or {})
@@ -56,7 +58,10 @@ def main() -> int:
                         continue
                     entry["objects"].append(obj)
                     try:
-                        kubernetes_validate.validate(obj, kube_version, strict=True)
+                        # Prometheus Operator kinds: kubernetes_validate has no schema for CRDs;
+                        # tests/delivery/test_delivery_monitoring.py checks them instead
+                        if not obj.get("apiVersion", "").startswith(CRD_GROUPS):
+                            kubernetes_validate.validate(obj, kube_version, strict=True)
                     except Exception as e:  # ValidationError, SchemaNotFoundError, InvalidSchemaError
                         entry["invalid_objects"].append(f"{template}: {obj.get('kind')}/"
                                                         f"{obj.get('metadata', {}).get('name')}: {e}")

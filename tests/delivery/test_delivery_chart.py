@@ -30,6 +30,8 @@ def test_helm_lint_clean(chart_result):
                                "PodDisruptionBudget", "Pod", "ConfigMap", "Ingress", "NetworkPolicy"}),
     ("no-autoscaling", {"Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "Pod",
                         "ConfigMap"}),
+    ("monitoring", {"Deployment", "Service", "ServiceAccount", "HorizontalPodAutoscaler",
+                    "PodDisruptionBudget", "Pod", "ConfigMap", "ServiceMonitor", "PrometheusRule"}),
 ])
 def test_chart_renders_value_set(chart_result, objects, value_set, expected):
     kinds = {o["kind"] for o in objects(value_set)}
@@ -85,13 +87,22 @@ def test_prestop_delay_fits_the_grace_period(chart_result, one):
     for value_set in chart_result["sets"]:
         pod = one(value_set, "Deployment")["spec"]["template"]["spec"]
         (c,) = pod["containers"]
-        command = c["lifecycle"]["preStop"]["exec"]["command"]
-        assert command[0] == "sleep" and int(command[1]) > 0
+        # The kubelet sleeps: the distroless image has no shell or sleep program an exec hook could run.
+        delay = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert isinstance(delay, int) and delay > 0 and "exec" not in c["lifecycle"]["preStop"]
         graceful = int({e["name"]: e.get("value") for e in c["env"]}["GUNICORN_GRACEFUL_TIMEOUT"])
-        assert graceful >= 5 and int(command[1]) + graceful < pod["terminationGracePeriodSeconds"]
-        # The probes still reach the server's own routes.
+        assert graceful >= 5 and delay + graceful < pod["terminationGracePeriodSeconds"]
+        # The probes still reach the server's own routes, over HTTP: nothing runs inside the container.
+        assert not any("exec" in c[p] for p in ("startupProbe", "livenessProbe", "readinessProbe"))
         assert c["livenessProbe"]["httpGet"] == {"path": "/liveness", "port": "http"}
         assert c["readinessProbe"]["httpGet"] == {"path": "/readiness", "port": "http"}
+
+
+def services(objects, value_set) -> tuple[dict, dict]:
+    """(the main Service, the metrics Service) of a value set."""
+    found = {o["metadata"]["name"].endswith("-metrics"): o for o in objects(value_set, "Service")}
+    assert len(objects(value_set, "Service")) == 2 and set(found) == {False, True}, value_set
+    return found[False], found[True]
 
 
 def test_labels_selectors_and_service(chart_result, objects, one):
@@ -107,7 +118,7 @@ def test_labels_selectors_and_service(chart_result, objects, one):
     selector = dep["spec"]["selector"]["matchLabels"]
     pod_labels = dep["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= pod_labels.items()
-    svc = one("default", "Service")
+    svc, _ = services(objects, "default")
     assert svc["spec"]["selector"] == selector
     assert svc["spec"]["ports"][0]["targetPort"] == "http"
     # The helm test pod must never match the Deployment's selector (a ReplicaSet would adopt it).
@@ -141,7 +152,7 @@ def test_ingress_and_networkpolicy(objects, one):
     selector = dep["spec"]["selector"]["matchLabels"]
     ing = one(vs, "Ingress")
     backend = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == one(vs, "Service")["metadata"]["name"]
+    assert backend["name"] == services(objects, vs)[0]["metadata"]["name"]
     assert ing["spec"]["tls"][0]["secretName"] == "mnistlite-tls"
     policies = {p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component"): p
                 for p in objects(vs, "NetworkPolicy")}
@@ -155,9 +166,33 @@ def test_ingress_and_networkpolicy(objects, one):
                for p in peers if "podSelector" in p and "namespaceSelector" not in p)
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in peers
     assert "test" in policies, "the helm test pod gets its own egress-only policy"
+    by_port = {rule["ports"][0]["port"]: rule["from"] for rule in server["spec"]["ingress"]}
+    assert set(by_port) == {"http", "metrics"}
+    prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert by_port["metrics"] == [prometheus] and prometheus not in by_port["http"]
 
 
-def test_helm_test_pod_posts_the_committed_digit(repo_root, one, digit):
+@pytest.mark.parametrize("value_set", ["default", "ingress-networkpolicy", "no-autoscaling"])
+def test_metrics_port_is_behind_its_own_cluster_ip_service_only(objects, one, value_set):
+    """/metrics and the full model description: a container port of their own, a ClusterIP Service
+    for Prometheus, and neither the main Service nor the Ingress ever routes to that port."""
+    main, metrics = services(objects, value_set)
+    container = one(value_set, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert set(ports) == {"http", "metrics"} and env["METRICS_PORT"] == str(ports["metrics"])
+    assert ports["metrics"] != ports["http"]
+    assert [p["targetPort"] for p in main["spec"]["ports"]] == ["http"]
+    assert metrics["spec"]["type"] == "ClusterIP"
+    assert [(p["name"], p["targetPort"]) for p in metrics["spec"]["ports"]] == [("metrics", "metrics")]
+    assert metrics["spec"]["selector"] == main["spec"]["selector"]
+    for ing in objects(value_set, "Ingress"):
+        for rule in ing["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"]["name"] == main["metadata"]["name"]
+
+
+def test_helm_test_pod_posts_the_committed_digit(repo_root, objects, one, digit):
     assert (repo_root / "chart" / "files" / "digit.png").read_bytes() == digit.png.read_bytes()
     pod = one("default", "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
@@ -173,7 +208,7 @@ def test_helm_test_pod_posts_the_committed_digit(repo_root, one, digit):
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["EXPECTED"] == str(digit.label)
-    svc = one("default", "Service")
+    svc, _ = services(objects, "default")
     assert env["URL"] == f"http://{svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}/predict"
 
 

@@ -35,7 +35,7 @@ def _post_png(url: str, png: bytes) -> dict:
 
 
 @pytest.mark.slow
-def test_container_contract(small_model_path, tmp_path, final_stage, parse_env, run, digit):
+def test_container_contract(small_model_path, tmp_path, dockerfile, final_stage, parse_env, run, digit):
     """The image's runtime, minus Docker: wheel + runtime.txt, then the Dockerfile's ENV/COPY/CMD."""
     final = final_stage
     # 1. What the builder stage makes: a venv with exactly requirements/runtime.txt + the wheel.
@@ -68,7 +68,13 @@ def test_container_contract(small_model_path, tmp_path, final_stage, parse_env, 
                 return target + path[len(prefix):]
         return path
 
-    for word, arg in final:
+    # The final stage's own COPYs, and those of the rootfs stage that land in /app (gunicorn's config);
+    # the rest of the rootfs tree is the venv and Debian's files, which this machine provides.
+    froms = {s: a for s, w, a in dockerfile if w == "FROM"}
+    rootfs = next(s for s, a in froms.items() if a.endswith(" AS rootfs"))
+    into_app = [(w, a) for s, w, a in dockerfile
+                if s == rootfs and w == "COPY" and shlex.split(a)[-1].startswith("/app/")]
+    for word, arg in into_app + final:
         if word == "WORKDIR":
             workdir = Path(local(arg))
             workdir.mkdir(parents=True, exist_ok=True)

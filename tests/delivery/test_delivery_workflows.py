@@ -109,8 +109,10 @@ def test_retrain_workflow_contract():
 
 
 def train_command(job):
-    [cmd] = [r for _, _, r, _ in steps_text(job) if "make candidate" in r]
-    return cmd.strip()
+    """The one `make candidate` line of the job's steps."""
+    [cmd] = [line.strip() for _, _, r, _ in steps_text(job)
+             for line in r.splitlines() if "make candidate" in line]
+    return cmd
 
 
 def test_both_workflows_train_with_the_one_make_candidate_command():
@@ -249,3 +251,22 @@ def test_cicd_gate_steps_refuse_a_worse_candidate_and_stop_the_run(tmp_path, sma
 def test_checkov_workflows(checkov_reports, assert_checkov_clean, workflows):
     assert workflows, "no workflows"
     assert_checkov_clean(checkov_reports["workflows"], 50)
+
+
+def test_monitor_workflow_contract():
+    """The weekly field report: on a schedule and after each upload; an issue when it fails."""
+    doc = load_workflow("monitor.yml")
+    assert set(doc["on"]) == {"schedule", "repository_dispatch", "workflow_dispatch"}
+    assert doc["on"]["repository_dispatch"]["types"] == ["week-uploaded"]
+    assert doc["concurrency"]["cancel-in-progress"] is False
+    job = doc["jobs"]["field-report"]
+    assert job["permissions"] == {"contents": "read", "id-token": "write", "issues": "write"}
+    text = job_text(job)
+    ordered(text, ["actions/setup-python", "configure-aws-credentials",
+                   'scripts/monitor.py "$DATA_URI" --week "$WEEK" --registry "$REGISTRY_URI"',
+                   "GITHUB_STEP_SUMMARY", "actions/github-script", "artifacts/issue.json",
+                   "issues.update", "issues.create", "actions/upload-artifact", "did not pass"])
+    # event text never lands in a shell line directly: it comes through the environment
+    assert "client_payload" in job["env"]["WEEK"] and "client_payload" not in text
+    issue = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/github-script"))
+    assert issue["if"] == "steps.monitor.outputs.exit-code != '0'"

@@ -17,7 +17,7 @@ from falcon import testing
 from PIL import Image
 
 from mnistlite.cli.proc import free_port
-from service.app import create_app
+from service.app import create_app, create_apps
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,9 +83,21 @@ def log():
 
 
 @pytest.fixture(scope="module")
-def client(fake, log):
-    """The app around the module's fake predictor, default settings; its access log goes to ``log``."""
-    return testing.TestClient(create_app(fake, log_stream=log))
+def apps(fake, log):
+    """(public, admin) apps around the module's fake predictor, default settings, one set of metrics."""
+    return create_apps(fake, log_stream=log)
+
+
+@pytest.fixture(scope="module")
+def client(apps):
+    """The public app around the module's fake predictor; its access log goes to ``log``."""
+    return testing.TestClient(apps[0])
+
+
+@pytest.fixture(scope="module")
+def admin_client(apps):
+    """The admin app (/metrics, the full /v1/model) beside ``client``."""
+    return testing.TestClient(apps[1])
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +167,10 @@ class Gunicorn:
     """One ``gunicorn -c service/gunicorn.conf.py service.wsgi:app`` on 127.0.0.1; its output goes to
     a log file."""
 
-    def __init__(self, proc: subprocess.Popen, port: int, log: Path):
+    def __init__(self, proc: subprocess.Popen, port: int, log: Path, metrics_port: int):
         self.proc, self.port, self.log = proc, port, log
         self.url = f"http://127.0.0.1:{port}"
+        self.metrics_port = metrics_port  # the admin listener: /metrics and the full /v1/model
 
     def workers(self) -> set[int]:
         pid = self.proc.pid
@@ -197,15 +210,15 @@ def gunicorn(tmp_path_factory):
     logs = tmp_path_factory.mktemp("gunicorn")
 
     def start(model_path, *, wait: bool = True, **env) -> Gunicorn:
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
         environ = {**os.environ, "MNISTLITE_MODEL": str(model_path), "MNISTLITE_BIND": f"127.0.0.1:{port}",
-                   "WEB_CONCURRENCY": "2", **env}
+                   "MNISTLITE_METRICS_BIND": f"127.0.0.1:{metrics_port}", "WEB_CONCURRENCY": "2", **env}
         environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         log = logs / f"gunicorn-{port}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen([str(GUNICORN), "-c", "service/gunicorn.conf.py", "service.wsgi:app"],
                                     cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT)
-        server = Gunicorn(proc, port, log)
+        server = Gunicorn(proc, port, log, metrics_port)
         started.append(server)
         deadline = time.monotonic() + 60
         while wait and (len(server.workers()) < int(environ["WEB_CONCURRENCY"]) or not server.ready()):

@@ -58,13 +58,27 @@ def test_metrics_merge_workers(server, mnist_uint8):
     data, label = digit_png(mnist_uint8, 1)
     for _ in range(6):  # new connection each time: both workers most likely serve some
         assert request(port, "POST", "/predict", data, {"Content-Type": "image/png"})[0] == 200
-    status, headers, text = request(port, "GET", "/metrics")
+    assert request(port, "GET", "/metrics")[0] == 404  # never on the public port
+    status, headers, text = request(server.metrics_port, "GET", "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
     lines = text.decode().splitlines()
     ok = [line for line in lines
           if line.startswith('mnistlite_http_requests_total{route="/predict",status="200"}')]
     assert ok and float(ok[0].rsplit(" ", 1)[1]) >= 6
     assert any(line.startswith("mnistlite_model_info{") and line.endswith(" 1.0") for line in lines)
+
+
+def test_the_full_model_description_is_on_the_metrics_port_only(server):
+    status, headers, public = request(server.port, "GET", "/v1/model")
+    assert status == 200 and headers["x-content-type-options"] == "nosniff"
+    public = json.loads(public)
+    status, _, full = request(server.metrics_port, "GET", "/v1/model")
+    full = json.loads(full)
+    assert status == 200 and full["sha256"] == public["sha256"]
+    assert "config" in full and "created" in full
+    assert not {"config", "created", "activation", "mnistlite_version"} & set(public)
+    assert request(server.metrics_port, "GET", "/liveness")[0] == 404  # the admin port serves only these
+    assert request(server.metrics_port, "POST", "/predict", b"x", {"Content-Type": "image/png"})[0] == 404
 
 
 def test_declared_oversize_body_is_refused_unread(server):

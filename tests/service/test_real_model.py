@@ -108,7 +108,6 @@ def test_model_info(small_model_path):
     assert info["name"] == "mnistlite"
     assert info["sha256"] == model.sha256 and info["version"] == model.sha256[:12]
     assert info["layer_sizes"] == [784, 64, 10]
-    assert info["created"] == model.metadata["created"]
     assert info["input"]["image"]["max_image_side"] == 4096
     assert info["input"]["json"]["max_batch"] == 1000
     assert "training_metrics" in info

@@ -29,25 +29,39 @@ def test_a_failed_self_test_makes_every_readiness_route_503(make_fake, error_of)
     assert c.simulate_get("/v2/health/live").json == {"live": True}
 
 
-def test_model_info(client, fake):
-    info = client.simulate_get("/v1/model").json
+def test_model_info(client, admin_client, fake):
+    info = admin_client.simulate_get("/v1/model").json  # the full description: admin port only
     assert info["name"] == "mnistlite"
     assert {k: info[k] for k in fake.describe()} == fake.describe()  # the model's own part, whole
     assert info["input"]["image"]["max_image_side"] == 4096
     assert info["input"]["image"]["max_body_bytes"] == 16 << 20
     assert info["input"]["json"]["max_batch"] == 1000
     assert info["output"] == {"classes": list(range(10))} and info["corruption_detector"] is True
+    public = client.simulate_get("/v1/model").json  # what a client needs, and the page's accuracy
+    assert set(public) == {"name", "version", "sha256", "layer_sizes", "training_metrics", "input", "output"}
+    assert public["training_metrics"] == {"test_accuracy": 0.5}
+    assert {k: public[k] for k in ("version", "sha256", "layer_sizes", "input", "output")} == \
+        {k: info[k] for k in ("version", "sha256", "layer_sizes", "input", "output")}
     settings = Settings(model_name="digits", max_batch=7, access_log=False)
     named = testing.TestClient(create_app(fake, settings=settings))
     info = named.simulate_get("/v1/model").json
     assert info["name"] == "digits" and info["input"]["json"]["max_batch"] == 7
 
 
+def test_public_app_has_no_metrics_and_every_response_says_nosniff(client, admin_client):
+    assert client.simulate_get("/metrics").status_code == 404
+    assert admin_client.simulate_get("/predict").status_code == 404
+    for c, path in ((client, "/liveness"), (client, "/nope"), (admin_client, "/metrics"), (client, "/")):
+        assert c.simulate_get(path).headers["x-content-type-options"] == "nosniff", path
+    r = client.simulate_post("/predict", body=b"<script>", headers={"Content-Type": "image/png"})
+    assert r.status_code == 400 and r.headers["x-content-type-options"] == "nosniff"
+
+
 def test_openapi_lists_every_route(client):
     doc = client.simulate_get("/openapi.json").json
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {
-        "/", "/predict", "/liveness", "/readiness", "/v1/model", "/metrics", "/openapi.json", "/v2",
+        "/", "/predict", "/liveness", "/readiness", "/v1/model", "/openapi.json", "/v2",
         "/v2/health/live", "/v2/health/ready", "/v2/models/mnistlite", "/v2/models/mnistlite/ready",
         "/v2/models/mnistlite/infer"}
     for path in doc["paths"]:  # each documented GET answers
@@ -86,12 +100,12 @@ def metric(text: str, name: str, **labels) -> float:
     return 0.0
 
 
-def test_metrics_counters_move(client, fake, digits, to_png):
-    before = client.simulate_get("/metrics").text
+def test_metrics_counters_move(client, admin_client, fake, digits, to_png):
+    before = admin_client.simulate_get("/metrics").text
     r = client.simulate_post("/predict", body=to_png(digits[3]), headers={"Content-Type": "image/png"})
     answer = r.json
     client.simulate_get("/predict")
-    r = client.simulate_get("/metrics")
+    r = admin_client.simulate_get("/metrics")
     assert r.headers["content-type"].startswith("text/plain")
     after = r.text
 

@@ -1,0 +1,65 @@
+"""gunicorn's gevent worker, answering requests gunicorn itself cannot parse with the service's JSON error.
+
+gunicorn answers a malformed request head (bad request line, header, chunk framing, ...) on its own,
+before the app runs, with an HTML page, and some client errors with a 5xx (501 for an unknown
+transfer coding). This worker answers every one of them as the app answers bad input: a 4xx whose
+body is ``{"title", "description"}`` JSON, with ``nosniff``, then closes the connection (where the
+next request would start is unknown). Errors that are not the client's go to gunicorn's own handler.
+"""
+from __future__ import annotations
+
+import json
+
+# No ``import ssl`` here: this module loads in the master, before gevent patches the standard library
+# (gevent warns when ssl comes first). TLS errors (a 403) stay with gunicorn's own handler.
+from gunicorn import util
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.ggevent import GeventWorker
+
+# Kinds with a more precise status than 400; every other parse error of a request is a 400.
+_STATUS = {
+    http_errors.LimitRequestLine: (414, "URI Too Long"),
+    http_errors.LimitRequestHeaders: (431, "Request Header Fields Too Large"),
+    http_errors.ExpectationFailed: (417, "Expectation Failed"),
+    http_errors.ForbiddenProxyRequest: (403, "Forbidden"),
+}
+# Raised while writing the app's answer: the app's fault, so gunicorn's 500 stays.
+_SERVER_SIDE = (http_errors.InvalidResponseHeader, http_errors.InvalidResponseHeaderName)
+_MAX_DETAIL = 300  # characters of gunicorn's message kept (it can quote the client's bytes)
+
+
+def client_error(exc: BaseException) -> tuple[int, str] | None:
+    """(status, reason) for an error the client's bytes caused, else None."""
+    if isinstance(exc, _SERVER_SIDE):
+        return None
+    for kind, answer in _STATUS.items():
+        if isinstance(exc, kind):
+            return answer
+    if isinstance(exc, (http_errors.ParseException, http_errors.NoMoreData)):
+        return 400, "Bad Request"
+    return None
+
+
+def error_response(status: int, reason: str, exc: BaseException) -> bytes:
+    """The whole HTTP/1.1 answer (head and JSON body) for a request gunicorn could not parse."""
+    detail = str(exc)[:_MAX_DETAIL] or type(exc).__name__
+    body = json.dumps({"title": f"{status} {reason}",
+                       "description": f"malformed HTTP request ({type(exc).__name__}): {detail}"}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"X-Content-Type-Options: nosniff\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+class JSONErrorWorker(GeventWorker):
+    """``worker_class = "service.worker.JSONErrorWorker"``: gevent, with JSON answers to parse errors."""
+
+    def handle_error(self, req, client, addr, exc):
+        answer = client_error(exc)
+        if answer is None:
+            return super().handle_error(req, client, addr, exc)
+        ip = (addr or ("", -1))[0]
+        self.log.warning("Invalid request from ip=%s: %s", ip, exc)
+        try:
+            util.write_nonblock(client, error_response(*answer, exc))
+        except Exception:  # noqa: BLE001 - the client may be gone already; nothing more to tell it
+            self.log.debug("Failed to send error message.")
