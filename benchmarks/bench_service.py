@@ -36,6 +36,7 @@ def breakdown(model_path: Path, png: bytes) -> dict:
     from mnistlite.images.decode import decode_image
     from mnistlite.images.preprocess import preprocess_image, to_float, to_mnist
     from mnistlite.quality.detector import corruption_reasons
+    from mnistlite.quality.honest import judge
     from service import parsing, resources
     from service.app import create_app
     from service.predictor import Predictor
@@ -47,7 +48,7 @@ def breakdown(model_path: Path, png: bytes) -> dict:
     ct = loadgen.MULTIPART_TYPE
     img = preprocess_image(png)
     x = to_float(img[None])
-    p = pred.proba(x)
+    verdict = judge(pred.model, img[None])
     app = create_app(pred, settings=Settings(), log_stream=open(os.devnull, "w"))
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": "",
                "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
@@ -66,8 +67,9 @@ def breakdown(model_path: Path, png: bytes) -> dict:
         "decode_image (libspng for PNG)": lambda: decode_image(png),
         "to_mnist": (lambda g: lambda: to_mnist(g))(decode_image(png)),
         "corruption detector": lambda: corruption_reasons(img[None]),
-        "logits + softmax": lambda: pred.proba(x),
-        "answer dict + JSON": lambda: resources.media_json(pred.answers(p, [None])[0]),
+        "logits + calibrated softmax": lambda: pred.proba(x),
+        "judge (detector + softmax + reject rule)": lambda: judge(pred.model, img[None]),
+        "answer dict + JSON": lambda: resources.media_json(pred.answers(verdict)[0]),
         "metrics observe+predicted (mmap)": lambda: (app_metrics.observe("/predict", "200", 0.0003),
                                                      app_metrics.predicted(one_answer)),
         "whole app call (WSGI, no server)": wsgi_call,

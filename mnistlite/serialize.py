@@ -18,11 +18,13 @@ import numpy as np
 from . import __version__
 from .files import atomic_write_bytes, utc_now
 from .images.preprocess import PREPROCESSING_VERSION
+from .nn.calibration import Calibration
 from .nn.config import TrainConfig
 from .nn.model import MLP
 
 FORMAT = "mnistlite.mlp"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2      # 2: "calibration" (temperature and reject thresholds, or null)
+READABLE_VERSIONS = (1, 2)  # version 1 files load without a calibration: answered as before, never abstaining
 META_KEY = "__meta__"
 
 
@@ -57,6 +59,8 @@ def save(model: MLP, path, metadata: dict | None = None, *, float16: bool = Fals
         "created": created or model.metadata.get("created") or utc_now(),
         **{k: v for k, v in model.metadata.items() if k not in ("user", "created")},
     }
+    meta["format_version"] = FORMAT_VERSION
+    meta["calibration"] = model.calibration.to_dict() if model.calibration is not None else None
     if metadata:
         meta["user"] = {**model.metadata.get("user", {}), **metadata}
     elif "user" in model.metadata:
@@ -184,9 +188,10 @@ def loads(blob: bytes, name: str = "<bytes>") -> MLP:
         meta = _read_meta(z, members, name)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             _fail(name, "metadata does not describe a mnistlite model (a foreign file?)")
-        if meta.get("format_version") != FORMAT_VERSION:
+        if meta.get("format_version") not in READABLE_VERSIONS:
             _fail(name, f"format version {meta.get('format_version')!r} is not supported (this is "
-                        f"mnistlite {__version__}, format {FORMAT_VERSION}); upgrade mnistlite or re-train")
+                        f"mnistlite {__version__}, formats {list(READABLE_VERSIONS)}); upgrade mnistlite "
+                        "or re-train")
         sizes = meta.get("layer_sizes")
         if not (isinstance(sizes, list) and len(sizes) >= 2
                 and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)):
@@ -212,6 +217,8 @@ def loads(blob: bytes, name: str = "<bytes>") -> MLP:
     try:
         config = TrainConfig.from_dict(meta["config"]) if meta.get("config") else None
         model = MLP(sizes, activation=meta.get("activation", "relu"), seed=0, config=config, init="zeros")
+        calibration = meta.get("calibration") if meta["format_version"] >= 2 else None
+        model.calibration = Calibration.from_dict(calibration) if calibration else None
     except (TypeError, ValueError) as e:
         _fail(name, f"metadata does not describe a valid model ({e})")
     for i, d in enumerate(model.dense):

@@ -1,7 +1,8 @@
 """Open Inference Protocol (KServe v2 / Triton) subset: health, server and model metadata, JSON infer.
 
 One input tensor, FP32 in [0, 1] or UINT8 in 0..255, shape [n, 784] or [n, 28, 28], ``data`` flat
-or nested; outputs ``probabilities`` (FP32 [n, k]) and ``predicted_class`` (INT64 [n]).
+or nested; outputs ``probabilities`` (FP32 [n, k]), ``predicted_class`` (INT64 [n]), ``abstain`` (BOOL [n])
+and ``abstain_reason`` (BYTES [n]).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class Infer:
 
     def __init__(self, predictor, metrics, settings):
         self.predictor, self.metrics, self.settings = predictor, metrics, settings
-        self.outputs = ("probabilities", "predicted_class")
+        self.outputs = ("probabilities", "predicted_class", "abstain", "abstain_reason")
 
     def on_post(self, req, resp):
         doc = json_body(req, self.settings)
@@ -40,6 +41,7 @@ class Infer:
         if "predicted_class" in wanted:
             outputs.append({"name": "predicted_class", "datatype": "INT64", "shape": [n],
                             "data": [a["predicted_class"] for a in answers]})
+        outputs += honest_outputs(answers, wanted)
         body = {"model_name": self.settings.model_name, "model_version": self.predictor.version,
                 "outputs": outputs}
         if isinstance(doc.get("id"), str):
@@ -80,6 +82,19 @@ class Infer:
         return names
 
 
+def honest_outputs(answers, wanted) -> list:
+    """The answers' abstentions as OIP outputs: ``abstain`` (BOOL [n]) and ``abstain_reason`` (BYTES [n]:
+    "", "unsure" or "not_a_digit")."""
+    n, out = len(answers), []
+    if "abstain" in wanted:
+        out.append({"name": "abstain", "datatype": "BOOL", "shape": [n],
+                    "data": [bool(a.get("abstain")) for a in answers]})
+    if "abstain_reason" in wanted:
+        out.append({"name": "abstain_reason", "datatype": "BYTES", "shape": [n],
+                    "data": [a.get("abstain_reason", "") for a in answers]})
+    return out
+
+
 def add_routes(app: falcon.App, predictor, metrics, settings, failure: str | None) -> None:
     """Mount the OIP routes for the model named ``settings.model_name``."""
     name = settings.model_name
@@ -89,7 +104,9 @@ def add_routes(app: falcon.App, predictor, metrics, settings, failure: str | Non
         "platform": "mnistlite_numpy",
         "inputs": [{"name": "input", "datatype": d, "shape": s} for d in DATATYPES for s in INPUT_SHAPES],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, predictor.n_classes]},
-                    {"name": "predicted_class", "datatype": "INT64", "shape": [-1]}],
+                    {"name": "predicted_class", "datatype": "INT64", "shape": [-1]},
+                    {"name": "abstain", "datatype": "BOOL", "shape": [-1]},
+                    {"name": "abstain_reason", "datatype": "BYTES", "shape": [-1]}],
     }
     server = {"name": "mnistlite", "version": mnistlite.__version__, "extensions": []}
     app.add_route("/v2", StaticJSON(server))

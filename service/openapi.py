@@ -37,11 +37,19 @@ def document(settings, n_classes: int = 10) -> dict:
                   "properties": {"title": {"type": "string"}, "description": {"type": "string"},
                                  "error": {"type": "string", "description": "OIP routes only"}}},
         "Prediction": {"type": "object",
-                       "required": ["predicted_class", "confidence", "probabilities", "model_version"],
+                       "required": ["predicted_class", "confidence", "probabilities", "model_version",
+                                    "abstain"],
                        "properties": {"predicted_class": {"type": "integer", "minimum": 0,
                                                           "maximum": n_classes - 1},
                                       "confidence": {"type": "number"}, "probabilities": probs,
                                       "model_version": {"type": "string"},
+                                      "abstain": {"type": "boolean",
+                                                  "description": "true: the service declines to name a "
+                                                                 "digit (see abstain_reason)"},
+                                      "abstain_reason": {"type": "string", "enum": ["not_a_digit", "unsure"],
+                                                         "description": "present when abstain is true"},
+                                      "reason": {"type": "string", "description": "present when abstain is "
+                                                 "true: plain words, e.g. 'between 4 and 9'"},
                                       "warnings": {"type": "array", "items": {"type": "string"},
                                                    "description": "present when the input looks like noise"},
                                       "preprocessed_png": {
@@ -97,7 +105,7 @@ def document(settings, n_classes: int = 10) -> dict:
     infer = {"post": {"summary": "Open Inference Protocol inference (JSON tensors)",
                       "requestBody": {"required": True, "content": {"application/json": {
                           "schema": {"$ref": "#/components/schemas/InferRequest"}}}},
-                      "responses": {"200": _resp("Outputs probabilities and predicted_class",
+                      "responses": {"200": _resp("Outputs probabilities, predicted_class, abstain(_reason)",
                                                  {"$ref": "#/components/schemas/InferResponse"}),
                                     **_errors(400, 413, 415)}}}
     return {

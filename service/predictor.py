@@ -14,9 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
-from mnistlite.images.preprocess import preprocess_image, to_float
-from mnistlite.nn.losses import softmax
+from mnistlite.images.preprocess import preprocess_image
 from mnistlite.quality.detector import corruption_reasons
+from mnistlite.quality.honest import judge
 
 # A typical MNIST "6" (training image 165), zlib + base64 of its 784 uint8 pixels: a real
 # handwritten digit that even weak models (one epoch on 5k images, softmax regression) give
@@ -31,8 +31,9 @@ SELF_TEST_DIGIT = (
 
 class ServingModel(Protocol):
     """What the app's routes call. An answer is a dict ``{"predicted_class", "confidence",
-    "probabilities", "model_version"[, "warnings"]}``; ``version`` names the model in answers, metrics
-    and the OIP metadata; ``describe()`` is the model part of ``GET /v1/model``."""
+    "probabilities", "model_version", "abstain"[, "abstain_reason", "reason"][, "warnings"]}``;
+    ``version`` names the model in answers, metrics and the OIP metadata; ``describe()`` is the model part
+    of ``GET /v1/model``."""
 
     version: str
     sha256: str
@@ -71,19 +72,24 @@ class Predictor:
         self.version = self.sha256[:12]
 
     def proba(self, x: np.ndarray) -> np.ndarray:
-        """float32 (n, 784) in [0, 1] -> class probabilities float32 (n, k)."""
-        return softmax(self.model.logits(x))
+        """float32 (n, 784) in [0, 1] -> class probabilities float32 (n, k), calibrated when the model is."""
+        return self.model.predict_proba(x)
 
-    def answers(self, p: np.ndarray, warnings=None) -> list:
-        """(n, k) probabilities -> n answers: class, confidence, probabilities, model_version[, warnings]."""
+    def answers(self, j) -> list:
+        """A ``mnistlite.quality.honest.Judgement`` -> n answers: class, confidence, probabilities,
+        model_version, abstain[, abstain_reason, reason][, warnings]. Every route's answers come from here."""
+        p = j.proba
         classes = p.argmax(axis=1)
         rounded = p.astype(np.float64).round(6)
         out = []
         for i, (c, row) in enumerate(zip(classes.tolist(), rounded.tolist(), strict=True)):
             a = {"predicted_class": c, "confidence": row[c], "probabilities": row,
-                 "model_version": self.version}
-            if warnings is not None and warnings[i]:
-                a["warnings"] = [warnings[i]]
+                 "model_version": self.version, "abstain": bool(j.verdict[i])}
+            if j.verdict[i]:
+                a["abstain_reason"] = j.abstain_reason(i)
+                a["reason"] = j.reasons[i]
+            if j.warnings[i]:
+                a["warnings"] = [j.warnings[i]]
             out.append(a)
         return out
 
@@ -91,14 +97,15 @@ class Predictor:
         """uint8 (n, 28, 28) -> per-image corruption reason (None = looks like a digit)."""
         return corruption_reasons(images)
 
-    def predict_images(self, images: np.ndarray) -> list:
-        """uint8 (n, 28, 28) MNIST-form digits -> n answers, with warnings for noise-like images."""
-        return self.answers(self.proba(to_float(images)), self.check(images))
+    def predict_images(self, images: np.ndarray, no_ink=None) -> list:
+        """uint8 (n, 28, 28) MNIST-form digits -> n answers, with warnings for noise-like images.
+        ``no_ink`` (bool (n,)) marks images in which preprocessing found no ink: not a digit."""
+        return self.answers(judge(self.model, images, no_ink=no_ink))
 
     def predict(self, x: np.ndarray) -> list:
         """float32 (n, 784) in [0, 1] -> n answers; judged by the detector as their uint8 rendering."""
         u8 = np.rint(x * np.float32(255)).astype(np.uint8).reshape(-1, 28, 28)
-        return self.answers(self.proba(x), self.check(u8))
+        return self.answers(judge(self.model, u8, x=x))
 
     def describe(self) -> dict:
         """The model part of /v1/model, from the file's metadata."""
@@ -113,6 +120,7 @@ class Predictor:
             "preprocessing_version": meta.get("preprocessing_version"),
             "training_metrics": meta.get("metrics") or (meta.get("user") or {}).get("metrics") or {},
             "config": meta.get("config"),
+            "calibration": calibration_summary(self.model),
         }
 
     def self_test(self) -> str | None:
@@ -133,3 +141,16 @@ class Predictor:
                     f"(confidence {answer['confidence']:.3f}); the model file is probably wrong")
         return None
 
+
+
+def calibration_summary(model) -> dict | None:
+    """The /v1/model view of a model's calibration: temperature, thresholds, their policy and held-out
+    figures; None for a model file without one (it never abstains)."""
+    cal = getattr(model, "calibration", None)
+    if cal is None:
+        return None
+    return {"temperature": cal.temperature,
+            "thresholds": {"min_confidence": cal.min_confidence, "min_pair": cal.min_pair},
+            "rule": "answer when the calibrated top probability >= min_confidence; else 'unsure' when the "
+                    "top two hold >= min_pair, else 'not_a_digit'; no ink or a blank image: 'not_a_digit'",
+            "policy": cal.policy, "held_out": cal.held_out}

@@ -223,7 +223,12 @@ def test_verdict_records_policy_and_hashes(cli, models, mnist_uint8, tmp_path):
                    "--min-accuracy", "0.8", "--max-drop", "0.01", "--max-class-drop", "0.03",
                    "--alpha", "0.01", "--max-group-drop", "0.02")
     assert v["policy"] == {"min_accuracy": 0.8, "max_drop": 0.01, "max_class_drop": 0.03, "alpha": 0.01,
-                           "require_improvement": False, "max_group_drop": 0.02}
+                           "require_improvement": False, "max_group_drop": 0.02,
+                           "max_ece_rise": 0.005, "max_reject_rise": 0.005}
+    checks = {c["name"]: c for c in v["checks"]}
+    assert "not compared" in checks["calibration"]["detail"]   # neither test model is calibrated
+    assert {"reject_rate", "mcnemar"} <= set(checks)
+    assert 0 <= v["candidate"]["reject_for_0.5pct_error"] <= 1 and v["candidate"]["calibrated"] is False
     assert v["hashes"] == {"candidate_model": file_sha256(models["good"]),
                            "production_model": file_sha256(models["weak"]), "test_set": data_sha256(xt, yt)}
 

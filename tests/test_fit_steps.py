@@ -190,7 +190,7 @@ def test_fit_recipe_prints_nothing_and_reports(capsys):
 def test_fit_recipe_wants_a_validation_split_for_early_stopping():
     x, y = blobs(40)
     with pytest.raises(ml.ConfigError, match="needs validation data: val_split must be > 0") as info:
-        ml.fit_recipe(ml.TrainConfig(hidden=(4,), n_classes=3, patience=2), x, y)
+        ml.fit_recipe(ml.TrainConfig(hidden=(4,), n_classes=3, patience=2, val_split=0.0), x, y)
     assert info.value.fields == ("patience", "val_split")
 
 

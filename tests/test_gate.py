@@ -220,3 +220,22 @@ def test_better_overall_but_one_writer_group_loses_fails(labels):
 def test_writer_groups_must_lie_inside_the_test_set(labels):
     with pytest.raises(ValueError, match="outside the 10000 test samples"):
         compare(labels, labels, labels, groups={"late": (5000, 12000)})
+
+
+def test_honesty_checks_compare_calibration_only_when_both_models_have_it():
+    from mnistlite.release.honesty import honesty_checks
+
+    cand = {"calibrated": True, "ece": 0.02, "reject_for_0.5pct_error": 0.010}
+    old = {"calibrated": False, "ece": 0.09, "reject_for_0.5pct_error": 0.010}
+    ece, rej = honesty_checks(cand, old, Policy())
+    assert ece.name == "calibration" and ece.passed
+    assert "not compared: production not calibrated" in ece.detail
+    assert rej.name == "reject_rate" and rej.passed
+    ece, _ = honesty_checks(cand, {**old, "calibrated": True, "ece": 0.005}, Policy())
+    assert not ece.passed and "ECE candidate 2.00%" in ece.detail
+    ece, _ = honesty_checks(cand, {**old, "calibrated": True, "ece": 0.016}, Policy())
+    assert ece.passed   # within the 0.5-point margin
+    _, rej = honesty_checks({**cand, "reject_for_0.5pct_error": 0.02}, old, Policy())
+    assert not rej.passed and "candidate 2.00% vs production 1.00%" in rej.detail
+    _, rej = honesty_checks({**cand, "reject_for_0.5pct_error": 0.02}, old, Policy(max_reject_rise=0.01))
+    assert rej.passed

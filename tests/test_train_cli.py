@@ -81,7 +81,7 @@ def test_quiet_softmax_regression_float16(mnist_dir, tmp_path):
     (["--dropout", "1.5"], 2, "error: --dropout: dropout must be in [0, 1), got 1.5"),
     (["--epochs", "0"], 2, "error: --epochs: epochs must be >= 1, got 0"),
     (["--nesterov"], 2, "error: --nesterov, --optimizer: nesterov applies to optimizer 'sgd' only"),
-    (["--patience", "2"], 2,
+    (["--patience", "2", "--val-split", "0"], 2,
      "error: --patience, --val-split: patience 2 (early stopping) needs validation data"),
     (["--shift", "40"], 2, "error: --shift: shift must be in [0, 13] pixels, got 40"),
     (["--threads", "-1"], 2, "argument --threads: must be an integer >= 1, got '-1'"),
@@ -130,11 +130,13 @@ def test_png_folder_alone_and_combined_with_mnist(mnist_dir, mnist_uint8, tmp_pa
     assert r.returncode == 0, r.stderr
     assert "skipped week-2/oops.png" in r.stderr
     m = json.loads((tmp_path / "w.json").read_text())
-    assert m["n_train"] == 500 and m["n_test"] == 10000  # tested on MNIST's test split
+    # a tenth held out to calibrate; tested on MNIST's test split
+    assert (m["n_train"], m["n_val"], m["n_test"]) == (450, 50, 10000)
     r = run("--data", mnist_dir, "--data", weeks, "--hidden", "16", "--epochs", "1", "--batch-size", "256",
             "--quiet", "--out", tmp_path / "c.npz", "--metrics", tmp_path / "c.json")
     assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path / "c.json").read_text())["n_train"] == 60500
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert c["n_train"] + c["n_val"] == 60500
 
 
 def test_labels_the_model_cannot_learn_are_a_one_line_data_error(tmp_path):
@@ -164,7 +166,7 @@ def test_images_that_fill_their_frame_are_named_and_reported(tmp_path):
         ml.write_idx(data / ml.data.mnist.FILES[f"{split}_images"], images)
         ml.write_idx(data / ml.data.mnist.FILES[f"{split}_labels"], labels)
     r = run("--data", data, "--test-data", data, "--hidden", "8", "--epochs", "1", "--quiet",
-            "--out", tmp_path / "f.npz", "--metrics", tmp_path / "f.json")
+            "--val-split", "0", "--out", tmp_path / "f.npz", "--metrics", tmp_path / "f.json")
     assert r.returncode == 0, r.stderr
     assert "note: 90% of the training images fill their frame" in r.stdout
     assert json.loads((tmp_path / "f.json").read_text())["augment_reach"] == pytest.approx(0.1)

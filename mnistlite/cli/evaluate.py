@@ -46,7 +46,8 @@ PASS, FAIL, ERROR = 0, 1, 2
 # The flag that sets each gate check's threshold, named after a failed check's reason.
 CHECK_FLAGS = {"min_accuracy": "--min-accuracy", "non_inferiority": "--max-drop",
                "class_recall": "--max-class-drop", "mcnemar": "--alpha",
-               "improvement": "--require-improvement", "writer_groups": "--max-group-drop"}
+               "improvement": "--require-improvement", "writer_groups": "--max-group-drop",
+               "calibration": "--max-ece-rise", "reject_rate": "--max-reject-rise"}
 
 
 def parse_args(argv=None):
@@ -75,6 +76,10 @@ def parse_args(argv=None):
                    help=f"allowed accuracy drop on either writer group of MNIST's test set "
                         f"(default {d.max_group_drop})")
     p.add_argument("--require-improvement", action="store_true", help="candidate must beat production")
+    p.add_argument("--max-ece-rise", type=float, default=d.max_ece_rise,
+                   help=f"allowed ECE rise vs production, both calibrated (default {d.max_ece_rise})")
+    p.add_argument("--max-reject-rise", type=float, default=d.max_reject_rise,
+                   help=f"allowed rise of the share rejected for 0.5%% error (default {d.max_reject_rise})")
     args = p.parse_args(argv)
     if args.candidate and args.pictures:
         p.error("--pictures goes with --model; compare mode writes its PNGs next to --report")
@@ -91,7 +96,8 @@ def _write_json(path, doc):
 
 def _policy(args) -> Policy:
     return Policy(args.min_accuracy, args.max_drop, args.max_class_drop, args.alpha, args.require_improvement,
-                  max_group_drop=args.max_group_drop)
+                  max_group_drop=args.max_group_drop, max_ece_rise=args.max_ece_rise,
+                  max_reject_rise=args.max_reject_rise)
 
 
 def _message(e: EvaluationError) -> str:
@@ -130,6 +136,9 @@ def evaluate_one(args) -> int:
           f"n {m['n']}  model {m['model_sha256'][:12]}  test set {m['test_set_sha256'][:12]}")
     for group, acc in m["groups"].items():
         print(f"  accuracy, {group}: {acc:.4f}")
+    print(f"  calibrated {'yes' if m['calibrated'] else 'no'}  rejected for 0.5% error "
+          f"{m['reject_for_0.5pct_error']:.4f}  abstained at its thresholds {m['abstained']:.4f} "
+          f"(error among answered {m['error_answered']:.4f})")
     return PASS
 
 

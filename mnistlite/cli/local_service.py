@@ -51,18 +51,19 @@ class LocalService:
     def __init__(self, log_dir: Path, env: dict, say):
         self.log_dir, self.env, self.say = log_dir, env, say
         self.proc: subprocess.Popen | None = None
-        self.url = ""
+        self.url = self.metrics_url = ""
         self.starts = 0
 
     def start(self, model: Path, timeout: float = 90.0) -> None:
         self.stop()
         self.starts += 1
-        bind = f"127.0.0.1:{free_port()}"
-        self.url = f"http://{bind}"
+        bind, metrics_bind = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        self.url, self.metrics_url = f"http://{bind}", f"http://{metrics_bind}"
         log = self.log_dir / f"gunicorn-{self.starts}.log"
         self.say(f"$ MNISTLITE_MODEL={model} MNISTLITE_BIND={bind} gunicorn -c service/gunicorn.conf.py "
                  f"service.wsgi:app   (log: {log})")
-        env = {**self.env, "MNISTLITE_MODEL": str(model), "MNISTLITE_BIND": bind}
+        env = {**self.env, "MNISTLITE_MODEL": str(model), "MNISTLITE_BIND": bind,
+               "MNISTLITE_METRICS_BIND": metrics_bind}
         env.pop("PORT", None)
         with open(log, "wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "service/gunicorn.conf.py",

@@ -45,7 +45,7 @@ def send(url: str, images: np.ndarray) -> int:
 
 def scraped_total(service) -> float:
     """mnistlite_confidence_count as one scrape of /metrics reports it (all workers merged)."""
-    with urllib.request.urlopen(service.url + "/metrics", timeout=10) as r:
+    with urllib.request.urlopen(service.metrics_url + "/metrics", timeout=10) as r:
         for line in r.read().decode().splitlines():
             if line.startswith("mnistlite_confidence_count "):
                 return float(line.split()[1])
@@ -76,7 +76,7 @@ def run(r) -> str:
     prom = LocalPrometheus(r.dir / "prometheus", r.say)
     try:
         r.service.start(model)
-        prom.start(r.service.url.removeprefix("http://"))
+        prom.start(r.service.metrics_url.removeprefix("http://"))
         quiet = watch_ordinary(r, prom, ordinary)
         fired = watch_drift(r, prom, drifted)
     except (ServiceError, PrometheusError) as e:

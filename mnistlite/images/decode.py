@@ -13,18 +13,23 @@ import zlib
 
 import numpy as np
 
+from . import decode_cost, gray_blocks
+from .gray_blocks import MIN_CONTRAST  # noqa: F401 - preprocess imports it from here
+
 MAX_PIXELS = 4096 * 4096
 # Raster formats we decode; others (EPS would run Ghostscript, PDF, ...) are refused.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")  # JPEG covers MPO
 _EXIF_FORMATS = ("JPEG", "MPO", "WEBP", "TIFF")
 _PLUGINS = ("Bmp", "Gif", "Jpeg", "Mpo", "Png", "Ppm", "Tiff", "WebP")  # Pillow modules for FORMATS
-MIN_CONTRAST = 32     # ink vs background levels below which a picture counts as blank (see to_mnist)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # 8-bit PNG colour type -> the pyspng output format (its libspng has no grey+alpha output: RGBA then)
 _PNG_MODES = {0: "L", 2: "RGB", 4: "RGBA", 6: "RGBA"}
 _PILLOW_CHUNKS = (b"tRNS", b"acTL")   # transparency, animation: Pillow's handling applies
+_ZLIB_CHUNKS = (b"zTXt", b"iTXt", b"iCCP")  # libspng inflates these with no limit: Pillow's limits apply
+_MAX_ZLIB_CHUNKS = 2048                # compressed bytes of those left to libspng (<= ~2 MB inflated)
 _CHUNK = struct.Struct(">I4s")
 _CRC = struct.Struct(">I")
+_MAX_TEXT = 256 << 10   # bytes one PNG text or ICC chunk may inflate to (four times that in all)
 
 
 class ImageError(ValueError):
@@ -53,6 +58,12 @@ def _pillow():
 
     for plugin in _PLUGINS:
         importlib.import_module(f"PIL.{plugin}ImagePlugin")
+    # PNG text and ICC chunks are inflated while the header is read, up to 64 MiB per file by default: a
+    # few KB of zTXt would cost that much memory and CPU before any budget is checked.
+    from PIL import PngImagePlugin
+
+    PngImagePlugin.MAX_TEXT_CHUNK = min(PngImagePlugin.MAX_TEXT_CHUNK, _MAX_TEXT)
+    PngImagePlugin.MAX_TEXT_MEMORY = min(PngImagePlugin.MAX_TEXT_MEMORY, 4 * _MAX_TEXT)
     return Image
 
 
@@ -70,6 +81,9 @@ def _open_image(data, *, max_side: int, max_pixels: int, formats, size=None):
     except Image.UnidentifiedImageError:
         raise ImageError(f"not an image (unrecognised format; accepted: {', '.join(formats)})") from None
     except Exception as e:  # plugin parsers raise SyntaxError, struct.error, ValueError... on junk
+        if "PngImagePlugin.MAX_TEXT" in str(e) or "memory used in text chunks" in str(e):
+            raise ImageTooLarge("PNG metadata (text or ICC chunks) inflates to more than "
+                                f"{_MAX_TEXT >> 10} KB: save the image without metadata") from None
         raise ImageError(f"truncated or corrupt image ({_why(e)})") from None
     w, h = im.size
     if size is not None and (w, h) != size:
@@ -93,60 +107,30 @@ def _load(im) -> None:
         raise ImageError(f"truncated or corrupt image ({_why(e)})") from None
 
 
-def _composite(lum: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """uint8 (h, w) luminance and alpha -> (h, w) uint8 over white, or over black if white hides all ink.
-
-    Over white: round((lum * alpha + 255 * (255 - alpha)) / 255) = (65152 - alpha * (255 - lum)) // 255,
-    every term within uint16, so a 4096x4096 upload needs a few 32 MB temporaries, not 64 MB uint32 ones.
-    """
-    a16 = alpha.astype(np.uint16)
-    out = np.subtract(255, lum, dtype=np.uint16)
-    out *= a16                   # alpha * (255 - lum) <= 65025
-    np.subtract(65152, out, out=out)
-    out //= 255
-    if alpha.max() and out.min() > 255 - MIN_CONTRAST:  # light strokes on a transparent canvas
-        out = lum.astype(np.uint16)
-        out *= a16               # lum * alpha + 127 <= 65152
-        out += 127
-        out //= 255
-    return out.astype(np.uint8)
+_composite = gray_blocks.composite
+_luma = gray_blocks.luma
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    """uint8 (h, w, 3 or 4) -> (h, w) uint8 with Pillow's RGB -> L: ITU-R 601-2 luma, 16-bit fixed point.
-
-    Computed in blocks of rows so the uint32 temporaries stay near 4 MB whatever the image size.
-    """
-    h, w = rgb.shape[:2]
-    out = np.empty((h, w), np.uint8)
-    step = max(1, (1 << 18) // w)
-    for top in range(0, h, step):
-        c = rgb[top:top + step].astype(np.uint32)
-        out[top:top + step] = (c[..., 0] * 19595 + c[..., 1] * 38470 + c[..., 2] * 7471 + 0x8000) >> 16
-    return out
-
-
-def _pil_to_gray(im) -> np.ndarray:
-    """A loaded Pillow image of any mode -> uint8 (h, w) grayscale (maybe read-only), transparency
-    composited."""
-    mode = im.mode
-    if mode == "L" and "transparency" not in im.info:
-        # What np.asarray(im) does, without building Pillow's __array_interface__ dict.
-        return np.frombuffer(im.tobytes(), np.uint8).reshape(im.height, im.width)
-    if mode.startswith("I;16") or mode == "I":  # convert("L") would clip at 255 instead of scaling
-        a = np.clip(np.asarray(im).astype(np.int64), 0, 65535)
-        return ((a * 255 + 32767) // 65535).astype(np.uint8)
-    if mode == "F":
-        a = np.nan_to_num(np.asarray(im, dtype=np.float32))
-        scale = 255.0 if a.size and a.max() <= 1.0 else 1.0
-        return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
+def _pil_to_gray(im, factor: int = 1) -> np.ndarray:
+    """A loaded Pillow image of any mode -> uint8 (h // factor, w // factor) grayscale (maybe read-only),
+    transparency composited, converted a block of rows at a time (gray_blocks)."""
     try:
-        if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-            la = np.asarray(im.convert("RGBA").convert("LA"))
-            return _composite(la[..., 0], la[..., 1])
-        return np.asarray(im.convert("L"))
+        return gray_blocks.pil_to_gray(im, factor)
     except (ValueError, OSError) as e:
-        raise ImageError(f"image mode {mode} cannot be converted to grayscale ({_why(e)})") from None
+        raise ImageError(f"image mode {im.mode} cannot be converted to grayscale ({_why(e)})") from None
+
+
+def _factor(w: int, h: int, reduce: int) -> int:
+    """The integer box reduction keeping the longest side >= ``reduce`` (1: none), never emptying a side."""
+    return max(1, min(max(w, h) // reduce, w, h)) if reduce else 1
+
+
+def _orient(g: np.ndarray, orientation: int) -> np.ndarray:
+    """uint8 (h, w) turned upright from EXIF ``orientation`` (1..8), as ImageOps.exif_transpose does."""
+    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: a.T,
+             6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 2).T, 8: lambda a: np.rot90(a)}
+    turn = turns.get(orientation)
+    return g if turn is None else np.ascontiguousarray(turn(g))
 
 
 @functools.cache
@@ -174,7 +158,11 @@ def _plain_png(data, max_side: int, max_pixels: int) -> np.ndarray | None:
     mode = _PNG_MODES.get(data[25]) if data[24] == 8 else None
     if mode is None or not (0 < w <= max_side and 0 < h <= max_side and w * h <= max_pixels):
         return None
-    view, pos, end = memoryview(data), 8, len(data)
+    channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
+    # libspng's whole array, then the grey plane (luma and composite run in row blocks).
+    if decode_cost.over_budget("", w * h * (channels + (channels > 1)), decode_cost.png_work(data, w, h)):
+        return None   # Pillow's path checks the same budgets and says why
+    view, pos, end, zipped = memoryview(data), 8, len(data), 0
     while True:
         if pos + 12 > end:
             return None
@@ -184,6 +172,10 @@ def _plain_png(data, max_side: int, max_pixels: int) -> np.ndarray | None:
             return None
         if zlib.crc32(view[pos + 4:stop - 4]) != _CRC.unpack_from(data, stop - 4)[0]:
             return None
+        if kind in _ZLIB_CHUNKS:
+            zipped += length
+            if zipped > _MAX_ZLIB_CHUNKS:
+                return None
         pos = stop
         if kind == b"IEND":
             break
@@ -210,20 +202,31 @@ def _draft_size(w: int, h: int, reduce: int):
     return None if k == 1 else (-(-w // k), -(-h // k))
 
 
+def _exif_orientation(im) -> int:
+    """EXIF orientation (1..8) of an opened image, from the header already read."""
+    if im.format == "TIFF":
+        value = im.tag_v2.get(0x0112, 1)
+        return value if isinstance(value, int) and 1 <= value <= 8 else 1
+    if im.format in _EXIF_FORMATS:
+        return decode_cost.orientation(im.info.get("exif"))
+    return 1
+
+
 def _decode_pillow(data, max_side: int, max_pixels: int = MAX_PIXELS, reduce: int = 0, formats=FORMATS,
                    size=None) -> np.ndarray:
     """Any accepted format via Pillow -> uint8 (h, w) grayscale (maybe read-only); see decode_image."""
     im = _open_image(data, max_side=max_side, max_pixels=max_pixels, formats=formats, size=size)
+    draft = None
     if im.format in ("JPEG", "MPO"):
         draft = _draft_size(*im.size, reduce) if reduce and size is None else None
-        if im.mode != "L" or draft:
-            im.draft("L", draft)  # libjpeg hands over the luma channel directly: no colour conversion
+    why = decode_cost.check(im, data, draft)
+    if why:
+        raise ImageTooLarge(why)
+    if im.format in ("JPEG", "MPO") and (im.mode != "L" or draft):
+        im.draft("L", draft)  # libjpeg hands over the luma channel directly: no colour conversion
+    orientation = _exif_orientation(im)
     _load(im)
-    if im.format in _EXIF_FORMATS and im.getexif().get(0x0112, 1) not in (1, None):
-        from PIL import ImageOps
-
-        im = ImageOps.exif_transpose(im)
-    return _pil_to_gray(im)
+    return _orient(_pil_to_gray(im, 1 if size else _factor(*im.size, reduce)), orientation)
 
 
 def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIXELS, formats=FORMATS,
@@ -231,11 +234,12 @@ def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIX
     """Decode image bytes (PNG, JPEG, GIF, BMP, WebP, TIFF, PPM) -> uint8 (h, w) grayscale.
 
     EXIF orientation is applied; transparency is composited onto white (black if the ink is white).
-    Raises ImageTooLarge (from the header, before decoding) or ImageError with a one-line reason.
+    Raises ImageTooLarge (from the header, before decoding: over the size limits, or over the decode
+    budgets of ``decode_cost``) or ImageError with a one-line reason.
     ``formats``: the accepted subset of FORMATS. ``size``: the exact (width, height) required, checked
     from the header before the limits (ImageError "size 30x28, expected 28x28").
-    ``reduce`` > 0 (without ``size``): a JPEG may decode at 1/2, 1/4 or 1/8 scale (libjpeg's draft
-    mode) while its longest side stays >= ``reduce``, so (h, w) can be smaller than the file's.
+    ``reduce`` > 0 (without ``size``): a big image is decoded smaller, its longest side kept >= ``reduce``:
+    a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's draft mode), then any format by an integer box filter.
     ``copy=False`` may return the decoder's read-only buffer, for callers that only read the pixels.
     """
     if formats is not FORMATS:
@@ -243,8 +247,13 @@ def decode_image(data: bytes, *, max_side: int = 4096, max_pixels: int = MAX_PIX
         if unknown:
             raise ValueError(f"formats must be among {', '.join(FORMATS)}, "
                              f"got {', '.join(map(str, unknown))}")
+    why = decode_cost.check_bytes(data)   # before libspng or Pillow parse anything
+    if why:
+        raise ImageTooLarge(why)
     if size is None:
         a = _plain_png(data, max_side, max_pixels) if "PNG" in formats else None
+        if a is not None:
+            a = gray_blocks.reduce(a, _factor(a.shape[1], a.shape[0], reduce))
     else:
         size = (int(size[0]), int(size[1]))
         a = _plain_png(data, max(size), size[0] * size[1]) if "PNG" in formats else None

@@ -40,11 +40,14 @@ class TrainConfig:
     schedule: str = _knob("cosine", "learning-rate schedule over the whole fit", choices=SCHEDULES)
     batch_size: int = _knob(256, "images per optimizer step, >= 1")
     epochs: int = _knob(32, "passes over the training data, >= 1")
-    val_split: float = _knob(0.0, "share of the training data held out for validation, in [0, 1)")
+    val_split: float = _knob(0.1, "share of the training data held out for validation and, after the fit, "
+                                  "to calibrate the probabilities and set the reject thresholds, in [0, 1)")
     patience: int = _knob(0, "early stopping: epochs without a lower validation loss (needs val_split)")
     shift: int = _knob(1, "largest random translation of each training image, in pixels (0-13)")
     augment: float = _knob(0.5, "share of each batch distorted (rotation, shear, scale, stroke width, "
                                 "blur, clutter), in [0, 1]; 0 turns it off")
+    outliers: float = _knob(0.15, "generated non-digits (scribbles, letters, textures, ...) added to each "
+                                 "batch with a uniform target, as a share of it, in [0, 1]; 0 turns it off")
     seed: int = _knob(0, "seed of every random draw (init, shuffling, augmentation), >= 0")
     n_inputs: int = _knob(784, "inputs per example (784 for 28x28 images)", cli=False)
     n_classes: int = _knob(10, "number of classes", cli=False)
@@ -64,8 +67,9 @@ class TrainConfig:
                 raise ConfigError(name, f"{name} must be one of {sorted(choices)}, got {value!r}")
         if not self.lr > 0:
             raise ConfigError("lr", f"lr must be > 0, got {self.lr!r}")
-        if not 0.0 <= self.augment <= 1.0:
-            raise ConfigError("augment", f"augment must be in [0, 1], got {self.augment!r}")
+        for name in ("augment", "outliers"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(name, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         for name in ("dropout", "label_smoothing", "val_split", "momentum"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(name, f"{name} must be in [0, 1), got {getattr(self, name)!r}")
@@ -81,9 +85,9 @@ class TrainConfig:
                 raise ConfigError(name, f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.shift > 13:  # half the 28-pixel side: larger shifts can push a centred digit out of frame
             raise ConfigError("shift", f"shift must be in [0, 13] pixels, got {self.shift!r}")
-        if (self.augment or self.shift) and self.n_inputs != 784:
-            raise ConfigError(("augment", "shift"), f"augment and shift need 28x28 images (784 inputs), "
-                              f"got n_inputs {self.n_inputs}")
+        if (self.augment or self.shift or self.outliers) and self.n_inputs != 784:
+            raise ConfigError(("augment", "shift", "outliers"), f"augment, shift and outliers need 28x28 "
+                              f"images (784 inputs), got n_inputs {self.n_inputs}")
         if self.nesterov and self.optimizer != "sgd":
             raise ConfigError(("nesterov", "optimizer"),
                               f"nesterov applies to optimizer 'sgd' only, got optimizer {self.optimizer!r}")

@@ -5,6 +5,7 @@ import numpy as np
 
 F32 = np.float32
 _max, _min, _sum = np.maximum.reduce, np.minimum.reduce, np.add.reduce
+OUTLIER = -1  # the label of a training example that is no class at all: its target is uniform
 
 
 def log_softmax(z):
@@ -25,15 +26,16 @@ def softmax(z):
 class SoftmaxCrossEntropy:
     """Mean cross-entropy of softmax(logits) against integer labels, fused for stability.
 
-    With label smoothing ``eps`` the target is ``(1 - eps) * onehot + eps / k``. ``backward`` returns
-    ``(p - target) / n``, the exact gradient of the mean loss with respect to the logits.
+    With label smoothing ``eps`` the target is ``(1 - eps) * onehot + eps / k``. A label of -1 (``OUTLIER``)
+    marks an example of no class (outlier exposure): its target is uniform, 1 / k for every class.
+    ``backward`` returns ``(p - target) / n``, the exact gradient of the mean loss with respect to the logits.
     """
 
     def __init__(self, label_smoothing: float = 0.0):
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         self.eps = float(label_smoothing)
-        self._p = self._total = self._y_at = self._row_starts = self._k = None
+        self._p = self._total = self._y_at = self._row_starts = self._k = self._outliers = None
 
     def forward(self, logits, y) -> float:
         """logits: (n, k) float32, y: (n,) int labels in [0, k). Returns the mean loss."""
@@ -44,8 +46,11 @@ class SoftmaxCrossEntropy:
             self._row_starts, self._k = np.arange(0, n * k, k), k
         # ufuncs' own reduce and ndarray methods, not the numpy functions that wrap them: this runs once
         # per training step, on arrays so small that the wrappers' Python cost is most of the time
-        if n and not (0 <= _min(y) and _max(y) < k):
-            raise ValueError(f"labels must be in [0, {k}), got {y.min()}..{y.max()}")
+        if n and not (OUTLIER <= _min(y) and _max(y) < k):
+            raise ValueError(f"labels must be in [0, {k}) or {OUTLIER} (no class), got {y.min()}..{y.max()}")
+        if n and _min(y) < 0:
+            return self._forward_with_outliers(logits, y, y < 0)
+        self._outliers = None
         self._y_at = self._row_starts + y  # flat index of each row's label
         shifted = logits - _max(logits, axis=1, keepdims=True)
         p = np.exp(shifted)
@@ -72,4 +77,23 @@ class SoftmaxCrossEntropy:
         flat[self._y_at] -= F32((1.0 - self.eps) / n)
         if self.eps:
             grad -= F32(self.eps / (k * n))
+        if self._outliers is not None:  # their target is uniform: no one-hot part, the full 1 / k
+            grad[self._outliers] -= F32((1.0 - self.eps) / (k * n))
         return grad
+
+    def _forward_with_outliers(self, logits, y, outliers) -> float:
+        """``forward`` for a batch holding outlier rows (label -1), whose target is uniform."""
+        n, k = logits.shape
+        inliers = ~outliers
+        self._outliers = outliers
+        self._y_at = self._row_starts[inliers] + y[inliers]
+        shifted = logits - _max(logits, axis=1, keepdims=True)
+        p = np.exp(shifted)
+        total = _sum(p, axis=1)
+        log_total = np.log(total)
+        minus_mean_logp = log_total - shifted.sum(axis=1) / k   # per row: cross-entropy to uniform
+        loss_in = float(_sum(log_total[inliers]) - _sum(shifted.take(self._y_at)))
+        loss = (1.0 - self.eps) * loss_in + self.eps * float(minus_mean_logp[inliers].sum())
+        loss += float(minus_mean_logp[outliers].sum())
+        self._p, self._total = p, total
+        return loss / n

@@ -7,10 +7,11 @@ import time
 import numpy as np
 
 from .arrays import to_model_input
+from .calibration import Calibration, calibrated_proba
 from .callbacks import EarlyStopping
 from .config import TrainConfig
 from .layers import ACTIVATIONS, Activation, Dense, Dropout
-from .losses import SoftmaxCrossEntropy, softmax
+from .losses import SoftmaxCrossEntropy
 from .optim import Optimizer, make_optimizer, schedule_fn
 from .rng import as_generator
 
@@ -38,6 +39,8 @@ class MLP:
         self.activation = activation
         self._seed, self._rng = seed, None
         self.config = config
+        # set after training (recipe.calibrate) or by mnistlite.load: the temperature and reject thresholds
+        self.calibration: Calibration | None = None
         self.metadata: dict = {}
         self.sha256: str | None = None  # set by mnistlite.load: the model file's hash
         init = init or ("he" if activation == "relu" else "glorot")
@@ -97,13 +100,25 @@ class MLP:
         h += d.b
         return h
 
-    def predict_proba(self, x):
-        """Class probabilities: x float32 (n, 784) in [0, 1] (or uint8 (n, 28, 28)) -> (n, k) float32."""
+    def predict_proba(self, x, *, calibrated: bool = True):
+        """Class probabilities: x float32 (n, 784) in [0, 1] (or uint8 (n, 28, 28)) -> (n, k) float32.
+
+        With a ``calibration`` (and ``calibrated``) they are softmax(logits / temperature)."""
         x = to_model_input(x, self.layer_sizes[0])
+        cal = self.calibration if calibrated else None
         if x.shape[0] <= _PREDICT_CHUNK:
-            return softmax(self.logits(x))
-        return np.concatenate([softmax(self.logits(x[i:i + _PREDICT_CHUNK]))
+            return calibrated_proba(self.logits(x), cal)
+        return np.concatenate([calibrated_proba(self.logits(x[i:i + _PREDICT_CHUNK]), cal)
                                for i in range(0, x.shape[0], _PREDICT_CHUNK)])
+
+    def predict_scores(self, x):
+        """(calibrated probabilities (n, k) float32, largest raw logit (n,) float32): what the reject rule
+        (``calibration.decide``) reads. x as for ``predict_proba``."""
+        x = to_model_input(x, self.layer_sizes[0])
+        parts = [self.logits(x[i:i + _PREDICT_CHUNK]) for i in range(0, max(x.shape[0], 1), _PREDICT_CHUNK)]
+        z = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        top = z.max(axis=1)
+        return calibrated_proba(z, self.calibration), top
 
     def predict(self, x):
         """Predicted labels: x as for ``predict_proba`` -> (n,) int64."""
@@ -225,7 +240,7 @@ class MLP:
 
     def _train_epoch(self, batches, batch_hook, optimizer: Optimizer, lrs):
         """One optimizer step per (xb, yb) batch. Returns the epoch's (mean loss, accuracy, last lr)."""
-        loss_sum, correct, seen = 0.0, 0, 0
+        loss_sum, correct, seen, labelled = 0.0, 0, 0, 0
         for xb, yb in batches:
             lr = next(lrs)
             if batch_hook is not None:
@@ -234,8 +249,10 @@ class MLP:
             loss_sum += loss * len(yb)
             correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
             seen += len(yb)
+            # outlier rows (label -1, no class) count in the loss, not in the accuracy
+            labelled += len(yb) if yb[-1] >= 0 else int(np.count_nonzero(yb >= 0))
             optimizer.step(lr)
-        return loss_sum / seen, correct / seen, lr
+        return loss_sum / seen, correct / max(labelled, 1), lr
 
 
 HISTORY_KEYS = ("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds")

@@ -17,6 +17,7 @@ from ..metrics import confusion_matrix, scores
 from ..nn.model import MLP
 from ..serialize import ModelFileError, load
 from .gate import Policy, compare
+from .honesty import honesty_checks, honesty_metrics
 
 N_CLASSES = 10
 VERDICT_SCHEMA = "mnistlite.verdict/1"
@@ -138,7 +139,7 @@ def load_model(path, test: TestSet) -> MLP:
 
 def evaluate(model: MLP, test: TestSet, path=None):
     """(metrics dict, proba (n, 10) float32) of ``model`` on ``test``; metric keys are a public contract."""
-    proba = model.predict_proba(test.images)
+    proba, top = model.predict_scores(test.images)
     pred = proba.argmax(axis=1)
     metrics = {
         **scores(test.labels, proba, N_CLASSES),
@@ -151,6 +152,7 @@ def evaluate(model: MLP, test: TestSet, path=None):
         "layer_sizes": model.layer_sizes,
         "model_path": None if path is None else str(path),
         "model_created": model.metadata.get("created"),
+        **honesty_metrics(model, proba, test.labels, top),
     }
     return metrics, proba
 
@@ -181,6 +183,8 @@ def compare_files(candidate, production=None, data_dir=None, policy: Policy | No
         prod_metrics, prod_proba = evaluate(load_model(production, test), test, production)
         pred_p = prod_proba.argmax(axis=1).astype(np.int64)
     verdict = compare(test.labels, pred_c, pred_p, policy, N_CLASSES, test.groups).to_dict()
+    if prod_metrics is not None:
+        _add_checks(verdict, honesty_checks(cand_metrics, prod_metrics, policy))
     verdict.update({
         "candidate": cand_metrics,
         "production": prod_metrics,
@@ -191,6 +195,15 @@ def compare_files(candidate, production=None, data_dir=None, policy: Policy | No
         **_stamp(),
     })
     return Comparison(verdict, test, pred_c, pred_p)
+
+
+def _add_checks(verdict: dict, checks: list) -> None:
+    """Fold more checks into a verdict document: a failed one fails the verdict, with its reason."""
+    verdict["checks"] += [c.to_dict() for c in checks]
+    failed = [c for c in checks if not c.passed]
+    verdict["reasons"] += [f"{c.name}: {c.detail}" for c in failed]
+    if failed:
+        verdict["passed"], verdict["status"] = False, "fail"
 
 
 def error_verdict(message: str, policy: Policy | None = None, *, first_deploy: bool = False) -> dict:

@@ -25,9 +25,12 @@ class Policy:
     alpha: float = 0.05               # McNemar significance level for "significantly worse"
     require_improvement: bool = False  # the strict rule: candidate accuracy > production accuracy
     max_group_drop: float = 0.01      # largest accuracy loss allowed on any writer group
+    max_ece_rise: float = 0.005       # candidate ECE <= production's + this (when both are calibrated)
+    max_reject_rise: float = 0.005    # share rejected for 0.5% error <= production's + this
 
     def __post_init__(self):
-        for name in ("min_accuracy", "max_drop", "max_class_drop", "max_group_drop"):
+        for name in ("min_accuracy", "max_drop", "max_class_drop", "max_group_drop", "max_ece_rise",
+                     "max_reject_rise"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")

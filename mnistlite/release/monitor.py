@@ -20,6 +20,7 @@ from ..data.mnist import data_sha256
 from ..data.s3 import make_client, parse_uri, s3_errors, week_number
 from ..files import atomic_write_bytes, utc_now
 from ..metrics import percent
+from ..quality.honest import judge as judge_answers
 from ..quality.validate import validate_folder, write_report
 from .evaluation import TestSet, evaluate, load_model, load_test_set
 from .field_history import FieldHistory
@@ -82,11 +83,7 @@ def abstain_rate(model, images) -> float | None:
     would answer them; None for a model without a calibration, which answers everything."""
     if getattr(model, "calibration", None) is None:
         return None
-    try:
-        from ..quality.honest import judge  # the service's one answer path, where the tree has it
-    except ImportError:
-        return None
-    return float(np.mean(judge(model, images).verdict != 0))
+    return float(np.mean(judge_answers(model, images).verdict != 0))
 
 
 def score(model, week: TestSet, baseline: TestSet) -> dict:

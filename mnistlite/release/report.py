@@ -1,7 +1,8 @@
 """The gate report: Markdown for a PR comment / step summary, plus two PNGs drawn with Pillow.
 
-``write_report`` writes report.md, confusion.png (candidate's confusion matrix as a heatmap) and
-disagreements.png (test digits on which the two models disagree) into one folder; ``errors_png``
+``write_report`` writes report.md, confusion.png (candidate's confusion matrix as a heatmap),
+disagreements.png (test digits on which the two models disagree) and honesty.png (selective-risk and
+reliability curves of both models) into one folder; ``errors_png``
 draws one model's misclassified digits.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..files import atomic_write_bytes
 from ..metrics import percent
+from .honesty_png import HONESTY_PNG, honesty_png
 
 MARKER = "<!-- mnistlite-gate-report -->"  # lets a workflow find and update its one PR comment
 MAX_MARKDOWN_BYTES = 100_000
@@ -189,6 +191,11 @@ def _metric_rows(verdict: dict) -> list[str]:
         gp = prod["groups"][g] if prod else None
         flag = " ⚠️" if prod and gp - gc > policy.get("max_group_drop", 1.0) + 1e-12 else ""
         row(f"accuracy, {g}", gc, gp, _pct, _pp, flag)
+    if "reject_for_0.5pct_error" in cand:
+        row("rejected for 0.5% error", cand["reject_for_0.5pct_error"],
+            prod and prod.get("reject_for_0.5pct_error", 1.0), _pct, _pp)
+        row("calibrated", cand["calibrated"], prod and prod.get("calibrated", False),
+            lambda v: "yes" if v else "no", lambda _: "")
     for k, rc in enumerate(cand["per_class"]["recall"]):
         rp = prod["per_class"]["recall"][k] if prod else None
         flag = " ⚠️" if prod and rp - rc > policy["max_class_drop"] + 1e-12 else ""
@@ -230,6 +237,8 @@ def render_markdown(verdict: dict, assets_url: str = "", with_images: bool = Tru
         links = [f"[candidate confusion matrix]({assets_url}{CONFUSION_PNG})"]
         if verdict["production"] is not None:
             links.append(f"[digits where the models disagree]({assets_url}{DISAGREEMENTS_PNG})")
+        if "selective_risk" in verdict["candidate"]:
+            links.append(f"[selective-risk and reliability curves]({assets_url}{HONESTY_PNG})")
         lines += ["Images: " + " · ".join(links), ""]
     lines += _details(verdict)
     text = "\n".join(lines) + "\n"
@@ -259,14 +268,16 @@ def _details(verdict: dict) -> list[str]:
 def write_report(path, verdict: dict, comparison=None, assets_url: str = "") -> dict:
     """Write the Markdown to ``path`` and, given a ``mnistlite.evaluation.Comparison``, the PNGs beside it.
 
-    Returns {"markdown": path, "confusion": path | None, "disagreements": path | None}.
+    Returns {"markdown", "confusion", "disagreements", "honesty"}: each a path, or None when not drawn.
     """
     path = Path(path)
-    out = {"markdown": path, "confusion": None, "disagreements": None}
+    out = {"markdown": path, "confusion": None, "disagreements": None, "honesty": None}
     images = comparison is not None and verdict["candidate"] is not None
     if images:
         matrix = verdict["candidate"]["confusion_matrix"]
         out["confusion"] = confusion_png(matrix, path.parent / CONFUSION_PNG)
+        if "selective_risk" in verdict["candidate"]:
+            out["honesty"] = honesty_png(verdict, path.parent / HONESTY_PNG)
         if comparison.pred_production is not None:
             out["disagreements"] = disagreement_png(
                 comparison.test.images, comparison.test.labels, comparison.pred_candidate,

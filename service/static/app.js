@@ -106,14 +106,28 @@
     seen.src = urls.seen;
   }
 
+  // An abstention in words: "Not sure: 4 or 9?" (the two likeliest digits) or "not a digit".
+  function abstention(a) {
+    if (a.abstain_reason === "unsure") {
+      const order = a.probabilities.map((p, d) => [Number(p), d]).sort((x, y) => y[0] - x[0]);
+      const [first, second] = [order[0][1], order[1][1]].sort((x, y) => x - y);
+      return `Not sure: ${first} or ${second}?`;
+    }
+    return "That doesn't look like a digit";
+  }
+
   function showAnswer(a, n, ms, note) {
     const cls = a.predicted_class;
-    prediction.textContent = String(cls);
+    prediction.textContent = a.abstain ? abstention(a) : String(cls);
+    if (a.abstain) prediction.dataset.abstain = a.abstain_reason || "unsure";
+    else delete prediction.dataset.abstain;
+    prediction.title = a.abstain ? (a.reason || "") : "";
     prediction.dataset.class = String(cls);
     prediction.dataset.drawing = String(n);
     prediction.dataset.state = "done";
     prediction.removeAttribute("aria-busy");
-    confidence.textContent = `${percent(a.confidence)} confident`;
+    confidence.textContent = a.abstain ? (a.abstain_reason === "unsure" ? `${percent(a.confidence)} at most`
+      : "Try drawing one digit, large, in the middle.") : `${percent(a.confidence)} confident`;
     setBars(a.probabilities, cls);
     setSeen(a.preprocessed_png);
     showWarnings(a.warnings || []);
@@ -123,6 +137,7 @@
   // No answer on show: "?", a note instead of the confidence, no bars, no 28x28 view, no warnings.
   function clearAnswer(state, note) {
     prediction.textContent = "?";
+    delete prediction.dataset.abstain;
     prediction.removeAttribute("data-class");
     prediction.removeAttribute("aria-busy");
     prediction.dataset.state = state;

@@ -22,10 +22,13 @@ def test_prometheus_rule_is_the_rules_file_and_lints(repo_root, one, tmp_path):
     assert r.returncode == 0 and "SUCCESS: 7 rules found" in r.stdout, r.stdout + r.stderr
 
 
-def test_service_monitor_scrapes_the_service(one):
+def test_service_monitor_scrapes_the_metrics_service_only(one, objects):
     monitor = one("monitoring", "ServiceMonitor")
-    service = one("monitoring", "Service")
+    services = objects("monitoring", "Service")
+    (service,) = [s for s in services if s["metadata"]["name"].endswith("-metrics")]
+    public = [s for s in services if s is not service]
     selector = monitor["spec"]["selector"]["matchLabels"]
+    assert public and not any(selector.items() <= s["metadata"]["labels"].items() for s in public)
     assert selector and selector.items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["namespaceSelector"]["matchNames"] == [service["metadata"]["namespace"]]
     (endpoint,) = monitor["spec"]["endpoints"]

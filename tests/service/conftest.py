@@ -46,7 +46,7 @@ class FakePredictor:
         c = int((row > 0.5).sum()) % self.n_classes
         probabilities = [0.91 if k == c else 0.01 for k in range(self.n_classes)]
         return {"predicted_class": c, "confidence": 0.91, "probabilities": probabilities,
-                "model_version": self.version}
+                "model_version": self.version, "abstain": False}
 
     def predict(self, x: np.ndarray) -> list:
         assert x.dtype == np.float32 and x.ndim == 2 and x.shape[1] == 784, (x.dtype, x.shape)

@@ -13,7 +13,7 @@ from falcon import testing
 
 import mnistlite as ml
 from mnistlite import drift
-from service.app import create_app
+from service.app import create_apps
 from service.predictor import Predictor
 from service.settings import Settings
 
@@ -28,13 +28,20 @@ def metric(text: str, name: str, **labels) -> float | None:
 
 
 def scrape(client) -> str:
-    return client.simulate_get("/metrics").text
+    """/metrics from the admin app beside ``client``'s public one."""
+    return client.admin.simulate_get("/metrics").text
 
 
 @pytest.fixture(scope="module")
 def app_of():
-    """app_of(predictor) -> a TestClient around it (no access log)."""
-    return lambda predictor: testing.TestClient(create_app(predictor, settings=Settings(access_log=False)))
+    """app_of(predictor) -> a TestClient around its public app (no access log), with ``.admin`` around the
+    admin app that serves /metrics."""
+    def make(predictor):
+        public, admin = create_apps(predictor, settings=Settings(access_log=False))
+        client = testing.TestClient(public)
+        client.admin = testing.TestClient(admin)
+        return client
+    return make
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +164,7 @@ def test_drift_and_confidence_merge_across_gunicorn_workers(gunicorn, model_with
         assert conn.getresponse().status == 200
         conn.close()
         sent += 100
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", server.metrics_port, timeout=30)
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode()
     conn.close()

@@ -224,7 +224,11 @@ def test_expect_100_continue_under_the_limit_still_gets_100(server, png):
 
 
 def test_a_phone_photo_sized_upload_is_accepted(server):
-    """~12 MiB (a JPEG straight from a phone) is under the default body limit: not a 413."""
+    """~12 MiB (a JPEG straight from a phone) is under the default body limit: not a 413.
+
+    An uncompressed BMP: its decoding fits the decode budget, so only the body limit could refuse it
+    (a 12 MiB PNG or JPEG is refused by the budget: its CRC, inflating or Huffman decoding is the cost).
+    """
     import io
 
     import numpy as np
@@ -232,10 +236,10 @@ def test_a_phone_photo_sized_upload_is_accepted(server):
 
     noise = np.random.default_rng(0).integers(0, 256, (3000, 4000), dtype=np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(noise).save(buf, format="PNG", compress_level=0)
+    Image.fromarray(noise).save(buf, format="BMP")
     assert 11 << 20 < len(buf.getvalue()) < 13 << 20
     r = requests.post(f"http://127.0.0.1:{server}/predict",
-                      files={"file": ("photo.png", buf.getvalue(), "image/png")}, timeout=60)
+                      files={"file": ("photo.bmp", buf.getvalue(), "image/bmp")}, timeout=60)
     assert r.status_code == 200, r.text[:300]  # noise gets an answer plus warnings
 
 
