@@ -3,6 +3,7 @@
 Usage:
   python benchmarks/bench_service.py [--model M.npz] [--workers 2] [--concurrency 16] [--duration 10]
                                   [--latency-seconds 10] [--breakdown] [--json OUT.json]
+  python benchmarks/bench_service.py --batch 256 [--model M.npz] [--latency-seconds 10]
 
 Measures, for one 28x28 PNG sent as multipart field "file" (like `curl -F file=@digit.png`):
 cold start (process start to the first 200 on /readiness), p50/p99 latency at concurrency 1 (a new
@@ -11,6 +12,8 @@ concurrency (wrk with benchmarks/wrk_multipart.lua when installed, else a Python
 which is slower than the server and so understates it), and RSS/PSS per worker from /proc.
 --breakdown adds in-process per-stage times of the request path. Without --model a quick
 784-128-10 model is trained on MNIST (MNISTLITE_DATA_DIR). Every run is bounded in time.
+--batch N measures instead OIP infer with N MNIST test digits a request, JSON tensors against binary
+tensors, alternating (benchmarks/batch_tensors.py).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import time
 from pathlib import Path
 
 # benchmarks/ is sys.path[0] when run as a script: the load generator and /proc readers live next door.
+import batch_tensors
 import loadgen
 
 
@@ -106,7 +110,11 @@ def main(argv=None) -> int:
                     help="use the Python load generator even if wrk exists")
     ap.add_argument("--breakdown", action="store_true", help="also time each stage in-process")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--batch", type=int, metavar="N",
+                    help="OIP batches of N digits: JSON tensors against binary tensors, alternating")
     args = ap.parse_args(argv)
+    if args.batch is not None:
+        return batch_mode(args)
     if not (1 <= args.duration <= 15 and 0 < args.latency_seconds <= 15 and args.workers >= 1):
         print("error: --duration and --latency-seconds must be in (0, 15], --workers >= 1", file=sys.stderr)
         return 2
@@ -179,6 +187,44 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps({"cold_start_s": cold, "c1": lat, "load": load, "memory": mem,
                                          "cpu_us_per_request": {"workers": server_us, "client": client_us},
                                          "stages_us": stages}, indent=2))
+    return 0
+
+
+def batch_mode(args) -> int:
+    """--batch N: OIP infer with N MNIST test digits a request, JSON tensors against binary tensors."""
+    if not (1 <= args.batch <= 1000 and 0 < args.latency_seconds <= 15 and args.workers >= 1):
+        print("error: --batch must be in 1..1000, --latency-seconds in (0, 15], --workers >= 1",
+              file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
+    try:
+        problem = loadgen.preflight(args.model, need_wrk=False)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        import mnistlite as ml
+
+        model = args.model or loadgen.quick_model(tmp / "model.npz")
+        x = ml.load_mnist()[1][0][:args.batch]
+        port = loadgen.free_port()
+        proc, _ = loadgen.start_server(model, port, args.workers, tmp / "gunicorn.log")
+        try:
+            results = batch_tensors.run(port, x, args.latency_seconds)
+        finally:
+            loadgen.stop(proc)
+    except (RuntimeError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    stages = batch_tensors.breakdown(x, model) if args.model else None  # the quick model is gone with tmp
+    print(batch_tensors.report(results, len(x)))
+    if stages:
+        print(f"\nin-process CPU per {len(x)}-image batch (ms, best of 5):")
+        for name, ms in stages.items():
+            print(f"  {name:40} {ms:7.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"batch": len(x), "results": results, "stages_ms": stages}, indent=2))
     return 0
 
 

@@ -5,7 +5,7 @@ import sys
 
 import falcon
 
-from . import admin, errors, oip, openapi, page, resources
+from . import admin, errors, oip, openapi, page, resources, tfserving
 from .accesslog import RequestLog
 from .headers import Nosniff
 from .predictor import ServingModel
@@ -43,5 +43,6 @@ def create_apps(predictor: ServingModel, *, settings: Settings | None = None,
     app.add_route("/v1/model", resources.StaticJSON(resources.describe_public(predictor, settings)))
     app.add_route("/openapi.json", resources.StaticJSON(openapi.document(settings, predictor.n_classes)))
     oip.add_routes(app, predictor, metrics, settings, failure)
+    tfserving.add_routes(app, predictor, metrics, settings, failure)  # /v1/models/{name}[:predict]
     page.add_routes(app)  # GET /: the drawing page and its static files
     return app, admin.create_admin_app(predictor, metrics, settings)

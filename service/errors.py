@@ -2,8 +2,8 @@
 
 Parsing and prediction raise plain exceptions (``InputError`` and its kinds here, the library's
 ``ImageError``/``ImageTooLarge``); ``install`` maps each to a Falcon ``HTTPError`` so no bad input
-can surface as a 500. Every error body is Falcon's ``{"title", "description"}`` JSON; OIP routes
-(``/v2/...``) also get ``"error"``, the field KServe and Triton clients read.
+can surface as a 500. Every error body is Falcon's ``{"title", "description"}`` JSON; OIP and TF Serving
+routes (``/v2/...``, ``/v1/models/...``) also get ``"error"``, the field their clients read.
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def _handler(http_error, title):
 def serialize(req, resp, exception: falcon.HTTPError) -> None:
     """Error serializer: JSON whatever the Accept header says (clients of this API all speak JSON)."""
     body = exception.to_dict()
-    if req.path.startswith("/v2/"):
+    if req.path.startswith(("/v2/", "/v1/models/")):
         body["error"] = body.get("description") or body.get("title", "error")
     resp.data = json.dumps(body).encode()
     resp.content_type = falcon.MEDIA_JSON

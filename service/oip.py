@@ -1,8 +1,8 @@
-"""Open Inference Protocol (KServe v2 / Triton) subset: health, server and model metadata, JSON infer.
+"""Open Inference Protocol (KServe v2 / Triton): health, server and model metadata, and infer with JSON
+or binary tensors in and out, as ``tritonclient.http`` sends them with its defaults.
 
-One input tensor, FP32 in [0, 1] or UINT8 in 0..255, shape [n, 784] or [n, 28, 28], ``data`` flat
-or nested; outputs ``probabilities`` (FP32 [n, k]), ``predicted_class`` (INT64 [n]), ``abstain`` (BOOL [n])
-and ``abstain_reason`` (BYTES [n]).
+One input, named ``input`` in the metadata: FP32 in [0, 1] or UINT8 in 0..255, shape [n, 784] or
+[n, 28, 28], ``data`` flat or nested (or binary). One output per answer field (``answer_tensors``).
 """
 from __future__ import annotations
 
@@ -11,107 +11,104 @@ import numpy as np
 
 import mnistlite
 
-from .errors import InputError
-from .parsing import json_body, pixels
-from .resources import StaticJSON
+from . import oip_binary, oip_request
+from .answer_tensors import probe_outputs
+from .parsing import pixels
+from .resources import StaticJSON, media_json
 
-DATATYPES = {"FP32": 1.0, "UINT8": 255.0}  # datatype -> value range top, mapped onto [0, 1]
 INPUT_SHAPES = ([-1, 784], [-1, 28, 28])
+# What the metadata's single input entry says the server also accepts (OIP parameter values are strings).
+ACCEPTS = {"datatypes": "FP32 (values in [0, 1]) or UINT8 (values 0..255)",
+           "shapes": "[-1, 784] or [-1, 28, 28]",
+           "data": "JSON data, flat or nested, or binary tensor data (parameters.binary_data_size)",
+           "name": "any name: the model has this one input"}
+
+
+class Outputs:
+    """The model's output tensors, probed on first use: ``create_app`` predicts nothing but its self-test."""
+
+    def __init__(self, predictor):
+        self.predictor, self._by_name = predictor, None
+
+    def by_name(self) -> dict:
+        if self._by_name is None:
+            self._by_name = {o.name: o for o in probe_outputs(self.predictor)}
+        return self._by_name
+
+
+class Metadata:
+    """GET /v2/models/{name}: built on the first request, then served as bytes."""
+
+    def __init__(self, name: str, predictor, outputs: Outputs):
+        self.name, self.predictor, self.outputs, self.body = name, predictor, outputs, None
+
+    def on_get(self, req, resp):
+        if self.body is None:
+            self.body = media_json(metadata(self.name, self.predictor, self.outputs.by_name().values()))
+        resp.data, resp.content_type = self.body, falcon.MEDIA_JSON
 
 
 class Infer:
     """POST /v2/models/{name}/infer."""
 
-    def __init__(self, predictor, metrics, settings):
-        self.predictor, self.metrics, self.settings = predictor, metrics, settings
-        self.outputs = ("probabilities", "predicted_class", "abstain", "abstain_reason")
+    def __init__(self, predictor, metrics, settings, outputs: Outputs):
+        self.predictor, self.metrics, self.settings, self.outputs = predictor, metrics, settings, outputs
 
     def on_post(self, req, resp):
-        doc = json_body(req, self.settings)
-        if not isinstance(doc, dict):
-            raise InputError('the body must be an OIP inference request object {"inputs": [...]}')
-        x = self._input(doc.get("inputs"))
-        wanted = self._wanted(doc.get("outputs"))
-        answers = self.predictor.predict(x)
-        n, k = len(answers), self.predictor.n_classes
-        outputs = []
-        if "probabilities" in wanted:
-            outputs.append({"name": "probabilities", "datatype": "FP32", "shape": [n, k],
-                            "data": [v for a in answers for v in a["probabilities"]]})
-        if "predicted_class" in wanted:
-            outputs.append({"name": "predicted_class", "datatype": "INT64", "shape": [n],
-                            "data": [a["predicted_class"] for a in answers]})
-        outputs += honest_outputs(answers, wanted)
+        doc, rest = oip_binary.read(req, self.settings)
+        outputs = self.outputs.by_name()
+        request = oip_request.parse(doc, tuple(outputs), self.settings.max_batch)
+        answers = self.predictor.predict(self._input(request.input, rest))
+        wanted = request.outputs or tuple((name, request.binary_output) for name in outputs)
+        tensors, payload = [], []
+        for name, binary in wanted:
+            if binary:
+                head, raw = outputs[name].binary(answers)
+                tensors.append(head)
+                payload.append(raw)
+            else:
+                tensors.append(outputs[name].json(answers))
         body = {"model_name": self.settings.model_name, "model_version": self.predictor.version,
-                "outputs": outputs}
-        if isinstance(doc.get("id"), str):
-            body["id"] = doc["id"]
+                "outputs": tensors}
+        if request.id is not None:
+            body["id"] = request.id
         warnings = [a["warnings"][0] if "warnings" in a else None for a in answers]
         if any(warnings):
             body["parameters"] = {"warnings": warnings}
-        resp.media = body
+        oip_binary.respond(resp, body, payload)
         self.metrics.predicted(answers)
 
-    def _input(self, inputs) -> np.ndarray:
-        if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-            raise InputError('"inputs" must be a list of exactly one tensor object')
-        t = inputs[0]
-        dtype = t.get("datatype")
-        if dtype not in DATATYPES:
-            raise InputError(f"datatype must be one of {sorted(DATATYPES)}, got {dtype!r}")
-        shape = t.get("shape")
-        if not (isinstance(shape, list) and shape and all(type(s) is int for s in shape)
-                and (shape[1:] == [784] or shape[1:] == [28, 28]) and shape[0] >= 1):
-            raise InputError(f"shape must be [n, 784] or [n, 28, 28] with n >= 1, got {shape!r}")
-        if shape[0] > self.settings.max_batch:
-            raise InputError(f"batch of {shape[0]} is over the limit of {self.settings.max_batch}")
-        if "parameters" in t and isinstance(t["parameters"], dict) and "binary_data_size" in t["parameters"]:
-            raise InputError("binary tensor data is not supported; send the numbers in \"data\"")
-        x = pixels(t.get("data"), "data", self.settings.max_batch, scale=DATATYPES[dtype], shape=shape)
-        return x.reshape(shape[0], 784)
-
-    def _wanted(self, outputs) -> set:
-        if outputs is None:
-            return set(self.outputs)
-        if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
-            raise InputError('"outputs" must be a list of {"name": ...} objects')
-        names = {o.get("name") for o in outputs}
-        unknown = names - set(self.outputs)
-        if unknown:
-            raise InputError(f"unknown outputs {sorted(map(str, unknown))}; choose from {list(self.outputs)}")
-        return names
+    def _input(self, t: oip_request.InputTensor, rest) -> np.ndarray:
+        scale = oip_request.DATATYPES[t.datatype]
+        if t.binary_size is None:
+            oip_binary.no_trailing_bytes(rest)
+            values = t.data
+        else:
+            values = oip_binary.input_array(t.datatype, t.shape, t.binary_size, rest)
+        x = pixels(values, "data", self.settings.max_batch, scale=scale, shape=t.shape)
+        return x.reshape(t.shape[0], 784)
 
 
-def honest_outputs(answers, wanted) -> list:
-    """The answers' abstentions as OIP outputs: ``abstain`` (BOOL [n]) and ``abstain_reason`` (BYTES [n]:
-    "", "unsure" or "not_a_digit")."""
-    n, out = len(answers), []
-    if "abstain" in wanted:
-        out.append({"name": "abstain", "datatype": "BOOL", "shape": [n],
-                    "data": [bool(a.get("abstain")) for a in answers]})
-    if "abstain_reason" in wanted:
-        out.append({"name": "abstain_reason", "datatype": "BYTES", "shape": [n],
-                    "data": [a.get("abstain_reason", "") for a in answers]})
-    return out
+def metadata(name: str, predictor, outputs) -> dict:
+    """The model metadata: one canonical input, the other accepted forms in its parameters."""
+    return {
+        "name": name,
+        "versions": [predictor.version],
+        "platform": "mnistlite_numpy",
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": INPUT_SHAPES[0],
+                    "parameters": {f"accepts_{k}": v for k, v in ACCEPTS.items()}}],
+        "outputs": [o.metadata() for o in outputs],
+    }
 
 
 def add_routes(app: falcon.App, predictor, metrics, settings, failure: str | None) -> None:
     """Mount the OIP routes for the model named ``settings.model_name``."""
     name = settings.model_name
-    metadata = {
-        "name": name,
-        "versions": [predictor.version],
-        "platform": "mnistlite_numpy",
-        "inputs": [{"name": "input", "datatype": d, "shape": s} for d in DATATYPES for s in INPUT_SHAPES],
-        "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, predictor.n_classes]},
-                    {"name": "predicted_class", "datatype": "INT64", "shape": [-1]},
-                    {"name": "abstain", "datatype": "BOOL", "shape": [-1]},
-                    {"name": "abstain_reason", "datatype": "BYTES", "shape": [-1]}],
-    }
-    server = {"name": "mnistlite", "version": mnistlite.__version__, "extensions": []}
+    outputs = Outputs(predictor)
+    server = {"name": "mnistlite", "version": mnistlite.__version__, "extensions": ["binary_tensor_data"]}
     app.add_route("/v2", StaticJSON(server))
     app.add_route("/v2/health/live", StaticJSON({"live": True}))
     app.add_route("/v2/health/ready", StaticJSON({"ready": True}, failure))
-    app.add_route(f"/v2/models/{name}", StaticJSON(metadata))
+    app.add_route(f"/v2/models/{name}", Metadata(name, predictor, outputs))
     app.add_route(f"/v2/models/{name}/ready", StaticJSON({"name": name, "ready": True}, failure))
-    app.add_route(f"/v2/models/{name}/infer", Infer(predictor, metrics, settings))
+    app.add_route(f"/v2/models/{name}/infer", Infer(predictor, metrics, settings, outputs))

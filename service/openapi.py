@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import mnistlite
 
+from . import openapi_protocols
+
 _ERR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -62,25 +64,8 @@ def document(settings, n_classes: int = 10) -> dict:
         "Instances": {"type": "object", "required": ["instances"],
                       "properties": {"instances": {"type": "array", "minItems": 1,
                                                    "maxItems": settings.max_batch,
-                                                   "items": {"oneOf": [flat, square]}}}},
-        "Tensor": {"type": "object", "required": ["name", "shape", "datatype", "data"],
-                   "properties": {"name": {"type": "string"},
-                                  "datatype": {"type": "string", "enum": ["FP32", "UINT8"]},
-                                  "shape": {"type": "array", "minItems": 2, "maxItems": 3,
-                                            "items": {"type": "integer", "minimum": 1},
-                                            "description": "[n, 784] or [n, 28, 28]; data holds n images"},
-                                  "data": {"type": "array", "items": {}}}},
-        "InferRequest": {"type": "object", "required": ["inputs"],
-                         "properties": {"id": {"type": "string"},
-                                        "inputs": {"type": "array", "minItems": 1, "maxItems": 1,
-                                                   "items": {"$ref": "#/components/schemas/Tensor"}},
-                                        "outputs": {"type": "array", "items": {"type": "object",
-                                                    "properties": {"name": {"type": "string"}}}}}},
-        "InferResponse": {"type": "object", "required": ["model_name", "outputs"],
-                          "properties": {"model_name": {"type": "string"},
-                                         "model_version": {"type": "string"},
-                                         "id": {"type": "string"}, "outputs": {"type": "array", "items": {
-                                             "$ref": "#/components/schemas/Tensor"}}}},
+                                                   "items": {"$ref": "#/components/schemas/Image"}}}},
+        "Image": {"oneOf": [flat, square]},
         "Object": {"type": "object"},
     }
     obj = {"$ref": "#/components/schemas/Object"}
@@ -102,12 +87,6 @@ def document(settings, n_classes: int = 10) -> dict:
                                    {"oneOf": [{"$ref": "#/components/schemas/Prediction"},
                                               {"$ref": "#/components/schemas/Predictions"}]}),
                       **_errors(400, 413, 415)}}}
-    infer = {"post": {"summary": "Open Inference Protocol inference (JSON tensors)",
-                      "requestBody": {"required": True, "content": {"application/json": {
-                          "schema": {"$ref": "#/components/schemas/InferRequest"}}}},
-                      "responses": {"200": _resp("Outputs probabilities, predicted_class, abstain(_reason)",
-                                                 {"$ref": "#/components/schemas/InferResponse"}),
-                                    **_errors(400, 413, 415)}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "mnistlite prediction service", "version": mnistlite.__version__,
@@ -132,7 +111,7 @@ def document(settings, n_classes: int = 10) -> dict:
             "/v2/health/ready": _get("OIP readiness", obj, 503),
             f"/v2/models/{name}": _get("OIP model metadata", obj),
             f"/v2/models/{name}/ready": _get("OIP model readiness", obj, 503),
-            f"/v2/models/{name}/infer": infer,
+            **openapi_protocols.paths(settings),  # OIP infer, TF Serving predict and status
         },
-        "components": {"schemas": schemas},
+        "components": {"schemas": {**schemas, **openapi_protocols.schemas(settings)}},
     }

@@ -97,12 +97,19 @@ def image_bytes(req: falcon.Request, settings) -> bytes:
     raise UnsupportedType(f"Content-Type {mt or '(none)'!r} is not accepted; use one of {ACCEPTED}")
 
 
-def json_body(req: falcon.Request, settings):
-    """The parsed JSON body (415 unless the type is JSON, 400 if it does not parse)."""
+def json_body(req: falcon.Request, settings, also_types: frozenset = frozenset()):
+    """The parsed JSON body (415 unless the type is JSON or in ``also_types``, 400 if it does not parse).
+
+    ``also_types`` lets a protocol whose clients send JSON under another type ('' for none) read it.
+    """
     mt = media_type(req)
-    if mt not in JSON_TYPES:
+    if mt not in JSON_TYPES and mt not in also_types:
         raise UnsupportedType(f"Content-Type {mt or '(none)'!r} is not accepted; use application/json")
-    body = read_body(req, settings.max_json_bytes)
+    return parse_json(read_body(req, settings.max_json_bytes), settings)
+
+
+def parse_json(body: bytes, settings):
+    """``body`` parsed as JSON, refusing more numbers than a full batch holds (400/413)."""
     if not body:
         raise InputError("the request body is empty; send a JSON object")
     # A body of "0,0,0,..." would become millions of Python objects before any shape check: count
@@ -118,12 +125,12 @@ def json_body(req: falcon.Request, settings):
 
 
 def pixels(values, what: str, max_batch: int, *, scale: float = 1.0, shape=None) -> np.ndarray:
-    """Nested numbers -> float32 (n, 784) in [0, 1]: n instances of 784 numbers or 28x28 lists.
+    """Nested numbers (or an array) -> float32 (n, 784) in [0, 1]: n instances of 784 numbers or 28x28.
 
     ``scale`` maps the accepted range onto [0, 1] (255 for UINT8 tensors, which must be integers);
     ``shape`` (OIP) is the declared tensor shape that flat or nested ``values`` must fill exactly.
     """
-    if not isinstance(values, list) or not values:
+    if not (isinstance(values, np.ndarray) or isinstance(values, list) and values):
         raise InputError(f"{what} must be a non-empty list of numbers")
     if shape is None and len(values) > max_batch:
         raise InputError(f"{what} holds {len(values)} images; the limit is {max_batch} per request")

@@ -95,12 +95,13 @@ class MetricsText:
 
 
 def describe_public(predictor, settings) -> dict:
-    """The public /v1/model: what a client needs (identity, layer sizes, the input limits) and the test
-    accuracy the page shows; training config, data hashes and per-class metrics stay on the admin port."""
+    """The public /v1/model: what a client needs (identity, layer sizes, the input limits, the calibration
+    and reject thresholds its answers follow) and the test accuracy the page shows; training config, data
+    hashes and per-class metrics stay on the admin port."""
     full = describe(predictor, settings)
     accuracy = (full.get("training_metrics") or {}).get("test_accuracy")
     return {"name": full["name"], "version": full["version"], "sha256": full["sha256"],
-            "layer_sizes": full["layer_sizes"],
+            "layer_sizes": full["layer_sizes"], "calibration": full.get("calibration"),
             "training_metrics": {} if accuracy is None else {"test_accuracy": accuracy},
             "input": full["input"], "output": full["output"]}
 

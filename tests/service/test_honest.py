@@ -12,13 +12,17 @@ from falcon import testing
 
 import mnistlite as ml
 from mnistlite.nn.calibration import Calibration
-from service.app import create_app
+from service.app import create_apps
 from service.predictor import Predictor
 from service.settings import Settings
 
 
 def _client(model):
-    return testing.TestClient(create_app(Predictor(model), settings=Settings(access_log=False)))
+    """A TestClient around the public app, with ``.admin`` around the admin app (/metrics)."""
+    public, admin = create_apps(Predictor(model), settings=Settings(access_log=False))
+    client = testing.TestClient(public)
+    client.admin = testing.TestClient(admin)
+    return client
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +80,7 @@ def test_blank_input_is_not_a_digit_in_every_route(calibrated, digits, to_png):
     outputs = {o["name"]: o for o in r.json["outputs"]}
     assert outputs["abstain"]["data"] == [True, False] and outputs["abstain"]["datatype"] == "BOOL"
     assert outputs["abstain_reason"]["data"] == ["not_a_digit", ""]
-    metrics = client.simulate_get("/metrics").text
+    metrics = client.admin.simulate_get("/metrics").text
     assert 'mnistlite_abstentions_total{reason="not_a_digit"} 3.0' in metrics, metrics
 
 

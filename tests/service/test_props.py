@@ -15,7 +15,7 @@ from service.settings import Settings
 
 CONTENT_TYPES = ["image/png", "image/jpeg", "application/octet-stream", "application/json", "text/plain",
                  "multipart/form-data; boundary=xyz", "multipart/form-data", "image/gif", ""]
-ROUTES = ["/predict", "/v2/models/mnistlite/infer"]
+ROUTES = ["/predict", "/v2/models/mnistlite/infer", "/v1/models/mnistlite:predict"]
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -102,3 +102,43 @@ def test_random_multipart_never_5xx(client, parts, boundary, ending):
     quoted = f'"{boundary}"' if '"' not in boundary else boundary
     ct = f"multipart/form-data; boundary={quoted}"
     assert_client_error_or_ok(client.simulate_post("/predict", body=body, headers={"Content-Type": ct}))
+
+
+# OIP requests with every field present, absent or of any JSON type: the tensor's name, datatype, shape,
+# data and parameters, the outputs' names and parameters, the request's id and parameters. The binary
+# tensor extension's header and trailing bytes too, with or without a Content-Type.
+def _maybe(field: str, value):
+    return st.one_of(st.just({}), value.map(lambda v: {field: v}))
+
+
+def _merged(*parts):
+    return st.tuples(*parts).map(lambda ds: {k: v for d in ds for k, v in d.items()})
+
+
+SCALAR = st.none() | st.booleans() | st.integers(-3, 3000) | st.floats() | st.text(max_size=6)
+PARAMS = JSON | st.dictionaries(st.sampled_from(["binary_data", "binary_data_size", "binary_data_output",
+                                                 "classification", "shared_memory_region", "x"]),
+                                JSON | SCALAR, max_size=3)
+TENSOR = _merged(_maybe("name", st.just("input") | JSON), _maybe("datatype", st.sampled_from(
+    ["FP32", "UINT8", "INT64", "BYTES"]) | JSON), _maybe("shape", st.lists(st.integers(-1, 800), max_size=3)
+                                                         | JSON),
+                 _maybe("data", st.lists(st.integers(0, 1), min_size=784, max_size=784) | JSON),
+                 _maybe("parameters", PARAMS))
+OUTPUT = _merged(_maybe("name", st.sampled_from(["probabilities", "predicted_class", "logits"]) | JSON),
+                 _maybe("parameters", PARAMS))
+OIP_REQUEST = _merged(_maybe("id", SCALAR | JSON), _maybe("inputs", st.lists(TENSOR, max_size=2) | JSON),
+                      _maybe("outputs", st.lists(OUTPUT, max_size=3) | JSON), _maybe("parameters", PARAMS))
+
+
+@SETTINGS
+@given(doc=OIP_REQUEST, ct=st.sampled_from(["application/json", "", "application/octet-stream"]),
+       binary=st.none() | st.binary(max_size=3200), cut=st.integers(-5, 5))
+def test_random_oip_requests_never_5xx(client, doc, ct, binary, cut):
+    import json
+
+    head = json.dumps(doc).encode()
+    headers = {"Content-Type": ct} if ct else {}
+    if binary is not None:  # the binary tensor data extension: JSON header, then raw tensor bytes
+        headers["Inference-Header-Content-Length"] = str(len(head) + cut)
+        head += binary
+    assert_client_error_or_ok(client.simulate_post("/v2/models/mnistlite/infer", body=head, headers=headers))

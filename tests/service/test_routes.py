@@ -38,7 +38,8 @@ def test_model_info(client, admin_client, fake):
     assert info["input"]["json"]["max_batch"] == 1000
     assert info["output"] == {"classes": list(range(10))} and info["corruption_detector"] is True
     public = client.simulate_get("/v1/model").json  # what a client needs, and the page's accuracy
-    assert set(public) == {"name", "version", "sha256", "layer_sizes", "training_metrics", "input", "output"}
+    assert set(public) == {"name", "version", "sha256", "layer_sizes", "calibration", "training_metrics",
+                           "input", "output"}
     assert public["training_metrics"] == {"test_accuracy": 0.5}
     assert {k: public[k] for k in ("version", "sha256", "layer_sizes", "input", "output")} == \
         {k: info[k] for k in ("version", "sha256", "layer_sizes", "input", "output")}
@@ -63,7 +64,7 @@ def test_openapi_lists_every_route(client):
     assert set(doc["paths"]) == {
         "/", "/predict", "/liveness", "/readiness", "/v1/model", "/openapi.json", "/v2",
         "/v2/health/live", "/v2/health/ready", "/v2/models/mnistlite", "/v2/models/mnistlite/ready",
-        "/v2/models/mnistlite/infer"}
+        "/v2/models/mnistlite/infer", "/v1/models/mnistlite:predict", "/v1/models/mnistlite"}
     for path in doc["paths"]:  # each documented GET answers
         if "get" in doc["paths"][path]:
             assert client.simulate_get(path).status_code == 200, path
@@ -130,8 +131,17 @@ def test_oip_health_and_metadata(client, fake):
     assert client.simulate_get("/v2/models/mnistlite/ready").json["ready"] is True
     meta = client.simulate_get("/v2/models/mnistlite").json
     assert meta["name"] == "mnistlite" and meta["versions"] == [fake.version]
-    assert {"FP32", "UINT8"} == {i["datatype"] for i in meta["inputs"]}
-    assert client.simulate_get("/v2").json["name"] == "mnistlite"
+    # Each tensor is named once: one canonical input; the other accepted forms are in its parameters.
+    assert [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]] == [("input", "FP32", [-1, 784])]
+    accepts = meta["inputs"][0]["parameters"]
+    assert "UINT8" in accepts["accepts_datatypes"] and "[-1, 28, 28]" in accepts["accepts_shapes"]
+    assert all(isinstance(v, str) for v in accepts.values())
+    # The outputs are the answer's fields, each named once.
+    outputs = {o["name"]: (o["datatype"], o["shape"]) for o in meta["outputs"]}
+    assert outputs == {"predicted_class": ("INT64", [-1]), "confidence": ("FP32", [-1]),
+                       "probabilities": ("FP32", [-1, 10]), "abstain": ("BOOL", [-1])}
+    server = client.simulate_get("/v2").json
+    assert server["name"] == "mnistlite" and "binary_tensor_data" in server["extensions"]
 
 
 def test_oip_infer_fp32_and_uint8(client, fake, digits):
