@@ -58,6 +58,8 @@ class Predict:
             image = preprocess_image(image_bytes(req, self.settings), max_side=self.settings.max_image_side,
                                      info=info)
             answers = self.predictor.predict_images(image[None])
+            if info["empty"]:   # no ink found: the preprocessing's reason is the warning
+                answers[0]["warnings"] = [info["reason"]]
             if explain:
                 add_inputs(answers, image[None])
             resp.data = media_json(answers[0])

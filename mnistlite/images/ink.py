@@ -8,19 +8,39 @@ min-label propagation with pointer jumping, so no scipy is needed.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
+from .morphology import dilate, label, median3
+from .stroke import STROKE, normalise_stroke, stroke_width
+
+__all__ = ["WORK", "SMALL", "FLAT", "STROKE", "is_flat", "shrink", "background", "select", "clean",
+           "declutter", "label", "median3", "stroke_width", "normalise_stroke"]
+
+class Frame(NamedTuple):
+    level: float
+    tol: int
+    ink: float
+    inside: float
+    specks: float
+    runs: int
+    shading: float
+
+
+_OFFSETS8 = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 WORK = 384          # longest side (pixels) the ink search works at
 SMALL = 64          # pictures up to this many pixels a side are scans or digit crops, not photos
 FLAT = (24, 8)      # border 5th..95th percentile spread (levels) of one flat background: small, photo
-STROKE = 0.10       # MNIST's stroke width over the digit's longest side (training-set median of stroke_width)
+# frame_level: shares of the border at the background level (give or take tol levels) and in ink,
+# of the picture at that level, of the ink in single pixels (impulse noise); ink runs along one side;
+# pixels a few levels off the background over those at it
+FRAME = Frame(level=0.15, tol=2, ink=0.10, inside=0.05, specks=0.02, runs=3, shading=1.5)
 # Reductions called on the ufuncs directly: is_flat and declutter's check run on every upload
 # (the figures are in docs/performance.md).
 _any = np.logical_or.reduce
 _min = np.minimum.reduce
 _max = np.maximum.reduce
-_OFFSETS8 = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
 
 @functools.lru_cache(maxsize=64)
@@ -33,6 +53,14 @@ def _ring(h: int, w: int) -> np.ndarray:
     return idx
 
 
+def _border(g: np.ndarray) -> np.ndarray:
+    """The outer two-pixel ring of uint8 (h, w) ``g`` (h, w > 4) as a new 1-D array."""
+    h, w = g.shape
+    if h * w > WORK * WORK:   # no index table as big as the picture for a one-off shape
+        return np.concatenate((g[:2].ravel(), g[-2:].ravel(), g[2:-2, :2].ravel(), g[2:-2, -2:].ravel()))
+    return g.take(_ring(h, w)) if g.flags.c_contiguous else g.ravel().take(_ring(h, w))
+
+
 def is_flat(g: np.ndarray) -> bool:
     """True when the outer two-pixel ring of uint8 (h, w) ``g`` is one level give or take FLAT.
 
@@ -41,7 +69,7 @@ def is_flat(g: np.ndarray) -> bool:
     h, w = g.shape
     if h <= 4 or w <= 4:
         return True
-    ring = g.take(_ring(h, w)) if g.flags.c_contiguous else g.ravel().take(_ring(h, w))
+    ring = _border(g)
     limit = FLAT[max(h, w) > SMALL]
     if int(_max(ring)) - int(_min(ring)) <= limit:   # the common case, one level: no sort needed
         return True
@@ -51,29 +79,77 @@ def is_flat(g: np.ndarray) -> bool:
     return int(ring[hi]) - int(ring[lo]) <= limit
 
 
+def frame_level(g: np.ndarray, work: np.ndarray | None = None) -> int | None:
+    """The background level of uint8 (h, w) ``g`` when a digit fills its frame on one flat background
+    (cropped to its edges, a low-resolution scan scaled to fill it): None for anything else.
+
+    Of the outer ring, a share FRAME.level lies within FRAME.tol levels of one level, a share
+    FRAME.ink is ink (a line or a digit merely grazing the edge is not a digit filling its frame)
+    and all but 1% of the rest lies on one side of that level (ink of one polarity). Pixels a few
+    levels off it number at most FRAME.shading times those at it (not light falling off in a photo),
+    no side is crossed more than FRAME.runs times (a dotted line along it), the level holds a tenth
+    of two sides and FRAME.inside of the picture (not fog rising from one edge), and at most
+    FRAME.specks of the strong ink is single pixels (impulse noise). Photos fail, as grain and light
+    spread their border both ways. ``work``: ``to_work_size(g)`` when the caller has it.
+    """
+    h, w = g.shape
+    if h <= 4 or w <= 4:
+        return None
+    ring = _border(g)
+    tol = FRAME.tol
+    counts = np.bincount(ring, minlength=256)
+    near = np.convolve(counts, np.ones(2 * tol + 1, np.int64), mode="same")
+    centre = int(np.argmax(near))
+    lo, hi = max(centre - tol, 0), centre + tol + 1
+    bg = lo + int(np.argmax(counts[lo:hi]))
+    n = ring.size
+    below, above = int(counts[:lo].sum()), int(counts[hi:].sum())
+    if near[centre] < FRAME.level * n or min(below, above) > 0.01 * n or below + above < FRAME.ink * n:
+        return None
+    a = to_work_size(g) if work is None else work
+    d = np.abs(a.astype(np.int16) - bg)
+    at = np.count_nonzero(d <= tol)
+    if np.count_nonzero(d <= 6 * tol) - at > FRAME.shading * at:
+        return None
+    edges = [np.abs(e.astype(np.int16) - bg) > tol for e in (g[0], g[-1], g[:, 0], g[:, -1])]
+    if max(np.count_nonzero(e[1:] & ~e[:-1]) + bool(e[0]) for e in edges) > FRAME.runs:
+        return None
+    sides = sum(np.count_nonzero(~e) >= 0.1 * e.size for e in edges)
+    if sides < 2 or at < FRAME.inside * a.size:
+        return None
+    strong = d > 64          # faint stray pixels, upscaled, may stand alone: not counted
+    p = np.pad(strong, 1)
+    alone = strong.copy()
+    for dy, dx in _OFFSETS8:
+        alone &= ~p[1 + dy:1 + dy + a.shape[0], 1 + dx:1 + dx + a.shape[1]]
+    return None if np.count_nonzero(alone) > FRAME.specks * np.count_nonzero(strong) else bg
+
+
 def shrink(g: np.ndarray, limit: int = WORK) -> np.ndarray:
     """uint8 (h, w) -> float32 box-filtered by the smallest integer factor that brings it within ``limit``."""
     h, w = g.shape
     f = -(-max(h, w) // limit)
     if f == 1:
         return g.astype(np.float32)
+    if f > 2:   # big pictures: Pillow's box reduction in C, without a float copy of the whole picture
+        return reduce(g, f).astype(np.float32)
     h2, w2 = h // f, w // f
     return g[:h2 * f, :w2 * f].reshape(h2, f, w2, f).mean(axis=(1, 3), dtype=np.float32)
 
 
-# Compare-exchange pairs of the 19-step median-of-9 network (Paeth): the median ends in slot 4.
-_MED9 = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8), (4, 7),
-         (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2))
+def reduce(g: np.ndarray, f: int) -> np.ndarray:
+    """uint8 (h, w) -> uint8 (ceil(h / f), ceil(w / f)): means of f x f blocks (Pillow's reduce)."""
+    from PIL import Image
+
+    if g.T.flags.c_contiguous and not g.flags.c_contiguous:   # column-major: reduce the transpose
+        return np.asarray(Image.fromarray(g.T).reduce(f)).T
+    return np.asarray(Image.fromarray(np.ascontiguousarray(g)).reduce(f))
 
 
-def median3(a: np.ndarray) -> np.ndarray:
-    """3x3 median filter (edges replicated) of a float32 (h, w) array, by a min/max sorting network."""
-    h, w = a.shape
-    p = np.pad(a, 1, mode="edge")
-    v = [p[i:i + h, j:j + w] for i in range(3) for j in range(3)]
-    for i, j in _MED9:
-        v[i], v[j] = np.minimum(v[i], v[j]), np.maximum(v[i], v[j])
-    return v[4]
+def to_work_size(g: np.ndarray, limit: int = WORK) -> np.ndarray:
+    """uint8 (h, w) brought within ``limit`` pixels a side by box reduction; ``g`` itself if it is."""
+    f = -(-max(g.shape) // limit)
+    return g if f == 1 else reduce(g, f)
 
 
 def background(a: np.ndarray, q: float, blocks: int = 16) -> np.ndarray:
@@ -91,44 +167,6 @@ def background(a: np.ndarray, q: float, blocks: int = 16) -> np.ndarray:
     coarse = median3(coarse)
     up = Image.fromarray(coarse, "F").resize((gw * b, gh * b), Image.Resampling.BILINEAR)
     return np.asarray(up)[:h, :w]
-
-
-def label(mask: np.ndarray):
-    """8-connected components of a bool (h, w) mask -> (labels int64 (h, w), -1 off the mask; count).
-
-    Min-label propagation over the ink pixels only, with each label's root hooked to the smaller one
-    and pointer jumping, so it takes a handful of passes rather than one per pixel of path length.
-    """
-    h, w = mask.shape
-    pw = w + 2
-    p = np.zeros((h + 2, pw), bool)
-    p[1:-1, 1:-1] = mask
-    idx = np.flatnonzero(p)
-    out = np.full((h, w), -1, np.int64)
-    if idx.size == 0:
-        return out, 0
-    lab = np.full(p.size, p.size, np.int64)
-    lab[idx] = idx
-    nbrs = [idx + (dy * pw + dx) for dy, dx in _OFFSETS8]
-    while True:
-        cur = lab[idx]
-        m = cur.copy()
-        for nb in nbrs:
-            np.minimum(m, lab[nb], out=m)
-        if np.array_equal(m, cur):
-            break
-        np.minimum.at(lab, cur, m)                   # hook each root to the smallest label seen
-        lab[idx] = np.minimum(lab[idx], m)
-        while True:                                  # pointer jumping: every pixel to its root
-            cur = lab[idx]
-            nxt = lab[cur]
-            if np.array_equal(nxt, cur):
-                break
-            lab[idx] = nxt
-    roots, comp = np.unique(lab[idx], return_inverse=True)
-    rr, cc = np.divmod(idx, pw)
-    out[rr - 1, cc - 1] = comp
-    return out, len(roots)
 
 
 def select(ink: np.ndarray, mask: np.ndarray, *, photo: bool = True, anywhere: bool = False) -> np.ndarray:
@@ -179,22 +217,6 @@ def select(ink: np.ndarray, mask: np.ndarray, *, photo: bool = True, anywhere: b
     return keep[np.maximum(lab, 0)] & on
 
 
-def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
-    """Square max filter of radius r of a bool or numeric (h, w) array (zero outside)."""
-    if r <= 0:
-        return mask
-    p = np.pad(mask, r)
-    out = p.copy()
-    for s in range(1, r + 1):   # separable: rows then columns
-        np.maximum(out[:, s:], p[:, :-s], out=out[:, s:])
-        np.maximum(out[:, :-s], p[:, s:], out=out[:, :-s])
-    q = out.copy()
-    for s in range(1, r + 1):
-        np.maximum(out[s:], q[:-s], out=out[s:])
-        np.maximum(out[:-s], q[s:], out=out[:-s])
-    return out[r:-r, r:-r]
-
-
 def clean(g: np.ndarray) -> np.ndarray:
     """uint8 (h, w) photo or damaged scan -> uint8 white-on-black image holding only the digit's ink.
 
@@ -234,11 +256,11 @@ def clean(g: np.ndarray) -> np.ndarray:
     keep = select(ink, mask, photo=photo)
     if not keep.any():
         return np.zeros(a.shape, np.uint8)
-    if not photo and ink[_dilate(keep, 1)].sum() < (0.85 if impulse else 0.5) * ink.sum():
+    if not photo and ink[dilate(keep, 1)].sum() < (0.85 if impulse else 0.5) * ink.sum():
         return g    # no component stands out (noise, not a digit): left for the detector to judge
     level = float(np.percentile(ink[keep], 90)) or 1.0
     soft = ink * (255.0 / level)
-    soft[~_dilate(keep, 1)] = 0
+    soft[~dilate(keep, 1)] = 0
     if photo:
         soft[soft < 0.5 * 255 * t / level] = 0
     return np.clip(soft, 0, 255).astype(np.uint8)
@@ -278,41 +300,5 @@ def declutter(g: np.ndarray, mask: np.ndarray, bg: int) -> np.ndarray:
     # One or two stray bits are as likely the writer's (MNIST has such); a line of dots is not.
     if not (cols.any() or rows.any()) and label(drop)[1] < 3:
         return g
-    out[_dilate(drop, 1) & ~_dilate(keep, 1)] = bg
+    out[dilate(drop, 1) & ~dilate(keep, 1)] = bg
     return out
-
-
-def stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width of a bool (h, w) mask: twice the area over the number of ink/paper edges."""
-    area = np.count_nonzero(mask)
-    if not area:
-        return 0.0
-    p = np.pad(mask, 1)
-    edges = np.count_nonzero(p[1:] != p[:-1]) + np.count_nonzero(p[:, 1:] != p[:, :-1])
-    return 2.0 * area / max(edges, 1)
-
-
-def normalise_stroke(box: np.ndarray) -> np.ndarray:
-    """Thicken (or thin) the strokes of a white-on-black uint8 crop towards MNIST's width/size ratio.
-
-    Only strokes well outside MNIST's range change: thinner than 0.6x or thicker than 1.8x STROKE of
-    the crop's longest side. Thickening pads the crop by the radius used.
-    """
-    size = max(box.shape)
-    sw = stroke_width(box > 127)
-    target = STROKE * size
-    if sw <= 0 or 0.6 * target <= sw <= 1.8 * target:
-        return box
-    r = int(round(abs(target - sw) / 2))
-    if r == 0:
-        return box
-    if sw < target:
-        return _dilate(box, r)
-    return 255 - _dilate_keep(255 - box, r)
-
-
-def _dilate_keep(a: np.ndarray, r: int) -> np.ndarray:
-    """Max filter of radius r with edges replicated (no growth): erosion of 255 - a."""
-    p = np.pad(a, r, mode="edge")
-    return _dilate(p, r)[r:-r, r:-r]
-

@@ -14,11 +14,14 @@ from . import ink
 from .decode import MIN_CONTRAST, decode_image
 
 # Bump when the mapping from pixels to model input changes; saved in every model file.
-PREPROCESSING_VERSION = 2   # 2: photos and damaged scans are cleaned first (ink.py)
+# 2: photos and damaged scans cleaned first (ink.py); 3: digits filling their frame read against
+# their flat background, every picture reduced to the working size first
+PREPROCESSING_VERSION = 3
 
 # User images (any size, mode, polarity) -> MNIST form. Pillow is imported inside functions.
 INK_FRACTION = 0.1    # of the contrast: fainter pixels do not widen the ink bounding box
 NOISE_LEVEL = 8       # of 255: margin pixels this faint are compression noise when shrinking
+CLEAR_INK = (96, 0.002)   # levels from the background, share of pixels: ink no preprocessing may lose
 BOX = 20              # MNIST: longest side of the digit, inside a FIELD x FIELD image
 FIELD = 28
 _LEVELS = np.arange(256, dtype=np.float32)
@@ -71,41 +74,68 @@ def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
 
     A picture whose border is not one flat level (a photo: uneven light, shadow, grain, page edges;
     fog or noise) first goes through ``ink.clean``: background removed, ink found whatever its
-    polarity, only the digit's connected components kept. Then: inverted if the ink is darker than
-    the background (border median); in a small picture, lines across it and specks apart from the
-    digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the ink box, strokes far
-    thinner or thicker than MNIST's brought towards its width (crops that must shrink only),
-    longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A picture with no ink
-    gives all zeros. ``info``, when given, is filled as ``preprocess_image`` documents.
+    polarity, only the digit's connected components kept; unless its ink merely reaches the border
+    of one flat background (``ink.frame_level``: a digit cropped to its edges). Any picture is first
+    box-reduced to at most ``ink.WORK`` pixels a side. Then: inverted if the ink is darker than the
+    background (border median, or the frame's level); in a small picture, lines across it and
+    specks apart from the digit removed (``ink.declutter``); ink stretched to 0..255, cropped to the
+    ink box, strokes far thinner or thicker than MNIST's brought towards its width (crops that must
+    shrink only), longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A
+    picture with no ink gives all zeros, and one with clear ink never does: when cleaning loses it,
+    the picture is read as it is. ``info``, when given, is filled as ``preprocess_image`` documents.
     """
+    if info is None:
+        info = {}
+    info.update(path="flat", fallback=False)
     g = np.asarray(gray)
     if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:
         raise ValueError(f"to_mnist expects a non-empty uint8 (h, w) array, got {g.dtype} {g.shape}")
-    if info is not None:
-        info["size"] = g.shape
-    if ink.is_flat(g):
-        if info is not None:
-            info["path"] = "flat"
-    else:
-        if info is not None:
-            info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
-        g = ink.clean(g)
+    info["size"] = g.shape
+    flat = ink.is_flat(g)
+    work = ink.to_work_size(g)      # the output is 20 px: nothing is gained at full resolution
+    level = None if flat else ink.frame_level(g, work)
+    if flat or level is not None:
+        info["path"] = "flat" if flat else "frame"
+        return _place(work, level, info)
+    info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
+    out = _place(ink.clean(g), None, info)
+    if info["empty"] and _clear_ink(work):
+        # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish).
+        info["fallback"] = True
+        out = _place(work, None, info)
+    return out
+
+
+def _clear_ink(g: np.ndarray) -> bool:
+    """True when uint8 (h, w) ``g`` has clear ink: CLEAR_INK[1] of its pixels (and >= 4) differ from the
+    border's median level by CLEAR_INK[0] or more."""
+    far = np.abs(g.astype(np.int16) - _border_median(g)) >= CLEAR_INK[0]
+    return np.count_nonzero(far) >= max(4, CLEAR_INK[1] * g.size)
+
+
+def _place(g: np.ndarray, level: int | None, info: dict) -> np.ndarray:
+    """The rest of ``to_mnist`` on a flat or cleaned uint8 (h, w) picture, ``level`` its background
+    (None: the border's median)."""
+    info.update(declutter=False, stroke=False, empty=True, reason=None)   # empty until ink is placed
     out = np.zeros((FIELD, FIELD), np.uint8)
-    bg = _border_median(g)
+    bg = _border_median(g) if level is None else level
     lo, hi = int(_min(g, axis=None)), int(_max(g, axis=None))
     invert = bg - lo > hi - bg     # the ink is on the side further from the background
     contrast = bg - lo if invert else hi - bg
     if contrast < MIN_CONTRAST:
+        info["reason"] = "no ink: the picture is one level" if info["path"] in ("flat", "frame") \
+            else "no ink stands out from the background"
         return out
     cut = INK_FRACTION * contrast
     mask = g < bg - cut if invert else g > bg + cut
     if max(g.shape) <= ink.SMALL:
         cleared = ink.declutter(g, mask, bg)
         if cleared is not g:
-            g = cleared
-            mask = g < bg - cut if invert else g > bg + cut
-            if not _any(mask, axis=None):
-                return out
+            cleared_mask = cleared < bg - cut if invert else cleared > bg + cut
+            # A "line" holding most of the ink is the digit (a 1 filling its frame): kept.
+            if np.count_nonzero(cleared_mask) >= 0.25 * np.count_nonzero(mask):
+                info["declutter"] = True
+                g, mask = cleared, cleared_mask
     r0, r1, c0, c1 = _bbox(mask)
     # One lookup table does inversion, background removal and contrast stretch on the crop only;
     # none when already white-on-black with full contrast (MNIST itself): the identity.
@@ -124,7 +154,9 @@ def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
     box = box[r0:r1 + 1, c0:c1 + 1]
     h, w = box.shape
     if max(h, w) >= 2 * BOX:
-        box = ink.normalise_stroke(box)
+        normalised = ink.normalise_stroke(box)
+        info["stroke"] = normalised is not box
+        box = normalised
         h, w = box.shape
     if max(h, w) != BOX:
         from PIL import Image
@@ -136,6 +168,7 @@ def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
     row_mass = _sum(box, axis=1, dtype=np.int64)
     total = int(_sum(row_mass))
     if total == 0:
+        info["reason"] = "no ink left after scaling to 20 px"
         return out
     cy = int(row_mass @ _INDEX[:h]) / total
     cx = int(_sum(box, axis=0, dtype=np.int64) @ _INDEX[:w]) / total
@@ -143,6 +176,7 @@ def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
     top = min(max(math.floor(FIELD / 2 - cy + 0.5), 0), FIELD - h)
     left = min(max(math.floor(FIELD / 2 - cx + 0.5), 0), FIELD - w)
     out[top:top + h, left:left + w] = box
+    info["empty"] = False
     return out
 
 
@@ -150,9 +184,13 @@ def preprocess_image(data: bytes, *, max_side: int = 4096, info: dict | None = N
     """Image bytes -> uint8 (28, 28) MNIST-form digit (decode_image + to_mnist); raises ImageError.
 
     Big JPEGs are decoded at reduced scale, never below the resolution the ink search works at.
-    ``info``, when given, is filled with how the picture was read: ``size`` (its (h, w) as decoded) and
-    ``path`` ("flat": one flat background; "photo" / "scan": cleaned first, pictures over / up to
-    ``ink.SMALL`` px).
+    ``info``, when given, is filled with how the picture was read: ``size`` (its (h, w) as decoded),
+    ``path`` ("flat": one flat background; "frame": ink reaching the border of a flat background;
+    "photo" / "scan": cleaned first, pictures over / up to ``ink.SMALL`` px), ``fallback`` (cleaning
+    lost the ink, so the picture was read as it is), ``declutter`` and ``stroke`` (lines or specks
+    removed, strokes normalised) and ``empty``: True when no ink was found and the result is all zeros,
+    with ``reason`` saying why in plain words (None otherwise). Callers turn ``empty`` into a warning or
+    a "not_a_digit" abstention.
     """
     return to_mnist(decode_image(data, max_side=max_side, reduce=ink.WORK, copy=False), info)
 
