@@ -43,8 +43,9 @@ class ServingModel(Protocol):
     def predict(self, x: np.ndarray) -> list:
         """float32 (n, 784) in [0, 1] -> n answers."""
 
-    def predict_images(self, images: np.ndarray) -> list:
-        """uint8 (n, 28, 28) MNIST-form digits (white ink on black) -> n answers."""
+    def predict_images(self, images: np.ndarray, no_ink=None) -> list:
+        """uint8 (n, 28, 28) MNIST-form digits (white ink on black) -> n answers; ``no_ink`` (bool (n,))
+        marks images in which preprocessing found no ink."""
 
     def describe(self) -> dict:
         """version, sha256, layer_sizes, activation, created, mnistlite and preprocessing versions,

@@ -57,8 +57,8 @@ class Predict:
             info = {}
             image = preprocess_image(image_bytes(req, self.settings), max_side=self.settings.max_image_side,
                                      info=info)
-            answers = self.predictor.predict_images(image[None])
-            if info["empty"]:   # no ink found: the preprocessing's reason is the warning
+            answers = self.predictor.predict_images(image[None], no_ink=np.array([info["empty"]]))
+            if info["empty"]:   # no ink found: not a digit (calibrated models), and the reason as a warning
                 answers[0]["warnings"] = [info["reason"]]
             if explain:
                 add_inputs(answers, image[None])

@@ -73,6 +73,7 @@ def test_blank_input_is_not_a_digit_in_every_route(calibrated, digits, to_png):
     paper = np.full((60, 80), 250, np.uint8)   # an empty white page, uploaded
     r = client.simulate_post("/predict", body=to_png(paper), headers={"Content-Type": "image/png"})
     assert r.json["abstain"] is True and r.json["abstain_reason"] == "not_a_digit", r.json
+    assert r.json["warnings"] and "ink" in r.json["warnings"][0]   # the preprocessing's own reason
     assert {"predicted_class", "confidence", "probabilities", "model_version"} <= set(r.json)
     body = {"inputs": [{"name": "input", "datatype": "UINT8", "shape": [2, 784],
                         "data": batch[:2].reshape(-1).tolist()}]}
