@@ -27,6 +27,7 @@ Writes DIR/report.json: [{stage, ok, detail, seconds, cpu_seconds}], after every
 every stage behaved; a failed stage stops the run (later stages are reported as skipped).
 --worse-flags (or $PIPELINE_WORSE_FLAGS) replaces the worse candidate's recipe: give it a good recipe and
 the `refuse` stage must fail, which is how the tests check that a broken stage makes the run fail.
+$PIPELINE_IMAGE=0 serves from the source tree even where a container engine could start.
 """
 from __future__ import annotations
 
