@@ -9,7 +9,7 @@ MODEL ?= model/model.npz
 MNISTLITE_DATA_DIR ?= $(abspath $(wildcard ../shared/datasets/mnist))
 export MNISTLITE_DATA_DIR
 
-.PHONY: run test unit lint train serve install clean bench tools browser prometheus image image-check image-test \
+.PHONY: run test unit lint train serve install clean bench tools browser prometheus registry-tools image image-check image-test \
 	image-stop image-contents
 
 $(VENV)/.installed-%: setup.cfg pyproject.toml
@@ -44,6 +44,11 @@ browser:
 # Debian's prometheus + promtool for the alert-rule tests and the rehearsal's monitor stage (apt, as root).
 prometheus:
 	bash tools/install-prometheus.sh
+
+# Debian's docker-registry, skopeo and gnupg for the rehearsal's image stages (apt, as root); `make pipeline`
+# runs it itself once a container engine answers.
+registry-tools:
+	bash tools/install-registry.sh
 
 # ruff's rules and settings are in pyproject.toml.
 lint: $(VENV)/.installed-test

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +56,9 @@ def test_every_stage_behaves_and_the_report_says_so(mnist_dir, tmp_path):
     assert "refused (gate exit 1" in by["refuse"]["detail"]
     assert "unchanged at version 1" in by["refuse"]["detail"]
     first_sha = by["promote"]["detail"].split("version 1 = ")[1][:12]
-    assert by["rollback"]["detail"].endswith(f"sha256 {first_sha} = registry (first model)")
+    assert f"/v1/model sha256 {first_sha}" in by["rollback"]["detail"].split("rolled back")[1]
+    assert by["rollback"]["detail"].endswith("sha256 = registry (first model)")
+    check_what_served(out, by)
     assert len(list((out / "weeks" / "week-3" / "quarantine").glob("*.png"))) == 500
     monitor = by["monitor"]["detail"]
     assert "ordinary digits: no alert" in monitor and "2 workers merged" in monitor
@@ -64,10 +67,39 @@ def test_every_stage_behaves_and_the_report_says_so(mnist_dir, tmp_path):
     assert float(monitor.split("firing on /api/v1/alerts after ")[1].split(" s")[0]) <= 60
     assert "PASS: 9/9 stages behaved" in r.stdout
     # every step was printed as it happened, with the commands a person would type
+    ran_image = (out / "image" / "image.json").exists()
+    served = "docker run" if ran_image else "gunicorn -c service/gunicorn.conf.py"
     for step in ("publish_week.py", "fetch_data.py", "validate_data.py",
                  "make --no-print-directory -s candidate", "evaluate.py", "registry.py promote",
-                 "gunicorn -c service/gunicorn.conf.py", "registry.py rollback"):
+                 served, "registry.py rollback"):
         assert step in r.stdout, step
+
+
+def check_what_served(out: Path, by: dict) -> None:
+    """Where an engine started: the registry holds (model sha256, image digest) pairs, serve and rollback
+    ran those images by digest (named in their details), and each image's /v1/model answered the sha256
+    the registry pairs with its digest. Otherwise the source-tree service ran, and the details say why."""
+    image = out / "image" / "image.json"
+    if not image.exists():
+        assert "source tree (gunicorn; no image: " in by["serve"]["detail"]
+        return
+    doc = json.loads(image.read_text())
+    history = json.loads((out / "image" / "history.json").read_text())
+    pairs = {e["image_digest"]: e["sha256"] for e in history}
+    assert len(history) == 3 and None not in pairs and len(set(pairs.values())) == 2, history
+    v1, v2 = history[0]["image_digest"], history[1]["image_digest"]
+    assert [p["image_digest"] for p in doc["pushed"]] == [v1, v2]
+    assert all(e["image_repository"] == doc["repository"] for e in history)
+    served = [s["image_digest"] for s in doc["served"]]
+    assert v1 != v2 and served == [v1, v2, v1], doc
+    for s in doc["served"]:   # registry -> image: /v1/model of the container run by that digest
+        assert s["served_sha256"] == pairs[s["image_digest"]], s
+    digest = re.compile(r"sha256:[0-9a-f]{64}")
+    assert digest.findall(by["serve"]["detail"])[:1] == [v1]
+    assert digest.findall(by["rollback"]["detail"].split("rolled back")[0])[:1] == [v2]
+    assert digest.findall(by["rollback"]["detail"].split("rolled back")[1])[:1] == [v1]
+    assert "switched the running container" in by["rollback"]["detail"]
+    assert "no image built or pushed" in by["refuse"]["detail"]
 
 
 def test_a_worse_candidate_that_is_not_worse_makes_the_run_fail(mnist_dir, tmp_path):

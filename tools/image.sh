@@ -4,7 +4,9 @@
 #   tools/image.sh engine  a container engine that answers: $DOCKER_HOST, the system's, or our own
 #                          dockerd (Debian's docker.io, installed if missing) under $MNISTLITE_DOCKER_DIR
 #   tools/image.sh base    debian:trixie-slim built from the Debian archive with mmdebstrap, unless present
-#   tools/image.sh build   base + `docker build` of $IMAGE (needs model/model.npz; `make image` makes it)
+#   tools/image.sh build   base + `docker build` of $IMAGE (needs model/model.npz; `make image` makes it);
+#                          $BUILD_CONTEXT (default .) may name another context holding the same files
+#                          (`make pipeline` builds each promoted model this way)
 #   tools/image.sh check   the checks cicd.yml runs on the image: size, user, no pip, read-only start,
 #                          HEALTHCHECK, /predict, /metrics, SIGTERM, SBOM
 #   tools/image.sh contents  $IMAGE's Debian packages and Python distributions with their sizes (Markdown)
@@ -162,7 +164,8 @@ image_mb() { "$DOCKER" image inspect "$1" --format '{{.Size}}' | awk '{printf "%
 # ------------------------------------------------------------------ build -------------------------
 
 build() {
-  [ -f model/model.npz ] || die "model/model.npz is missing: run \`make image\` (it trains one) or \`make train\`"
+  local context=${BUILD_CONTEXT:-.}
+  [ -f "$context/model/model.npz" ] || die "$context/model/model.npz is missing: run \`make image\` (it trains one) or \`make train\`"
   base
   [ -n "$BUILDKIT_CLI" ] || die "the docker CLI $DOCKER ($("$DOCKER" --version 2>&1)) has no buildx plugin and no built-in BuildKit client, so it would use the legacy builder (no RUN --mount): put Debian's docker.io CLI or one with buildx first on PATH, or set DOCKER"
   local start=$SECONDS secret=()
@@ -175,7 +178,7 @@ build() {
     --build-arg "VERSION=$(git describe --always --dirty 2>/dev/null || echo dev)" \
     --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
     --build-arg "CREATED=$(git log -1 --format=%cI 2>/dev/null || echo unknown)" \
-    --tag "$IMAGE" .
+    --file Dockerfile --tag "$IMAGE" "$context"
   say "built $IMAGE in $((SECONDS - start)) s: $(image_mb "$IMAGE") MB"
 }
 

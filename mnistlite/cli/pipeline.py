@@ -10,11 +10,16 @@ as the workflows do, and checks that each stage behaves, refusals included:
   validate  fetch the latest week; the data gate fails it (exit 1) and quarantines every image
   train     `make candidate`: MNIST plus every week that passes the data gate (week 3 skipped)
   gate      no production model yet (first deploy): scripts/evaluate.py applies the floor and passes
-  promote   scripts/registry.py promote, with the verdict's metrics and the git commit
-  serve     fetch production from the registry, run it with the repo's gunicorn config, POST a 7,
-            check /v1/model's sha256 against the registry
-  refuse    a deliberately worse candidate: the gate exits 1 and the registry does not move
-  rollback  promote a second, better model; roll back; the restarted service answers with the first
+  promote   where a container engine starts (pipeline_image.py): build the image around the model, push
+            it to a local registry on 127.0.0.1, sign its manifest; then scripts/registry.py promote,
+            with the verdict's metrics, the git commit and the image's digest
+  serve     run production's image BY DIGEST from that registry, as the chart runs it (read-only root,
+            uid 10001), after verifying its signature; POST a 7, check /v1/model's sha256 against the
+            registry. Without an engine: fetch the model, run it with the repo's gunicorn config
+  refuse    a deliberately worse candidate: the gate exits 1, nothing is built or pushed, the registry
+            does not move
+  rollback  promote a second, better model (and its image); roll back; the running container is switched
+            to the previous digest (or the source-tree service restarted) and answers with the first
   monitor   a real Prometheus with the chart's alert rules watches production: quiet on ordinary
             digits, the drift alert firing on a drifted stream; then scripts/monitor.py (pipeline_monitor.py)
 
@@ -22,6 +27,7 @@ Writes DIR/report.json: [{stage, ok, detail, seconds, cpu_seconds}], after every
 every stage behaved; a failed stage stops the run (later stages are reported as skipped).
 --worse-flags (or $PIPELINE_WORSE_FLAGS) replaces the worse candidate's recipe: give it a good recipe and
 the `refuse` stage must fail, which is how the tests check that a broken stage makes the run fail.
+$PIPELINE_IMAGE=0 serves from the source tree even where a container engine could start.
 """
 from __future__ import annotations
 
@@ -30,7 +36,9 @@ import json
 import os
 import sys
 
-from . import local_service, pipeline_monitor
+from mnistlite.serialize import file_sha256
+
+from . import local_service, pipeline_image, pipeline_monitor
 from .common import show_library_log
 from .rehearsal import DATA_URI, REGISTRY_URI, StageFailed, Steps
 from .s3server import SeaweedS3
@@ -51,6 +59,43 @@ WORSE_FLAGS = f"--hidden 0 --batch-size 256 --epochs 1 --lr 0.001 --schedule con
 
 class Rehearsal(Steps):
     stages = STAGES
+    ship: pipeline_image.ImageShip | None = None
+    no_image: str | None = None   # why the source-tree service runs instead of the image
+
+    # ---- the image (pipeline_image.py), where an engine starts -----------------------------------
+    def shipping(self) -> pipeline_image.ImageShip | None:
+        if self.ship is None and self.no_image is None:
+            self.no_image = pipeline_image.env_disabled()
+            if self.no_image is None:
+                ship = pipeline_image.ImageShip(self, self.dir / "image")
+                try:
+                    self.no_image = ship.start()
+                except RuntimeError as e:
+                    ship.stop()
+                    raise StageFailed(f"the image could not ship: {e}") from None
+                if self.no_image is None:
+                    self.ship = ship
+                else:
+                    self.say(f"serving from the source tree (gunicorn), not the image: {self.no_image}")
+        return self.ship
+
+    def image_flags(self, model, label: str) -> tuple:
+        """Build and push the image around ``model``: registry.py promote's image flags (none without)."""
+        ship = self.shipping()
+        if ship is None:
+            return ()
+        digest = ship.ship(model, label, file_sha256(model))
+        return ("--image-digest", digest, "--image-repository", ship.repository)
+
+    def stop_extras(self) -> None:
+        if self.ship is None:
+            return
+        try:   # the (model sha256, image digest) pairs the registry holds, beside what the images served
+            history = json.dumps(self.history(), indent=2) + "\n"
+            (self.ship.work / "history.json").write_text(history)
+        except (StageFailed, OSError, ValueError) as e:
+            self.say(f"could not save the registry's history: {e}")
+        self.ship.stop()
 
     # ---- stages -------------------------------------------------------------------------------
     def stage_publish(self) -> str:
@@ -116,18 +161,29 @@ class Rehearsal(Steps):
         return f"no production model yet: first-deploy gate passed (accuracy floor only): accuracy {acc}"
 
     def stage_promote(self) -> str:
-        p = self.promote(self.models / "candidate.npz", self.dir / "gate" / "candidate.verdict.json")
+        model = self.models / "candidate.npz"
+        p = self.promote(model, self.dir / "gate" / "candidate.verdict.json", self.image_flags(model, "v1"))
         if not p or p["version"] != 1 or p["sha256"] != self.sha["candidate"]:
             raise StageFailed(f"registry should hold version 1 = {self.sha['candidate'][:12]}, shows {p}")
-        return f"{REGISTRY_URI}: version 1 = {p['sha256'][:12]} (git {str(p.get('git_commit'))[:12]})"
+        image = f"; image {p['image_digest']}" if p.get("image_digest") else f"; no image ({self.no_image})"
+        return f"{REGISTRY_URI}: version 1 = {p['sha256'][:12]} (git {str(p.get('git_commit'))[:12]}){image}"
 
     def serve_production(self, label: str) -> str:
+        p = self.pointer()
+        if self.ship is not None:   # the image the registry names, by digest; it keeps running
+            if not p.get("image_digest"):
+                raise StageFailed(f"the registry's version {p['version']} records no image digest")
+            try:
+                return (f"version {p['version']}: image {p['image_digest']}: "
+                        + self.ship.serve(p["image_digest"], p["sha256"]) + "; sha256 = registry")
+            except (local_service.ServiceError, RuntimeError) as e:
+                raise StageFailed(str(e)) from None
         model = self.dir / "serve" / f"production-{label}.npz"
         self.registry("fetch", "--out", model)
-        p = self.pointer()
         try:
             self.service.start(model)
-            return f"version {p['version']}: " + self.service.check(p["sha256"]) + " = registry"
+            return (f"version {p['version']}: source tree (gunicorn; no image: {self.no_image}): "
+                    + self.service.check(p["sha256"]) + "; sha256 = registry")
         except local_service.ServiceError as e:
             raise StageFailed(str(e)) from None
         finally:
@@ -138,10 +194,12 @@ class Rehearsal(Steps):
 
     def stage_refuse(self) -> str:
         before = self.history()
+        pushed = len(self.ship.pushed) if self.ship else 0
+        tags = self.ship.tags() if self.ship else []
         model = self.candidate("worse", self.worse_flags)
         code, doc = self.gate(model, "worse")
-        if code == 0:   # what cicd.yml does after a pass: promote
-            self.promote(model, self.dir / "gate" / "worse.verdict.json")
+        if code == 0:   # what cicd.yml does after a pass: build, push, promote
+            self.promote(model, self.dir / "gate" / "worse.verdict.json", self.image_flags(model, "worse"))
         after = self.history()
         if code != 1:
             raise StageFailed(f"the worse candidate ({self.sha['worse'][:12]}) was not refused: "
@@ -149,9 +207,15 @@ class Rehearsal(Steps):
         if after != before:
             raise StageFailed(f"the registry moved although the gate refused: "
                               f"{len(before)} -> {len(after)} versions")
+        image = ""
+        if self.ship:
+            if len(self.ship.pushed) != pushed or self.ship.tags() != tags:
+                raise StageFailed(f"an image was built or pushed for a refused candidate: tags {tags} -> "
+                                  f"{self.ship.tags()}")
+            image = f"; no image built or pushed (image registry tags: {', '.join(tags)})"
         reasons = "; ".join(doc.get("reasons", [])[:2])
         return (f"worse candidate {self.sha['worse'][:12]} refused (gate exit 1: {reasons}); "
-                f"registry unchanged at version {after[-1]['version']}")
+                f"registry unchanged at version {after[-1]['version']}{image}")
 
     def stage_rollback(self) -> str:
         model = self.candidate("second", SECOND_FLAGS)
@@ -159,18 +223,22 @@ class Rehearsal(Steps):
         if code != 0:
             reasons = "; ".join(doc.get("reasons", []))
             raise StageFailed(f"the second good model was refused: gate exit {code}: {reasons}")
-        p = self.promote(model, self.dir / "gate" / "second.verdict.json")
+        p = self.promote(model, self.dir / "gate" / "second.verdict.json", self.image_flags(model, "v2"))
         if p["sha256"] != self.sha["second"] or p["version"] != 2:
             raise StageFailed(f"registry should hold version 2 = {self.sha['second'][:12]}, "
                               f"shows {p['version']}")
-        second = self.serve_production("v2")
+        second, second_digest = self.serve_production("v2"), p.get("image_digest")
         self.registry("rollback")
         p = self.pointer()
         if p["sha256"] != self.sha["candidate"] or p.get("restores_version") != 1:
             raise StageFailed(f"rollback should restore version 1 ({self.sha['candidate'][:12]}), "
                               f"pointer is {p['sha256'][:12]}")
+        if self.ship and p.get("image_digest") in (None, second_digest):
+            raise StageFailed(f"the rollback should restore version 1's image, pointer has "
+                              f"{p.get('image_digest')}")
         back = self.serve_production("v3")
-        return f"promoted second model, {second}; rolled back, restarted: {back} (first model)"
+        how = "switched the running container" if self.ship else "restarted"
+        return f"promoted second model, {second}; rolled back, {how}: {back} (first model)"
 
     def stage_monitor(self) -> str:
         try:

@@ -117,22 +117,26 @@ class Steps:
         self.say(f"gate exit {code}: {doc.get('status')} ({reasons})")
         return code, doc
 
-    def promote(self, model: Path, verdict: Path) -> dict:
+    def promote(self, model: Path, verdict: Path, image: tuple = ()) -> dict:
+        """scripts/registry.py promote; ``image``: its --image-digest/--image-repository flags, if any."""
         # The training metrics carry the per-run facts the model file leaves out (seconds, memory, threads).
         metrics = model.with_suffix(".metrics.json")
         training = ["--metrics", metrics] if metrics.exists() else []
-        self.registry("promote", model, *training, "--metrics", verdict)
+        self.registry("promote", model, *training, "--metrics", verdict, *image)
         return self.pointer(echo=True)
 
     # ---- driver -------------------------------------------------------------------------------
+    def stop_extras(self) -> None:
+        """Stop what a subclass started besides S3 and the source-tree service (containers, registries)."""
+
     def write_report(self) -> None:
         atomic_write_bytes(self.dir / "report.json", (json.dumps(self.report, indent=2) + "\n").encode())
 
     def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        for sub in ("s3", "weeks", "models", "gate", "serve"):   # only what a previous rehearsal left here
+        for sub in ("s3", "weeks", "models", "gate", "serve", "image"):   # a previous run's folders
             shutil.rmtree(self.dir / sub, ignore_errors=True)
-            if sub != "s3":
+            if sub not in ("s3", "image"):
                 (self.dir / sub).mkdir()
         for stale in ("report.json", "validation.json"):
             (self.dir / stale).unlink(missing_ok=True)
@@ -169,6 +173,7 @@ class Steps:
                 self.write_report()
         finally:
             self.service.stop()
+            self.stop_extras()
             if self.s3 is not None:
                 self.s3.stop()
             if self.report and self.dir.is_dir():
