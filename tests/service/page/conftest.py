@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from pathlib import Path
 
+import browser_kit
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
@@ -106,3 +109,43 @@ def strokes():
 def photo_jpeg():
     """``photo_jpeg(digit, size=(1200, 900), seed=0, quality=85)`` -> JPEG bytes of a photo of it."""
     return _photo_jpeg
+
+
+# ---- the browser (tests/service/page/browser_kit.py drives it) --------------------------------
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    base = Path(os.environ.get("MNISTLITE_ARTIFACTS") or browser_kit.ROOT / "artifacts")
+    out = base / "page"
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):
+        old.unlink()
+    return out
+
+
+@pytest.fixture(scope="session")
+def browser_binaries() -> tuple[str, str]:
+    """(chromium, chromedriver); session-scoped so a missing browser skips (fails in CI) before any
+    training."""
+    return browser_kit.browser_paths()
+
+
+@pytest.fixture(scope="module")
+def browser(browser_binaries):
+    chromium, chromedriver = browser_binaries
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-extensions", "--window-size=1280,1000",
+                "--force-device-scale-factor=1"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+    driver.set_script_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -20,39 +19,25 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from browser_kit import (
+    ANSWER,
+    INK_ON_PAD,
+    LATEST,
+    STALE,
+    answer,
+    check_same_origin,
+    js,
+    network_events,
+    settle,
+    stroke,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-# Seconds for one answer to appear: generous for a busy 2-core machine, never hit when working.
-ANSWER_TIMEOUT = 30
 # Each pointer kind draws some digits: a mouse, a finger on a touch screen and a pen.
 POINTER_OF = {0: "mouse", 3: "mouse", 6: "mouse", 9: "mouse", 1: "touch", 4: "touch", 7: "touch",
               2: "pen", 5: "pen", 8: "pen"}
 
 pytestmark = pytest.mark.slow
-
-
-def _browser_paths() -> tuple[str, str]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    debian = Path("/usr/bin/chromedriver")
-    driver = shutil.which("chromedriver") or (str(debian) if debian.exists() else None)
-    if not chromium or not driver:
-        msg = ("headless Chromium not found (need `chromium` and `chromedriver` on PATH): install Debian's "
-               "packages with `bash tools/install-browser.sh` as root (make test does it)")
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return chromium, driver
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    base = Path(os.environ.get("MNISTLITE_ARTIFACTS") or ROOT / "artifacts")
-    out = base / "page"
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.png"):
-        old.unlink()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -76,145 +61,6 @@ def server(gunicorn, page_model_path) -> str:
     return gunicorn(page_model_path, MNISTLITE_MAX_BODY_BYTES=str(1 << 20)).url
 
 
-@pytest.fixture(scope="session")
-def browser_binaries() -> tuple[str, str]:
-    """(chromium, chromedriver); session-scoped so a missing browser skips (fails in CI) before any
-    training."""
-    return _browser_paths()
-
-
-@pytest.fixture(scope="module")
-def browser(browser_binaries):
-    chromium, chromedriver = browser_binaries
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-extensions", "--window-size=1280,1000",
-                "--force-device-scale-factor=1"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
-    driver.set_script_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-# ---- helpers --------------------------------------------------------------------------------------
-# The page's elements by id, for the scripts below (window.status is a browser global, hence no bare ids).
-ELEMENTS = ("const [pad, photo, prediction, confidence, status, error, seen] = "
-            "['pad', 'photo', 'prediction', 'confidence', 'status', 'error', 'seen']"
-            ".map(id => document.getElementById(id));")
-
-
-def js(driver, script: str):
-    return driver.execute_script(ELEMENTS + script)
-
-
-def wait_for(driver, script: str, timeout: float = ANSWER_TIMEOUT, what: str = "condition"):
-    """Poll a JS expression until it is truthy; return its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = js(driver, "return " + script)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            state = js(driver, "return [prediction.dataset.state, status.textContent, error.textContent]")
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}; page state {state}")
-        time.sleep(0.05)
-
-
-INK_ON_PAD = ("const d = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;"
-              "let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] < 128; return n;")
-# The answer to the newest drawing: data-latest counts drawings (strokes, photos, clears), data-drawing
-# is the one data-class answers.
-ANSWER = ("prediction.dataset.state === 'done' && prediction.dataset.drawing === prediction.dataset.latest"
-          " && prediction.dataset.class")
-LATEST = "return Number(prediction.dataset.latest || 0)"
-STALE = ("return prediction.hasAttribute('data-class')"
-         " && prediction.dataset.drawing !== prediction.dataset.latest")
-
-
-def settle(driver):
-    """Wait until the bars' transitions are over, so a screenshot shows the final picture."""
-    wait_for(driver, "document.getAnimations().length === 0", timeout=5, what="animations to end")
-
-
-def pad_box(driver):
-    """The pad's drawing area in viewport pixels: (left, top, width, height)."""
-    return js(
-        driver, "const r = pad.getBoundingClientRect();"
-        "return [r.left + pad.clientLeft, r.top + pad.clientTop, pad.clientWidth, pad.clientHeight];")
-
-
-def stroke(driver, points, kind: str):
-    """One pen-down-move-up gesture through ``points`` (pad units), as W3C pointer actions of ``kind``."""
-    from selenium.webdriver.common.actions import interaction
-    from selenium.webdriver.common.actions.action_builder import ActionBuilder
-    from selenium.webdriver.common.actions.pointer_input import PointerInput
-
-    left, top, width, height = pad_box(driver)
-    kinds = {"mouse": interaction.POINTER_MOUSE, "touch": interaction.POINTER_TOUCH,
-             "pen": interaction.POINTER_PEN}
-    # ~8 ms per move: a quick but human hand (a stroke of a digit takes about half a second).
-    actions = ActionBuilder(driver, mouse=PointerInput(kinds[kind], kind), duration=8)
-    pointer = actions.pointer_action
-    xy = [(round(left + x * width), round(top + y * height)) for x, y in points]
-    pointer.move_to_location(*xy[0])
-    pointer.pointer_down()
-    for x, y in xy[1:]:
-        pointer.move_to_location(x, y)
-    pointer.pointer_up()
-    actions.perform()
-
-
-def answer(driver) -> dict:
-    return js(
-        driver, "return {cls: prediction.dataset.class, drawing: prediction.dataset.drawing,"
-        " confidence: confidence.textContent, status: status.textContent,"
-        " bars: Array.from(document.querySelectorAll('#bars .fill'))"
-        ".map(e => parseFloat(e.style.width) || 0),"
-        " seen: seen.hidden ? null : [seen.naturalWidth, seen.naturalHeight, seen.complete],"
-        " warnings: Array.from(document.querySelectorAll('#warnings li')).map(e => e.textContent)}")
-
-
-def network_events(driver, seen: list) -> list:
-    """The CDP network events logged since the last call, also appended to ``seen`` (reading drains
-    the log)."""
-    new = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
-    new = [m for m in new if m.get("method", "").startswith("Network.")]
-    seen.extend(new)
-    return new
-
-
-def check_same_origin(driver, base: str, events: list, expected_errors=()):
-    """Every request the page made went to the service's own origin (blob: URLs of that origin included),
-    and the console shows no error or CSP violation beyond the HTTP statuses in ``expected_errors``."""
-    origin = urlsplit(base).netloc
-    entries = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-    foreign = [u for u in entries if urlsplit(u).netloc != origin]
-    network_events(driver, events)
-    urls = [m["params"]["request"]["url"] for m in events if m["method"] == "Network.requestWillBeSent"]
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme == "blob":
-            parts = urlsplit(parts.path)
-        if parts.scheme == "data" or parts.netloc != origin:
-            foreign.append(url)
-    assert urls, "the browser's network log is empty: the origin check would prove nothing"
-    assert not foreign, f"the page loaded from another origin: {foreign}"
-    problems = [e for e in driver.get_log("browser")
-                if (e["level"] == "SEVERE" or "Content Security Policy" in e.get("message", ""))
-                and not any(f"status of {code} " in e["message"] for code in expected_errors)]
-    assert not problems, f"console errors or CSP violations: {problems}"
-
-
-# ---- the test -------------------------------------------------------------------------------------
 def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, artifacts, strokes, photo_jpeg,
                                             tmp_path, capsys):
     driver = browser
@@ -383,53 +229,3 @@ def test_page_reads_drawn_digits_and_photos(browser_binaries, browser, server, a
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     with capsys.disabled():  # shown by a plain `pytest -q` too, not only on failure
         print(f"\npage screenshots: {artifacts}  (drawn digits read right: {right}/10)")
-
-
-# ---- abstentions ----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def abstaining_servers(gunicorn, reference_model, tmp_path_factory) -> dict:
-    """Two services whose model copies always abstain, one way each: "unsure" (at temperature 3 no answer
-    reaches a confidence of 1, and the top two always hold enough) and "not_a_digit" (no logit reaches
-    1e6). The page's rendering is tested here; the decision itself in tests/service/test_honest.py."""
-    import mnistlite as ml
-    from mnistlite.nn.calibration import Calibration
-
-    folder = tmp_path_factory.mktemp("abstaining")
-    path = ml.save(reference_model, folder / "base.npz")
-    rules = {"unsure": Calibration(3.0, min_confidence=1.0, min_pair=0.0),
-             "not_a_digit": Calibration(1.0, min_confidence=0.0, min_pair=0.0, min_logit=1e6)}
-    servers = {}
-    for reason, rule in rules.items():
-        model = ml.load(path)
-        model.calibration = rule
-        servers[reason] = gunicorn(ml.save(model, folder / f"{reason}.npz"), WEB_CONCURRENCY="1").url
-    return servers
-
-
-def test_page_says_not_sure_and_not_a_digit(browser_binaries, browser, abstaining_servers, artifacts,
-                                            strokes):
-    """Instead of a big digit the page says "Not sure: a or b?" (the two likeliest digits) or "That
-    doesn't look like a digit", and keeps the bars; a new drawing clears it."""
-    driver = browser
-    for reason, base in abstaining_servers.items():
-        driver.get(base + "/")
-        drawn = strokes(4 if reason == "unsure" else 7)
-        for points in drawn:
-            stroke(driver, points, "mouse")
-        wait_for(driver, ANSWER, what=f"the {reason} answer")
-        shown = js(driver, "return [prediction.textContent, prediction.dataset.abstain,"
-                           " confidence.textContent, Array.from(document.querySelectorAll('#bars .fill'))"
-                           ".map(e => parseFloat(e.style.width) || 0)]")
-        text, abstain, note, bars = shown
-        assert abstain == reason, shown
-        if reason == "unsure":
-            top = sorted(sorted(range(10), key=lambda d: -bars[d])[:2])
-            assert text == f"Not sure: {top[0]} or {top[1]}?", shown
-        else:
-            assert text == "That doesn't look like a digit" and "Try drawing" in note, shown
-        assert max(bars) > 0, shown
-        settle(driver)
-        driver.save_screenshot(str(artifacts / f"abstain-{reason}.png"))
-        driver.find_element("id", "clear").click()
-        assert js(driver, "return prediction.textContent") == "?"
-        assert js(driver, "return prediction.dataset.abstain") is None
