@@ -6,17 +6,5 @@
 # Prometheus is an error; locally the tests that need it then skip with the same message.
 set -euo pipefail
 
-if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
-  echo "tools/install-prometheus.sh: prometheus and promtool present" >&2
-  exit 0
-fi
-if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "tools/install-prometheus.sh: installing Debian's prometheus (prometheus + promtool)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt_install() { apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends prometheus; }
-  apt_install || { apt-get -o DPkg::Lock::Timeout=600 update && apt_install; }
-  exit 0
-fi
-echo "tools/install-prometheus.sh: prometheus/promtool missing and not root: run" \
-     "'sudo apt-get install --no-install-recommends prometheus'; the tests that need it will skip" >&2
-if [ "${CI:-}" = "true" ]; then exit 1; fi
+exec bash "$(dirname "$0")/apt-ensure.sh" tools/install-prometheus.sh "the tests that need it will skip" \
+  prometheus=prometheus prometheus=promtool

@@ -7,21 +7,9 @@
 # serves from the source tree and needs none of these).
 set -euo pipefail
 
-missing=()
-command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
-command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
-command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
-if [ ${#missing[@]} = 0 ]; then
-  echo "tools/install-registry.sh: docker-registry, skopeo and gpg present" >&2
-  exit 0
+# Needed under CI only where a container engine exists.
+if ! command -v dockerd >/dev/null 2>&1 && ! command -v docker >/dev/null 2>&1; then
+  export APT_ENSURE_CI_OPTIONAL=1
 fi
-if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "tools/install-registry.sh: installing Debian's ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt_install() { apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"; }
-  apt_install || { apt-get -o DPkg::Lock::Timeout=600 update && apt_install; }
-  exit 0
-fi
-echo "tools/install-registry.sh: ${missing[*]} missing and not root: run" \
-     "'sudo apt-get install --no-install-recommends ${missing[*]}'; the rehearsal then serves from the source tree" >&2
-if [ "${CI:-}" = "true" ] && { command -v dockerd >/dev/null 2>&1 || command -v docker >/dev/null 2>&1; }; then exit 1; fi
+exec bash "$(dirname "$0")/apt-ensure.sh" tools/install-registry.sh "the rehearsal then serves from the source tree" \
+  docker-registry=docker-registry skopeo=skopeo gnupg=gpg
