@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from mnistlite.images.preprocess import preprocess_image
+from mnistlite.nn.arrays import to_pixels
 from mnistlite.quality.detector import corruption_reasons
 from mnistlite.quality.honest import judge
 
@@ -105,7 +106,7 @@ class Predictor:
 
     def predict(self, x: np.ndarray) -> list:
         """float32 (n, 784) in [0, 1] -> n answers; judged by the detector as their uint8 rendering."""
-        u8 = np.rint(x * np.float32(255)).astype(np.uint8).reshape(-1, 28, 28)
+        u8 = to_pixels(x)
         return self.answers(judge(self.model, u8, x=x))
 
     def describe(self) -> dict:

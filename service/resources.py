@@ -11,6 +11,7 @@ import falcon
 import numpy as np
 
 from mnistlite.images.preprocess import preprocess_image
+from mnistlite.nn.arrays import to_pixels
 
 from .errors import InputError, NotReady
 from .explain import add_inputs
@@ -50,7 +51,7 @@ class Predict:
             x = pixels(doc["instances"], "instances", self.settings.max_batch)
             answers = self.predictor.predict(x)
             if explain:
-                add_inputs(answers, np.rint(x * np.float32(255)).astype(np.uint8).reshape(-1, 28, 28))
+                add_inputs(answers, to_pixels(x))
             resp.data = media_json({"predictions": answers})
         else:
             # The library's preprocessing, shared with training: ImageError / ImageTooLarge on bad input.

@@ -164,9 +164,10 @@ def test_whole_mlp_gradient_with_l2_and_smoothing(hidden, weight_decay, smoothin
     assert_close(analytic, numeric)
 
 
-@pytest.mark.parametrize("bad", [-1, 3])
+@pytest.mark.parametrize("bad", [-2, 3])
 def test_loss_refuses_labels_outside_the_classes(bad):
-    """A label past the last class must not silently pick the next row's logit."""
+    """A label past the last class (or below -1, the no-class label of outlier exposure) must not silently
+    pick another row's logit."""
     z = np.zeros((2, 3), dtype=np.float32)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
         SoftmaxCrossEntropy().forward(z, np.array([bad, 0]))

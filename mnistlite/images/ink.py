@@ -12,6 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..nn.arrays import aany as _any
+from ..nn.arrays import amax as _max
+from ..nn.arrays import amin as _min
 from .morphology import dilate, label, median3
 from .stroke import STROKE, normalise_stroke, stroke_width
 
@@ -38,9 +41,6 @@ FLAT = (24, 8)      # border 5th..95th percentile spread (levels) of one flat ba
 FRAME = Frame(level=0.15, tol=2, ink=0.10, inside=0.05, specks=0.02, runs=3, shading=1.5)
 # Reductions called on the ufuncs directly: is_flat and declutter's check run on every upload
 # (the figures are in docs/performance.md).
-_any = np.logical_or.reduce
-_min = np.minimum.reduce
-_max = np.maximum.reduce
 
 
 @functools.lru_cache(maxsize=64)

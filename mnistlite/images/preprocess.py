@@ -9,6 +9,10 @@ import math
 
 import numpy as np
 
+from ..nn.arrays import aany as _any
+from ..nn.arrays import amax as _max
+from ..nn.arrays import amin as _min
+from ..nn.arrays import asum as _sum
 from ..nn.arrays import to_float, to_model_input  # noqa: F401  (re-exported: the images' public names)
 from . import ink
 from .decode import MIN_CONTRAST, decode_image
@@ -42,10 +46,6 @@ def _border_median(g: np.ndarray) -> int:
 
 # Reductions called on the ufuncs directly: to_mnist runs on every upload, on small arrays
 # (the figures are in docs/performance.md).
-_any = np.logical_or.reduce
-_sum = np.add.reduce
-_min = np.minimum.reduce
-_max = np.maximum.reduce
 
 
 def _bbox(mask: np.ndarray) -> tuple:

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# The ufuncs' own reductions, not the numpy functions that wrap them (np.max, .any, ...): code that runs
+# once per training step or upload on small arrays spends most of its time in the wrappers' Python.
+amax, amin, asum, aany = np.maximum.reduce, np.minimum.reduce, np.add.reduce, np.logical_or.reduce
+
 
 def to_float(images):
     """uint8 images (n, 28, 28) or (n, 784) -> float32 (n, 784) in [0, 1] (divides by 255)."""
@@ -35,3 +39,8 @@ def to_model_input(x, n_inputs: int = 784):
         raise ValueError(f"input must be numeric, got dtype {a.dtype}")
     raise ValueError(f"input must be (n, {n_inputs}) float32 in [0, 1] or uint8 (n, 28, 28), "
                      f"got shape {a.shape}")
+
+
+def to_pixels(x, side: int = 28):
+    """float32 rows (n, side*side) in [0, 1] -> uint8 images (n, side, side), rounded: to_float undone."""
+    return np.rint(np.asarray(x) * np.float32(255)).astype(np.uint8).reshape(-1, side, side)

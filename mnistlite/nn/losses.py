@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arrays import amax as _max
+from .arrays import amin as _min
+from .arrays import asum as _sum
+
 F32 = np.float32
-_max, _min, _sum = np.maximum.reduce, np.minimum.reduce, np.add.reduce
 OUTLIER = -1  # the label of a training example that is no class at all: its target is uniform
 
 
