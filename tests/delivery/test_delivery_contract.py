@@ -137,8 +137,9 @@ def test_container_contract(small_model_path, tmp_path, dockerfile, final_stage,
         health = json.loads(dict(final)["HEALTHCHECK"].split(" CMD ", 1)[1])
         health[0] = shutil.which(health[0], path=env["PATH"])
         assert run(health, env=env, cwd=workdir, timeout=30).returncode == 0
-        # The image's venv runs the connection model the config names (slow clients cost a greenlet).
-        assert "Using worker: gevent" in (tmp_path / "server.log").read_text()
+        # The image's venv runs the worker the config names: gevent's, with the service's JSON answer to
+        # HTTP gunicorn cannot parse (slow clients cost a greenlet).
+        assert "Using worker: service.worker.JSONErrorWorker" in (tmp_path / "server.log").read_text()
         # Nothing was written outside /tmp (the image's root file system is read-only).
         written = [p for p in image_root.rglob("*")
                    if p.is_file() and p.name not in ("gunicorn.conf.py", "model.npz")]
