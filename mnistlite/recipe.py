@@ -25,7 +25,7 @@ REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32,
 
 # The project's default recipe (what `scripts/train.py` trains with no flags): TrainConfig's defaults,
 # 784-512-256-10, Adam 2e-3 with a cosine schedule, batch 256, label smoothing 0.1, +-1 pixel shifts,
-# half of each batch's images with a blank margin distorted, 32 epochs.
+# half of each batch's images with a blank margin distorted, 24 epochs.
 DEFAULT = TrainConfig()
 
 RECIPES = {"default": DEFAULT, "reference": REFERENCE}

@@ -39,7 +39,7 @@ class TrainConfig:
     label_smoothing: float = _knob(0.1, "label smoothing of the loss, in [0, 1)")
     schedule: str = _knob("cosine", "learning-rate schedule over the whole fit", choices=SCHEDULES)
     batch_size: int = _knob(256, "images per optimizer step, >= 1")
-    epochs: int = _knob(32, "passes over the training data, >= 1")
+    epochs: int = _knob(24, "passes over the training data, >= 1")
     val_split: float = _knob(0.0, "share of the training data held out for validation, in [0, 1)")
     patience: int = _knob(0, "early stopping: epochs without a lower validation loss (needs val_split)")
     shift: int = _knob(1, "largest random translation of each training image, in pixels (0-13)")
