@@ -15,8 +15,9 @@ closes the connection. ``MNISTLITE_WORKER_CONNECTIONS`` (default 1000): open con
 ``MNISTLITE_UPLOAD_SLOTS`` (default 1): bodies over 1 MiB (or chunked) a worker receives at once; each
 is held in memory whole, so this bounds memory under many concurrent photo uploads. The others wait
 within their body deadline (408 if none frees up); small requests never wait.
-``MNISTLITE_KEEPALIVE_REQUESTS`` (default 100, 0 for no limit): requests per kept-alive connection
-before the answer says "Connection: close", so that connections rebalance over the workers.
+``MNISTLITE_HANDOFF_EVERY`` (default 2) / ``MNISTLITE_KEEPALIVE_REQUESTS`` (default 100): requests per
+kept-alive connection before the answer says "Connection: close" while the worker holds other connections
+/ while it holds only this one (0: never), so that busy workers' clients move to a free one.
 ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20 s): how long a stopping worker finishes what it accepted.
 
 preload_app: the master imports the app and loads the model once, then forks; workers share the
@@ -71,10 +72,10 @@ _body_timeout = float(os.environ.get("MNISTLITE_BODY_TIMEOUT", "15"))
 # bodies").
 _upload_slots = int(os.environ.get("MNISTLITE_UPLOAD_SLOTS", "1"))
 _discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 << 20)))
-# A kept-alive connection stays with the worker that accepted it, and connections can split unevenly
-# (13 and 3 of 16 were seen): the fuller worker's clients then queue while the other idles. Answering
-# "Connection: close" every this many requests lets the client reconnect, and an idle worker, waiting
-# in accept, is the likelier to take it. 0 keeps connections for ever.
+# A kept-alive connection stays with the worker that accepted it; while that worker holds others, every
+# MNISTLITE_HANDOFF_EVERY-th answer closes it so the reconnect goes to whichever worker is free
+# (service/handoff.py). A connection alone in its worker closes every MNISTLITE_KEEPALIVE_REQUESTS.
+_handoff_every = int(os.environ.get("MNISTLITE_HANDOFF_EVERY", "2"))
 _keepalive_requests = int(os.environ.get("MNISTLITE_KEEPALIVE_REQUESTS", "100"))
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
@@ -114,9 +115,10 @@ def pre_request(worker, req):
     """Bound the body read and refuse an over-limit ``Expect: 100-continue`` (service/connection.py)."""
     if not _gevent(worker):
         return
-    if _keepalive_requests and req.req_number >= _keepalive_requests:
-        req.force_close()  # a hand-off: see _keepalive_requests
-    from service import connection
+    from service import connection, handoff
+
+    if handoff.should_close(req, shared_every=_handoff_every, alone_every=_keepalive_requests):
+        req.force_close()
 
     connection.before_request(req, limit_for=_limit_for, body_timeout=_body_timeout,
                               upload_slots=_upload_slots)
