@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import time
 
-# Connections of this worker that sent a request lately: id of the socket -> when (time.monotonic()).
+# Connections of this worker that sent a request lately: id of the socket -> (time.monotonic(), socket).
 _recent: dict = {}
 # "Lately": a client that waits longer than this between requests is not competing for the worker.
 WINDOW = 0.1
+
+
+def _closed(sock) -> bool:
+    fileno = getattr(sock, "fileno", None)
+    try:
+        return fileno is not None and fileno() == -1
+    except OSError:
+        return True
 
 
 def should_close(req, *, shared_every: int, alone_every: int) -> bool:
@@ -22,9 +30,9 @@ def should_close(req, *, shared_every: int, alone_every: int) -> bool:
     ``alone_every``-th otherwise (0: never)."""
     now = time.monotonic()
     sock = getattr(getattr(req, "unreader", None), "sock", None)
-    _recent[id(sock)] = now
-    for key, seen in list(_recent.items()):
-        if now - seen > WINDOW:
+    _recent[id(sock)] = (now, sock)
+    for key, (seen, other) in list(_recent.items()):
+        if now - seen > WINDOW or _closed(other):
             del _recent[key]
     every = shared_every if len(_recent) > 1 else alone_every
     if every and req.req_number % every == 0:
