@@ -20,6 +20,9 @@ within their body deadline (408 if none frees up); small requests never wait.
 ``MNISTLITE_INFLIGHT_BYTES`` (default 32 MiB): body bytes a worker receives and holds at once, across
 all its connections, whatever each body's size (bodies up to 16 KiB aside); past it, bodies wait within
 their deadline, then get a 503. At least the largest body limit (MNISTLITE_MAX_BODY_BYTES, ..._JSON_BYTES).
+``MNISTLITE_HANDOFF_EVERY`` (default 2) / ``MNISTLITE_KEEPALIVE_REQUESTS`` (default 100): requests per
+kept-alive connection before the answer says "Connection: close" while the worker holds other connections
+/ while it holds only this one (0: never), so that busy workers' clients move to a free one.
 ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20 s): how long a stopping worker finishes what it accepted.
 
 preload_app: the master imports the app and loads the model once, then forks; workers share the
@@ -86,6 +89,11 @@ _upload_slots = int(os.environ.get("MNISTLITE_UPLOAD_SLOTS", "1"))
 # beside many small uploads.
 _inflight_bytes = int(os.environ.get("MNISTLITE_INFLIGHT_BYTES", str(32 << 20)))
 _discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 << 20)))
+# A kept-alive connection stays with the worker that accepted it; while that worker holds others, every
+# MNISTLITE_HANDOFF_EVERY-th answer closes it so the reconnect goes to whichever worker is free
+# (service/handoff.py). A connection alone in its worker closes every MNISTLITE_KEEPALIVE_REQUESTS.
+_handoff_every = int(os.environ.get("MNISTLITE_HANDOFF_EVERY", "2"))
+_keepalive_requests = int(os.environ.get("MNISTLITE_KEEPALIVE_REQUESTS", "100"))
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # A stopping worker (SIGTERM, or the old generation after a SIGHUP) serves what it accepted for this long.
@@ -140,7 +148,10 @@ def pre_request(worker, req):
     """Bound the body read and refuse an over-limit ``Expect: 100-continue`` (service/connection.py)."""
     if not _gevent(worker):
         return
-    from service import connection
+    from service import connection, handoff
+
+    if handoff.should_close(req, shared_every=_handoff_every, alone_every=_keepalive_requests):
+        req.force_close()
 
     connection.before_request(req, limit_for=_limit_for, body_timeout=_body_timeout,
                               upload_slots=_upload_slots, inflight_bytes=_inflight_bytes)
@@ -163,6 +174,17 @@ def when_ready(server):
         name = listener.sock.getsockname()
         admin.ADMIN_PORTS.add(name[1])
         server.log.info("Metrics and the full model description at http://%s:%s", name[0], name[1])
+
+
+def on_starting(server):
+    """Freeze the preloaded heap (after preload, before the first fork): the workers' collections skip it."""
+    # Otherwise each worker's first full collection walks every object the master imported and writes
+    # its GC header, copying nearly every shared page: a pause of a worker and its kept-alive
+    # connections, and memory no longer shared (docs/performance.md, "The service").
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def post_fork(server, worker):

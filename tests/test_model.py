@@ -143,3 +143,16 @@ def test_reference_recipe_is_the_old_keras_model():
     assert (r.layer_sizes, r.optimizer, r.lr, r.batch_size, r.epochs) == ([784, 128, 10], "adam", 1e-3, 32, 5)
     assert (r.schedule, r.label_smoothing, r.shift, r.dropout, r.weight_decay) == (
         "constant", 0.0, 0, 0.0, 0.0)
+
+
+def test_small_batches_multiply_only_inked_columns_with_the_same_result():
+    """logits of a few rows (the service's path reads only the inked pixels' weight rows) match the
+    full product: sparse digits, a blank row, an all-blank input, and inputs inked all over."""
+    rng = np.random.default_rng(3)
+    model = ml.build(ml.TrainConfig(hidden=(64, 32), seed=1))
+    x = np.where(rng.random((5, 784)) < 0.2, rng.random((5, 784)), 0).astype(np.float32)
+    x[2] = 0
+    (w1, b1), (w2, b2), (w3, b3) = model.weights
+    for rows in (x[:1], x, np.zeros((1, 784), np.float32), np.ones((2, 784), np.float32)):
+        ref = np.maximum(np.maximum(rows @ w1 + b1, 0) @ w2 + b2, 0) @ w3 + b3
+        np.testing.assert_allclose(model.logits(rows), ref, rtol=1e-5, atol=1e-5)
