@@ -85,31 +85,28 @@ def kinds_table(cases, results) -> None:
           f"({'decode' if dec >= pre else 'to_mnist'} dominates)")
 
 
-def post(port: int, body: bytes, path: str = "/predict", timeout: float = 60) -> tuple[int, float]:
-    """(status, seconds) of one POST with a raw body on a new connection."""
+def _request(port: int, method: str, path: str, body: bytes | None, timeout: float) -> tuple[int, float]:
+    """(status, seconds) of one request on a new connection; status 0 when the connection failed."""
     t0 = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
     try:
-        conn.request("POST", path, body=body, headers={"Content-Type": "application/octet-stream"})
+        conn.request(method, path, body=body, headers=headers)
         status = conn.getresponse().status
     except OSError:
         status = 0
     finally:
         conn.close()
     return status, time.perf_counter() - t0
+
+
+def post(port: int, body: bytes, path: str = "/predict", timeout: float = 60) -> tuple[int, float]:
+    """(status, seconds) of one POST with a raw body on a new connection."""
+    return _request(port, "POST", path, body, timeout)
 
 
 def get(port: int, path: str, timeout: float = 10) -> tuple[int, float]:
-    t0 = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        status = conn.getresponse().status
-    except OSError:
-        status = 0
-    finally:
-        conn.close()
-    return status, time.perf_counter() - t0
+    return _request(port, "GET", path, None, timeout)
 
 
 def _hwm(pid: int) -> float:

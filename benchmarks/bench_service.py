@@ -120,11 +120,9 @@ def main(argv=None) -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
     try:
-        problem = loadgen.preflight(args.model, need_wrk=False)
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
+        model = _model_to_serve(args, tmp)
+        if model is None:
             return 2
-        model = args.model or loadgen.quick_model(tmp / "model.npz")
         png = loadgen.digit_png()
         (tmp / "digit.png").write_bytes(png)
         port = loadgen.free_port()
@@ -190,6 +188,15 @@ def main(argv=None) -> int:
     return 0
 
 
+def _model_to_serve(args, tmp: Path):
+    """--model, or a quick model trained into ``tmp``; None (and the reason on stderr) when one is missing."""
+    problem = loadgen.preflight(args.model, need_wrk=False)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return None
+    return args.model or loadgen.quick_model(tmp / "model.npz")
+
+
 def batch_mode(args) -> int:
     """--batch N: OIP infer with N MNIST test digits a request, JSON tensors against binary tensors."""
     if not (1 <= args.batch <= 1000 and 0 < args.latency_seconds <= 15 and args.workers >= 1):
@@ -198,13 +205,11 @@ def batch_mode(args) -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
     try:
-        problem = loadgen.preflight(args.model, need_wrk=False)
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
+        model = _model_to_serve(args, tmp)
+        if model is None:
             return 2
         import mnistlite as ml
 
-        model = args.model or loadgen.quick_model(tmp / "model.npz")
         x = ml.load_mnist()[1][0][:args.batch]
         port = loadgen.free_port()
         proc, _ = loadgen.start_server(model, port, args.workers, tmp / "gunicorn.log")
