@@ -34,12 +34,13 @@ CODECS = tuple(f"encodings.{c}" for c in (
     "ascii", "latin_1", "utf_8", "utf_8_sig", "utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le",
     "utf_32_be", "idna", "punycode", "charmap", "cp437", "cp1252", "iso8859_15", "unicode_escape",
     "raw_unicode_escape", "base64_codec", "hex_codec"))
-# Beyond service.app: gunicorn's gevent worker and logger, the modules service/connection.py and
+# Beyond service.app: gunicorn's gevent worker and logger (and the service's subclass of it, the keep-alive
+# hand-off its config loads), the modules service/connection.py and
 # service/page.py use, every Pillow plugin the service decodes with, what the HEALTHCHECK imports, and
 # anything serving imports lazily: tools/image_check.sh runs every route with PYTHONVERBOSE and fails
 # when a module is missing or compiled from source, which is the sign to add it here.
 IMPORTS = (
-    *CODECS, "urllib.request", "service.app", "service.connection",
+    *CODECS, "urllib.request", "service.app", "service.connection", "service.worker", "service.handoff",
     "service.healthcheck", "gunicorn.app.wsgiapp", "gunicorn.glogging", "gunicorn.workers.ggevent",
     "importlib.readers", "importlib.resources._adapters", "importlib.resources.readers",
     "prometheus_client.multiprocess", "pyspng", "threadpoolctl",
