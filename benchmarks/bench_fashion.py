@@ -1,13 +1,15 @@
 """Fashion-MNIST with the recipe before issue 12 and today's default, trained with the same CLI.
 
 Usage:
-  python benchmarks/bench_fashion.py [--data DIR] [--seeds 0 1 2 3] [--out results.json]
+  python benchmarks/bench_fashion.py [--data DIR] [--seeds 0 1 2 3] [--compare issue12|outliers]
+         [--out results.json]
 
 Builds (once) the seeded Fashion-MNIST split of ``fashion_data.py`` unless --data names an IDX
 folder, then trains, alternating, each recipe with ``scripts/train.py --data DIR --test-data DIR
 --seed S`` in its own process and prints each run's test accuracy and fit time. "Before issue 12"
 is the default recipe as it was then: today's default with ``--augment 0 --epochs 32`` (784-512-256-10,
-Adam 2e-3, cosine, batch 256, label smoothing 0.1, +-1 px shifts).
+Adam 2e-3, cosine, batch 256, label smoothing 0.1, +-1 px shifts). ``--compare outliers`` trains
+today's default with and without outlier exposure on generated non-digits (``--outliers 0``).
 """
 from __future__ import annotations
 
@@ -24,9 +26,11 @@ sys.path.insert(0, str(HERE))
 
 import fashion_data  # noqa: E402
 
-RECIPES = {
-    "before issue 12 (--augment 0 --epochs 32)": ["--augment", "0", "--epochs", "32"],
-    "today's default (no flags)": [],
+COMPARISONS = {
+    "issue12": {"before issue 12 (--augment 0 --epochs 32)": ["--augment", "0", "--epochs", "32"],
+                "today's default (no flags)": []},
+    "outliers": {"default without outlier exposure (--outliers 0)": ["--outliers", "0"],
+                 "today's default (no flags)": []},
 }
 
 
@@ -47,13 +51,16 @@ def main(argv=None) -> int:
     # differences this benchmark is meant to show.
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3],
                    help="training seeds (default: 0 1 2 3)")
+    p.add_argument("--compare", choices=sorted(COMPARISONS), default="issue12",
+                   help="which pair of recipes to train (default: issue12)")
     p.add_argument("--out", type=Path, help="write every run's figures as JSON here")
     args = p.parse_args(argv)
     data = args.data or fashion_data.build(fashion_data.CACHE / "idx-seed0")
+    recipes = COMPARISONS[args.compare]
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            for name, flags in RECIPES.items():
+            for name, flags in recipes.items():
                 m = train(data, flags, seed, Path(tmp))
                 runs.append({"recipe": name, "seed": seed, "test_accuracy": m["test_accuracy"],
                              "train_seconds": m["train_seconds"], "epochs": m["epochs"]})
@@ -64,7 +71,7 @@ def main(argv=None) -> int:
     print("| --- | --- | --- | --- |")
     for r in runs:
         print(f"| {r['recipe']} | {r['seed']} | {r['test_accuracy']:.2%} | {r['train_seconds']:.1f} |")
-    for name in RECIPES:
+    for name in recipes:
         accs = [r["test_accuracy"] for r in runs if r["recipe"] == name]
         spread = f"{min(accs):.2%}-{max(accs):.2%}"
         print(f"| {name}: mean (min-max) | | {sum(accs) / len(accs):.2%} ({spread}) | |")

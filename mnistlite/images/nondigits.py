@@ -15,6 +15,9 @@ from .preprocess import to_mnist
 CANVAS = 56
 LETTERS = "ACEFHJKLMNPRTUVWXYacdefhkmnprtuvwxy#%&@?!*+=<>$"   # no digit look-alikes (O I l S Z B G b q g)
 KINDS = ("scribble", "curve", "strokes", "blob", "letter", "texture", "multi", "noise", "blank")
+# The pool's mix, in turn: noise twice, as what preprocessing keeps of it varies most (smooth blobs, bars,
+# specks, grain) and uploads of it must be rejected nearly always.
+POOL_MIX = KINDS + ("noise",)
 
 
 def _scribble(draw, rng):
@@ -35,22 +38,27 @@ def _curve(draw, rng):
 
 
 def _noise(rng) -> np.ndarray:
-    """Noise as cameras and scanners make it: uniform, Gaussian or blurred, at several sizes, or salt
-    and pepper on paper."""
+    """Noise as cameras and scanners make it (uniform, Gaussian, blurred, salt and pepper on paper) at
+    the sizes uploads come in: most over ``ink.SMALL``, which preprocessing cleans as photos, where
+    the component it keeps and scales down looks like a smooth blob or bar, not like noise."""
     from PIL import Image, ImageFilter
 
-    side = int(rng.integers(28, 100))
+    small = rng.random() < 0.2
+    side = int(rng.integers(28, 65)) if small else int(np.exp(rng.uniform(np.log(100), np.log(320))))
+    shape = (side, max(16, int(side * rng.uniform(0.6, 1.6))))
     kind = int(rng.integers(4))
     if kind == 0:
-        a = rng.random((side, side)) * 255
+        a = rng.random(shape) * 255
     elif kind == 1:
-        a = np.clip(rng.normal(128, rng.uniform(20, 80), (side, side)), 0, 255)
-    elif kind == 2:
-        a = np.where(rng.random((side, side)) < rng.uniform(0.02, 0.2), 255, 0)
-    else:
-        a = np.asarray(Image.fromarray((rng.random((side, side)) * 255).astype(np.uint8)).filter(
-            ImageFilter.GaussianBlur(rng.uniform(0.5, 3))), np.float64)
-    return a.astype(np.uint8)
+        a = rng.normal(rng.uniform(60, 200), rng.uniform(15, 90), shape)
+    elif kind == 2:   # specks on paper, either polarity
+        paper, speck = (rng.uniform(180, 255), rng.uniform(0, 80))[::1 if rng.random() < 0.7 else -1]
+        a = np.where(rng.random(shape) < rng.uniform(0.01, 0.3), speck, paper)
+    else:             # blurred, then stretched back to a full range of levels
+        a = np.asarray(Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).filter(
+            ImageFilter.GaussianBlur(rng.uniform(0.5, 4))), np.float64)
+        a = (a - a.mean()) * (100 / max(a.std(), 1.0)) + 128
+    return np.clip(a, 0, 255).astype(np.uint8)
 
 
 def _strokes(draw, rng):
@@ -139,11 +147,11 @@ def default_fonts(sizes=(30, 36, 42)):
 
 
 def outlier_pool(n: int, rng: np.random.Generator, digits) -> np.ndarray:
-    """``n`` generated non-digits, float32 (n, 784) in [0, 1], kinds in turn; ``digits`` as for "multi"."""
+    """``n`` generated non-digits, float32 (n, 784) in [0, 1], kinds in turn (``POOL_MIX``); ``digits`` as for "multi"."""
     fonts = default_fonts()
     out = np.empty((n, 784), np.float32)
     for i in range(n):
-        out[i] = draw_nondigit(KINDS[i % len(KINDS)], rng, digits=digits, fonts=fonts).reshape(784)
+        out[i] = draw_nondigit(POOL_MIX[i % len(POOL_MIX)], rng, digits=digits, fonts=fonts).reshape(784)
     out /= 255
     return out
 
