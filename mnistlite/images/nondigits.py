@@ -15,9 +15,6 @@ from .preprocess import to_mnist
 CANVAS = 56
 LETTERS = "ACEFHJKLMNPRTUVWXYacdefhkmnprtuvwxy#%&@?!*+=<>$"   # no digit look-alikes (O I l S Z B G b q g)
 KINDS = ("scribble", "curve", "strokes", "blob", "letter", "texture", "multi", "noise", "blank")
-# The pool's mix, in turn: noise twice, as what preprocessing keeps of it varies most (smooth blobs, bars,
-# specks, grain) and uploads of it must be rejected nearly always.
-POOL_MIX = KINDS + ("noise",)
 
 
 def _scribble(draw, rng):
@@ -43,8 +40,8 @@ def _noise(rng) -> np.ndarray:
     the component it keeps and scales down looks like a smooth blob or bar, not like noise."""
     from PIL import Image, ImageFilter
 
-    small = rng.random() < 0.2
-    side = int(rng.integers(28, 65)) if small else int(np.exp(rng.uniform(np.log(100), np.log(320))))
+    small = rng.random() < 0.25
+    side = int(rng.integers(28, 65)) if small else int(np.exp(rng.uniform(np.log(65), np.log(400))))
     shape = (side, max(16, int(side * rng.uniform(0.6, 1.6))))
     kind = int(rng.integers(4))
     if kind == 0:
@@ -54,10 +51,9 @@ def _noise(rng) -> np.ndarray:
     elif kind == 2:   # specks on paper, either polarity
         paper, speck = (rng.uniform(180, 255), rng.uniform(0, 80))[::1 if rng.random() < 0.7 else -1]
         a = np.where(rng.random(shape) < rng.uniform(0.01, 0.3), speck, paper)
-    else:             # blurred, then stretched back to a full range of levels
+    else:
         a = np.asarray(Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).filter(
             ImageFilter.GaussianBlur(rng.uniform(0.5, 4))), np.float64)
-        a = (a - a.mean()) * (100 / max(a.std(), 1.0)) + 128
     return np.clip(a, 0, 255).astype(np.uint8)
 
 
@@ -147,11 +143,11 @@ def default_fonts(sizes=(30, 36, 42)):
 
 
 def outlier_pool(n: int, rng: np.random.Generator, digits) -> np.ndarray:
-    """``n`` generated non-digits, float32 (n, 784) in [0, 1], kinds in turn (``POOL_MIX``); ``digits`` as for "multi"."""
+    """``n`` generated non-digits, float32 (n, 784) in [0, 1], kinds in turn; ``digits`` as for "multi"."""
     fonts = default_fonts()
     out = np.empty((n, 784), np.float32)
     for i in range(n):
-        out[i] = draw_nondigit(POOL_MIX[i % len(POOL_MIX)], rng, digits=digits, fonts=fonts).reshape(784)
+        out[i] = draw_nondigit(KINDS[i % len(KINDS)], rng, digits=digits, fonts=fonts).reshape(784)
     out /= 255
     return out
 
