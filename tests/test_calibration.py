@@ -158,3 +158,21 @@ def test_outlier_hook_adds_labelled_non_digits(mnist):
     assert not pool[KINDS.index("blank")].any() and pool[KINDS.index("letter")].max() > 0.5
     xb, yb = outlier_hook(0.25, pool)(x[:64], y[:64], np.random.default_rng(1))
     assert xb.shape == (80, 784) and (yb[:64] == y[:64]).all() and (yb[64:] == -1).all()
+
+
+def test_generated_noise_is_cleaned_as_noise_uploads_are():
+    """Noise uploads are photo-sized, and preprocessing cleans pictures over ``ink.SMALL`` as photos
+    (what it keeps is a smooth blob or bar): the training noise must mostly take that path too."""
+    from mnistlite.images import ink, nondigits
+    from mnistlite.images.preprocess import to_mnist
+
+    rng = np.random.default_rng(5)
+    raw = [nondigits._noise(rng) for _ in range(200)]
+    sides = np.array([max(a.shape) for a in raw])
+    assert (sides > ink.SMALL).mean() >= 0.65 and (sides >= 200).mean() >= 0.25
+    paths = []
+    for a in raw[:40]:
+        info = {}
+        to_mnist(a, info)
+        paths.append(info["path"])
+    assert paths.count("photo") >= 24
