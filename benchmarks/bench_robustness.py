@@ -40,7 +40,8 @@ for _p in (ROOT / "benchmarks", ROOT):
 
 import machine  # noqa: E402
 from loadgen import digit_png, load_wrk  # noqa: E402
-from robustness_cases import MIB, oversize, photo_upload, slow_clients, start, stop, under_load  # noqa: E402
+from oversize_cases import MIB, oversize  # noqa: E402
+from robustness_cases import photo_upload, slow_clients, start, stop, under_load  # noqa: E402
 
 
 def cpu_model() -> str:

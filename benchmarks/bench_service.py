@@ -118,39 +118,44 @@ def main(argv=None) -> int:
     if not (1 <= args.duration <= 15 and 0 < args.latency_seconds <= 15 and args.workers >= 1):
         print("error: --duration and --latency-seconds must be in (0, 15], --workers >= 1", file=sys.stderr)
         return 2
-    tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
-    try:
-        model = _model_to_serve(args, tmp)
-        if model is None:
-            return 2
-        png = loadgen.digit_png()
-        (tmp / "digit.png").write_bytes(png)
-        port = loadgen.free_port()
-        proc, cold = loadgen.start_server(model, port, args.workers, tmp / "gunicorn.log")
-        try:
-            raw = loadgen.multipart_request(png, port)
-            for _ in range(200):  # warm every worker
-                loadgen.roundtrip(port, raw)
-            mem_before = loadgen.memory(proc.pid)
-            lat = loadgen.latency_c1(port, raw, args.latency_seconds)
-            workers = loadgen.children(proc.pid)
-            server0, client0 = loadgen.cpu_seconds(workers), loadgen.client_cpu()
-            if shutil.which("wrk") and not args.python_load:
-                url = f"http://127.0.0.1:{port}/predict"
-                load = loadgen.load_wrk(url, tmp / "digit.png", args.concurrency, args.duration)
-            else:
-                load = loadgen.load_python(port, raw, args.concurrency, args.duration)
-            server_us = (loadgen.cpu_seconds(workers) - server0) / load["requests"] * 1e6
-            client_us = (loadgen.client_cpu() - client0) / load["requests"] * 1e6
-            mem = loadgen.memory(proc.pid)
-        finally:
-            loadgen.stop(proc)
-        stages = breakdown(model, png) if args.breakdown else None
-    except (RuntimeError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    png = loadgen.digit_png()
+    code, m, stages = _served(args, lambda *served: _measure_uploads(args, png, *served),
+                              lambda model: breakdown(model, png) if args.breakdown else None)
+    if code:
+        return code
+    _print_uploads(args, m, stages)
+    if args.json:
+        m["load"].pop("raw", None)
+        m.pop("memory_before")
+        args.json.write_text(json.dumps({**m, "stages_us": stages}, indent=2))
+    return 0
+
+
+def _measure_uploads(args, png: bytes, port: int, proc, cold: float, tmp: Path) -> dict:
+    """One digit PNG as a multipart upload: warm-up, concurrency-1 latency, then load at --concurrency."""
+    (tmp / "digit.png").write_bytes(png)
+    raw = loadgen.multipart_request(png, port)
+    for _ in range(200):  # warm every worker
+        loadgen.roundtrip(port, raw)
+    mem_before = loadgen.memory(proc.pid)
+    lat = loadgen.latency_c1(port, raw, args.latency_seconds)
+    workers = loadgen.children(proc.pid)
+    server0, client0 = loadgen.cpu_seconds(workers), loadgen.client_cpu()
+    if shutil.which("wrk") and not args.python_load:
+        url = f"http://127.0.0.1:{port}/predict"
+        load = loadgen.load_wrk(url, tmp / "digit.png", args.concurrency, args.duration)
+    else:
+        load = loadgen.load_python(port, raw, args.concurrency, args.duration)
+    server_us = (loadgen.cpu_seconds(workers) - server0) / load["requests"] * 1e6
+    client_us = (loadgen.client_cpu() - client0) / load["requests"] * 1e6
+    return {"cold_start_s": cold, "c1": lat, "load": load, "memory_before": mem_before,
+            "memory": loadgen.memory(proc.pid),
+            "cpu_us_per_request": {"workers": server_us, "client": client_us}}
+
+
+def _print_uploads(args, m: dict, stages) -> None:
+    cold, lat, load, mem_before, mem = m["cold_start_s"], m["c1"], m["load"], m["memory_before"], m["memory"]
+    server_us, client_us = m["cpu_us_per_request"]["workers"], m["cpu_us_per_request"]["client"]
 
     def fmt(xs):
         return ", ".join(f"{v:.1f}" for v in xs)
@@ -180,21 +185,31 @@ def main(argv=None) -> int:
         print("\nin-process stage CPU times (us per call, best of 5 x 1000):")
         for name, us in stages.items():
             print(f"  {name:36} {us:8.1f}")
-    if args.json:
-        load.pop("raw", None)
-        args.json.write_text(json.dumps({"cold_start_s": cold, "c1": lat, "load": load, "memory": mem,
-                                         "cpu_us_per_request": {"workers": server_us, "client": client_us},
-                                         "stages_us": stages}, indent=2))
-    return 0
 
 
-def _model_to_serve(args, tmp: Path):
-    """--model, or a quick model trained into ``tmp``; None (and the reason on stderr) when one is missing."""
-    problem = loadgen.preflight(args.model, need_wrk=False)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return None
-    return args.model or loadgen.quick_model(tmp / "model.npz")
+def _served(args, measure, after):
+    """Serve --model (or a quick model trained for the run) under gunicorn on a free 127.0.0.1 port, call
+    ``measure(port, proc, cold_start_s, tmp)`` while it serves and ``after(model)`` once it has stopped;
+    returns (exit code, what measure returned, what after returned), the reason on stderr when not 0."""
+    tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
+    try:
+        problem = loadgen.preflight(args.model, need_wrk=False)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2, None, None
+        model = args.model or loadgen.quick_model(tmp / "model.npz")
+        port = loadgen.free_port()
+        proc, cold = loadgen.start_server(model, port, args.workers, tmp / "gunicorn.log")
+        try:
+            measured = measure(port, proc, cold, tmp)
+        finally:
+            loadgen.stop(proc)
+        return 0, measured, after(model)
+    except (RuntimeError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1, None, None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def batch_mode(args) -> int:
@@ -203,26 +218,13 @@ def batch_mode(args) -> int:
         print("error: --batch must be in 1..1000, --latency-seconds in (0, 15], --workers >= 1",
               file=sys.stderr)
         return 2
-    tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
-    try:
-        model = _model_to_serve(args, tmp)
-        if model is None:
-            return 2
-        import mnistlite as ml
+    import mnistlite as ml
 
-        x = ml.load_mnist()[1][0][:args.batch]
-        port = loadgen.free_port()
-        proc, _ = loadgen.start_server(model, port, args.workers, tmp / "gunicorn.log")
-        try:
-            results = batch_tensors.run(port, x, args.latency_seconds)
-        finally:
-            loadgen.stop(proc)
-    except (RuntimeError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    stages = batch_tensors.breakdown(x, model) if args.model else None  # the quick model is gone with tmp
+    x = ml.load_mnist()[1][0][:args.batch]
+    code, results, stages = _served(args, lambda port, *_: batch_tensors.run(port, x, args.latency_seconds),
+                                    lambda model: batch_tensors.breakdown(x, model) if args.model else None)
+    if code:
+        return code
     print(batch_tensors.report(results, len(x)))
     if stages:
         print(f"\nin-process CPU per {len(x)}-image batch (ms, best of 5):")
