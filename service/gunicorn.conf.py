@@ -20,9 +20,9 @@ within their body deadline (408 if none frees up); small requests never wait.
 ``MNISTLITE_INFLIGHT_BYTES`` (default 32 MiB): body bytes a worker receives and holds at once, across
 all its connections, whatever each body's size (bodies up to 16 KiB aside); past it, bodies wait within
 their deadline, then get a 503. At least the largest body limit (MNISTLITE_MAX_BODY_BYTES, ..._JSON_BYTES).
-``MNISTLITE_HANDOFF_EVERY`` (default 2) / ``MNISTLITE_KEEPALIVE_REQUESTS`` (default 100): requests per
-kept-alive connection before the answer says "Connection: close" while the worker holds other connections
-/ while it holds only this one (0: never), so that busy workers' clients move to a free one.
+``MNISTLITE_KEEPALIVE_REQUESTS`` (default 100): requests per kept-alive connection before the answer says
+"Connection: close" (0: never). Besides, a worker holding more than one connection above another answers
+"Connection: close", so that connections spread evenly over the workers (service/handoff.py).
 ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20 s): how long a stopping worker finishes what it accepted.
 
 preload_app: the master imports the app and loads the model once, then forks; workers share the
@@ -89,10 +89,8 @@ _upload_slots = int(os.environ.get("MNISTLITE_UPLOAD_SLOTS", "1"))
 # beside many small uploads.
 _inflight_bytes = int(os.environ.get("MNISTLITE_INFLIGHT_BYTES", str(32 << 20)))
 _discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 << 20)))
-# A kept-alive connection stays with the worker that accepted it; while that worker holds others, every
-# MNISTLITE_HANDOFF_EVERY-th answer closes it so the reconnect goes to whichever worker is free
-# (service/handoff.py). A connection alone in its worker closes every MNISTLITE_KEEPALIVE_REQUESTS.
-_handoff_every = int(os.environ.get("MNISTLITE_HANDOFF_EVERY", "2"))
+# A kept-alive connection stays with the worker that accepted it: workers publish how many they hold
+# (service/handoff.py), and one above its share closes connections until the shares are even.
 _keepalive_requests = int(os.environ.get("MNISTLITE_KEEPALIVE_REQUESTS", "100"))
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
@@ -138,6 +136,11 @@ def _check_inflight_budget() -> None:
 
 _check_inflight_budget()
 
+# Made here, in the master, before any worker is forked (and anew on a reload, for the new generation).
+from service.handoff import Board  # noqa: E402 - after the environment above is set
+
+_board = Board()
+
 def _gevent(worker) -> bool:
     # The hooks wait with gevent timers: with another worker class (``-k sync`` on the command line,
     # as benchmarks/bench_robustness.py does for its baseline) they stand aside.
@@ -150,7 +153,8 @@ def pre_request(worker, req):
         return
     from service import connection, handoff
 
-    if handoff.should_close(req, shared_every=_handoff_every, alone_every=_keepalive_requests):
+    board, slot = getattr(worker, "handoff_board", None), getattr(worker, "handoff_slot", None)
+    if handoff.should_close(req, board, slot, every=_keepalive_requests):
         req.force_close()
 
     connection.before_request(req, limit_for=_limit_for, body_timeout=_body_timeout,
@@ -197,11 +201,20 @@ def post_fork(server, worker):
         signal.signal(sig, signal.SIG_DFL)
 
 
+def pre_fork(server, worker):
+    """Give the new worker a slot on the board where workers count their connections (service/handoff.py)."""
+    taken = {w.handoff_slot for w in server.WORKERS.values() if getattr(w, "handoff_board", None) is _board}
+    worker.handoff_board, worker.handoff_slot = _board, _board.claim(taken)
+
+
 def child_exit(server, worker):
-    """Drop a dead worker's live gauges from the shared metrics directory."""
+    """Drop a dead worker's live gauges from the shared metrics directory, and its slot on the board."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, _prom_dir)
+    board = getattr(worker, "handoff_board", None)
+    if board is not None:  # the board of the worker's own generation (a reload makes a new one)
+        board.release(worker.handoff_slot)
 
 
 _master_pid = os.getpid()
