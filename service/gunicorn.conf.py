@@ -30,6 +30,7 @@ weights and imported modules copy-on-write (less memory per worker, faster worke
 The price: a new model needs a restart (a HUP re-forks workers from the same preloaded master).
 """
 import atexit
+import functools
 import os
 import shutil
 import signal
@@ -144,7 +145,12 @@ _board = Board()
 def _gevent(worker) -> bool:
     # The hooks wait with gevent timers: with another worker class (``-k sync`` on the command line,
     # as benchmarks/bench_robustness.py does for its baseline) they stand aside.
-    return any(c.__module__ == "gunicorn.workers.ggevent" for c in type(worker).__mro__)
+    return _is_gevent(type(worker))
+
+
+@functools.lru_cache(maxsize=8)
+def _is_gevent(kind) -> bool:  # once per worker class, not on every request
+    return any(c.__module__ == "gunicorn.workers.ggevent" for c in kind.__mro__)
 
 
 def pre_request(worker, req):

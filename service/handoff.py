@@ -13,7 +13,6 @@ connections it holds on a ``Board`` (memory the gunicorn master shares with the 
 """
 from __future__ import annotations
 
-import ctypes
 import mmap
 import time
 
@@ -27,37 +26,41 @@ class Board:
     claims and releases slots, each worker writes only its own; int64 reads and writes do not tear."""
 
     def __init__(self, slots: int = SLOTS):
-        self._map = mmap.mmap(-1, 16 * slots)  # anonymous and shared: forked workers see one another
-        self._cells = (ctypes.c_int64 * (2 * slots)).from_buffer(self._map)
+        self._map = mmap.mmap(-1, 8 * (1 + 2 * slots))  # anonymous and shared: forked workers see one another
+        # cell 0: how many slots were ever claimed (the others need no look); then per slot: pid, connections
+        self._cells = memoryview(self._map).cast("q")  # native int64
         self.slots = slots
 
     def claim(self, taken) -> int:
         """(master) A slot not in ``taken``, cleared; ValueError when all are taken."""
         for i in range(self.slots):
             if i not in taken:
-                self._cells[2 * i] = self._cells[2 * i + 1] = 0
+                self._cells[1 + 2 * i] = self._cells[2 + 2 * i] = 0
+                self._cells[0] = max(self._cells[0], i + 1)
                 return i
         raise ValueError(f"more than {self.slots} workers at once")
 
     def release(self, slot: int) -> None:
         """(master) The worker in ``slot`` has exited: it holds nothing."""
-        self._cells[2 * slot] = self._cells[2 * slot + 1] = 0
+        self._cells[1 + 2 * slot] = self._cells[2 + 2 * slot] = 0
 
     def enter(self, slot: int, pid: int) -> None:
         """(worker) Take ``slot`` as process ``pid``."""
-        self._cells[2 * slot], self._cells[2 * slot + 1] = pid, 0
+        self._cells[1 + 2 * slot], self._cells[2 + 2 * slot] = pid, 0
 
     def add(self, slot: int, n: int) -> None:
         """(worker) Its connections went up (or down) by ``n``."""
-        self._cells[2 * slot + 1] += n
+        self._cells[2 + 2 * slot] += n
 
     def held(self, slot: int) -> int:
-        return self._cells[2 * slot + 1]
+        return self._cells[2 + 2 * slot]
 
     def least_other(self, slot: int) -> int | None:
         """The fewest connections any other worker holds, or None when there is no other."""
         c = self._cells
-        loads = [c[2 * i + 1] for i in range(self.slots) if i != slot and c[2 * i]]
+        used = c[0]
+        pids, held = c[1:1 + 2 * used:2].tolist(), c[2:2 + 2 * used:2].tolist()
+        loads = [n for i, (pid, n) in enumerate(zip(pids, held, strict=True)) if pid and i != slot]
         return min(loads) if loads else None
 
 

@@ -16,6 +16,7 @@ def board_with(*held):
     """A board with one worker per count, in slots 0, 1, ..."""
     board = Board(8)
     for slot, n in enumerate(held):
+        assert board.claim(set(range(slot))) == slot
         board.enter(slot, 1000 + slot)
         board.add(slot, n)
     return board
@@ -30,6 +31,8 @@ def _child(board, slot, started, done):
 
 def test_workers_forked_from_one_master_see_each_others_counts():
     board = Board(4)
+    board.claim(set())
+    board.claim({0})
     ctx = multiprocessing.get_context("fork")
     started, done = ctx.Event(), ctx.Event()
     child = ctx.Process(target=_child, args=(board, 1, started, done))
