@@ -8,7 +8,7 @@ send and answer times), and joins them by id. For each request: client send -> t
 (whether the worker was already waiting for it) -> handler start -> handler end -> client receives. Prints
 the latency distribution, where the slow requests' time went, whether they follow a reconnection, what
 each worker did meanwhile, GC pauses, and per-worker CPU and run-queue wait. Environment passes through
-(MNISTLITE_HANDOFF_EVERY, ...). Bounded in time; 127.0.0.1 only.
+(MNISTLITE_KEEPALIVE_REQUESTS, ...). Bounded in time; 127.0.0.1 only.
 """
 from __future__ import annotations
 
