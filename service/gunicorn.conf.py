@@ -21,8 +21,9 @@ within their body deadline (408 if none frees up); small requests never wait.
 all its connections, whatever each body's size (bodies up to 16 KiB aside); past it, bodies wait within
 their deadline, then get a 503. At least the largest body limit (MNISTLITE_MAX_BODY_BYTES, ..._JSON_BYTES).
 ``MNISTLITE_KEEPALIVE_REQUESTS`` (default 100): requests per kept-alive connection before the answer says
-"Connection: close" (0: never). Besides, a worker holding more than one connection above another answers
-"Connection: close", so that connections spread evenly over the workers (service/handoff.py).
+"Connection: close" (0: never). Connections spread evenly over the workers: a worker holding more than
+another leaves new connections to it, and one holding two or more above it answers "Connection: close"
+(service/handoff.py).
 ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20 s): how long a stopping worker finishes what it accepted.
 
 preload_app: the master imports the app and loads the model once, then forks; workers share the
@@ -141,6 +142,7 @@ _check_inflight_budget()
 from service.handoff import Board  # noqa: E402 - after the environment above is set
 
 _board = Board()
+
 
 def _gevent(worker) -> bool:
     # The hooks wait with gevent timers: with another worker class (``-k sync`` on the command line,
