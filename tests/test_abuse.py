@@ -60,7 +60,7 @@ def test_crafted_upload_is_refused_or_read_within_memory_budget(crafted, name):
 
 @pytest.mark.parametrize("name", ["png-1M-chunks", "png-I16-4096", "webp-anim-4096x10", "tiff-F-4096",
                                   "tiff-IFD-60000", "png-zTXt-64MB", "jpeg-many-scans", "pgm-plain-2800",
-                                  "bmp-RLE8-4096", "png-L-paeth-4096", "png-L-margin-4000"])
+                                  "bmp-RLE8-4096", "png-L-paeth-4096", "png-L-margin-4000", "pfm-2000"])
 def test_bombs_are_refused_from_the_header_with_one_readable_line(crafted, name):
     with pytest.raises(ImageTooLarge) as err:
         decode_image(crafted[name].data)

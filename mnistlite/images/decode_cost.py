@@ -14,7 +14,7 @@ import struct
 import numpy as np
 
 MEMORY_BUDGET = 24 << 20   # bytes the decoder may hold for one image (Pillow's pixels, buffers)
-WORK_BUDGET = 17 << 20     # decoded bytes' worth of CPU for one image (a 4096x4096 grey PNG is 16 MiB)
+WORK_BUDGET = 17 << 20     # decoded bytes' worth of CPU for one image (a 4000x4000 grey BMP is 16 MB)
 # CPU per decoded byte, relative to libspng inflating and unfiltering a PNG (the unit above):
 PILLOW_PNG = 1.75          # Pillow's PNG reader (palette, transparency, 16-bit, animation)
 # Per PNG pixel (8-bit; twice for 16-bit), by colour type, the worst filter's: undoing the average and Paeth
@@ -25,6 +25,7 @@ INTERLACED = 1.75          # Adam7: seven passes, pixels scattered
 LZW = 1.75                 # GIF
 WEBP = 7                   # per canvas pixel: libwebp decodes every pixel, then Pillow copies RGBA
 TIFF = 1.5                 # libtiff through Pillow
+WIDE = {"F": 2.0, "I": 2.0}  # 32-bit pixels (PFM, 16-bit PNM): converted to grey in numpy, a block at a time
 # CPU per input byte:
 JPEG_BYTE = 2.5            # Huffman decoding, per compressed byte of a JPEG (a 12 MP photo of 6.5 MB fits)
 JPEG_PIXEL = 0.1           # and per pixel at full size (the DC-only IDCT at 1/8 scale)
@@ -231,7 +232,7 @@ def check(im, data, draft=None) -> str | None:
     elif decoder == "bmp_rle":
         work = w * h + RLE_BMP_BYTE * len(data)
     else:   # GIF's LZW, raw BMP and PNM: about a byte of work per stored byte
-        work = memory
+        work = memory * WIDE.get(im.mode, 1)
     return over_budget(f"this {w}x{h} {fmt} ({im.mode})", memory, work)
 
 

@@ -18,11 +18,12 @@ from service.settings import Settings
 
 @pytest.fixture(scope="module")
 def big_png() -> bytes:
-    """A 4000x4000 page: a flat margin around one dark block (the CPU bomb's shape)."""
-    a = np.full((4000, 4000), 255, np.uint8)
+    """A 1800x1800 page (within the PNG decode budget): a flat margin around one dark block (the CPU bomb's
+    shape)."""
+    a = np.full((1800, 1800), 255, np.uint8)
     a[12:-12, 12:-12] = 20
     buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="PNG", compress_level=9)   # ~20 KB: the kernel buffers it whole
+    Image.fromarray(a).save(buf, format="PNG", compress_level=9)   # a few KB: the kernel buffers it whole
     return buf.getvalue()
 
 
