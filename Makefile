@@ -19,7 +19,8 @@ $(VENV)/.installed-%: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed-test
 
-$(MODEL): $(VENV)/.installed-serve
+# Order-only: a dependency bump must not retrain the default model.
+$(MODEL): | $(VENV)/.installed-serve
 	$(PY) scripts/train.py --out $(MODEL) --metrics $(basename $(MODEL)).metrics.json
 
 train: $(MODEL)

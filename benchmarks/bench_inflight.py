@@ -8,7 +8,8 @@ Usage:
 Starts the real service (``gunicorn -c service/gunicorn.conf.py``, 2 workers, 127.0.0.1, a free port,
 body deadline ``--hold`` + 10 s so no staller is cut off while held). Opens ``--connections`` connections,
 each sending a POST /predict head with ``Content-Length: --body-bytes`` and then that fraction of the body,
-then nothing. Samples every worker's RSS every 0.2 s while they are held for ``--hold`` s, closes them all,
+then nothing (after 20 digits, so that the baseline counts what a worker's first requests load once).
+Samples every worker's RSS every 0.2 s while they are held for ``--hold`` s, closes them all,
 waits ``--settle`` s, and samples again; meanwhile a normal client POSTs a digit every 0.2 s and counts
 its answers. Then ``--photos`` uploads of a ~12 MiB PNG (one at a time), every worker's peak RSS over
 the whole run (VmHWM), and the master's RSS. Prints the CPU model and load average: the figures depend on the
@@ -91,9 +92,14 @@ def stallers(port: int, n: int, size: int, sent: int, deadline: float) -> list[s
     return [s for s, _ in socks]
 
 
+def _post(png: bytes) -> bytes:
+    """The bytes of one POST /predict of ``png`` on a connection closed after the answer."""
+    return (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nConnection: close\r\n"
+            f"Content-Length: {len(png)}\r\n\r\n").encode() + png
+
+
 def normal_client(port: int, png: bytes, stop: threading.Event, out: dict) -> None:
-    raw = (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nConnection: close\r\n"
-           f"Content-Length: {len(png)}\r\n\r\n").encode() + png
+    raw = _post(png)
     while not stop.is_set():
         t = time.perf_counter()
         try:
@@ -133,6 +139,10 @@ def main(argv=None) -> int:
         stop, answers = threading.Event(), {}
         client = threading.Thread(target=normal_client, args=(port, loadgen.digit_png(), stop, answers))
         client.start()
+        # The baseline after each worker's first requests (imports and caches a request path fills once).
+        warm = [loadgen.roundtrip(port, _post(loadgen.digit_png())) for _ in range(20)]
+        result["warm_rss_mb"] = [round(_rss(w), 1) for w in workers]
+        result["warm_answers"] = sum(b" 200 " in (x or b"")[:20] for x in warm)
         t0 = time.monotonic()
         socks = stallers(port, a.connections, a.body_bytes, int(a.body_bytes * a.sent_fraction),
                          t0 + a.hold)

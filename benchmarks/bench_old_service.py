@@ -7,8 +7,8 @@ The replica (benchmarks/old_service_app.py) needs its own venv: pip install tens
 python-multipart uvicorn pillow. Both services serve the same weights on 127.0.0.1 and get the same
 requests (one 28x28 PNG as multipart "file"): cold start, concurrency-1 latency, wrk throughput at
 concurrency 16, RSS per worker, and the answers to a text file, an empty upload and a 5000x5000 PNG.
-mnistlite runs as bench_service.py runs it (gunicorn, 2 sync workers); the replica as issue 5 describes
-the old one (uvicorn, one worker). Each phase is bounded in time. Needs wrk.
+mnistlite runs as bench_service.py runs it (gunicorn, 2 sync workers); the replica as the old service
+ran (uvicorn, one worker). Each phase is bounded in time. Needs wrk.
 """
 from __future__ import annotations
 

@@ -40,7 +40,8 @@ for _p in (ROOT / "benchmarks", ROOT):
 
 import machine  # noqa: E402
 from loadgen import digit_png, load_wrk  # noqa: E402
-from robustness_cases import MIB, oversize, photo_upload, slow_clients, start, stop, under_load  # noqa: E402
+from oversize_cases import MIB, oversize  # noqa: E402
+from robustness_cases import photo_upload, slow_clients, start, stop, under_load  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -101,7 +102,7 @@ def table(res: dict) -> str:
                                     if key in res["oversize"][n]}, "all readable JSON 413")
     p = res["photo"]
     row("phone photo",
-        f"{p['bytes'] / MIB:.1f} MiB PNG, 4000x3000: statuses, worker peak RSS before -> after",
+        f"{p['bytes'] / MIB:.1f} MiB BMP, 4000x3000: statuses, worker peak RSS before -> after",
         {names[0]: f"{p['statuses']}, {p['peak_rss_mb_before']:.0f} -> {p['peak_rss_mb_after']:.0f} MB"},
         "200")
     for e in res["events"]:

@@ -7,9 +7,10 @@ Usage:
 
 Measures, for one 28x28 PNG sent as multipart field "file" (like `curl -F file=@digit.png`):
 cold start (process start to the first 200 on /readiness), p50/p99 latency at concurrency 1 (a new
-connection per request: the sync worker closes after each response), requests/s at the given
-concurrency (wrk with benchmarks/wrk_multipart.lua when installed, else a Python asyncio generator,
-which is slower than the server and so understates it), and RSS/PSS per worker from /proc.
+connection per request), p50/p99 and worker CPU per request at concurrency 1 on one kept-alive
+connection (wrk), requests/s and p50/p99 at the given concurrency (wrk with benchmarks/wrk_multipart.lua
+when installed, else a Python asyncio generator, which is slower than the server and so understates it),
+and RSS/PSS per worker from /proc.
 --breakdown adds in-process per-stage times of the request path. Without --model a quick
 784-128-10 model is trained on MNIST (MNISTLITE_DATA_DIR). Every run is bounded in time.
 --batch N measures instead OIP infer with N MNIST test digits a request, JSON tensors against binary
@@ -118,39 +119,52 @@ def main(argv=None) -> int:
     if not (1 <= args.duration <= 15 and 0 < args.latency_seconds <= 15 and args.workers >= 1):
         print("error: --duration and --latency-seconds must be in (0, 15], --workers >= 1", file=sys.stderr)
         return 2
-    tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
-    try:
-        model = _model_to_serve(args, tmp)
-        if model is None:
-            return 2
-        png = loadgen.digit_png()
-        (tmp / "digit.png").write_bytes(png)
-        port = loadgen.free_port()
-        proc, cold = loadgen.start_server(model, port, args.workers, tmp / "gunicorn.log")
-        try:
-            raw = loadgen.multipart_request(png, port)
-            for _ in range(200):  # warm every worker
-                loadgen.roundtrip(port, raw)
-            mem_before = loadgen.memory(proc.pid)
-            lat = loadgen.latency_c1(port, raw, args.latency_seconds)
-            workers = loadgen.children(proc.pid)
-            server0, client0 = loadgen.cpu_seconds(workers), loadgen.client_cpu()
-            if shutil.which("wrk") and not args.python_load:
-                url = f"http://127.0.0.1:{port}/predict"
-                load = loadgen.load_wrk(url, tmp / "digit.png", args.concurrency, args.duration)
-            else:
-                load = loadgen.load_python(port, raw, args.concurrency, args.duration)
-            server_us = (loadgen.cpu_seconds(workers) - server0) / load["requests"] * 1e6
-            client_us = (loadgen.client_cpu() - client0) / load["requests"] * 1e6
-            mem = loadgen.memory(proc.pid)
-        finally:
-            loadgen.stop(proc)
-        stages = breakdown(model, png) if args.breakdown else None
-    except (RuntimeError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    png = loadgen.digit_png()
+    code, m, stages = _served(args, lambda *served: _measure_uploads(args, png, *served),
+                              lambda model: breakdown(model, png) if args.breakdown else None)
+    if code:
+        return code
+    _print_uploads(args, m, stages)
+    if args.json:
+        m["load"].pop("raw", None)
+        if m["c1_keepalive"]:
+            m["c1_keepalive"].pop("raw", None)
+        m.pop("memory_before")
+        args.json.write_text(json.dumps({**m, "stages_us": stages}, indent=2))
+    return 0
+
+
+def _measure_uploads(args, png: bytes, port: int, proc, cold: float, tmp: Path) -> dict:
+    """One digit PNG as a multipart upload: warm-up, concurrency-1 latency, then load at --concurrency."""
+    (tmp / "digit.png").write_bytes(png)
+    raw = loadgen.multipart_request(png, port)
+    for _ in range(200):  # warm every worker
+        loadgen.roundtrip(port, raw)
+    mem_before = loadgen.memory(proc.pid)
+    lat = loadgen.latency_c1(port, raw, args.latency_seconds)
+    workers = loadgen.children(proc.pid)
+    url = f"http://127.0.0.1:{port}/predict"
+    keep = None
+    if shutil.which("wrk") and not args.python_load:
+        cpu0 = loadgen.cpu_seconds(workers)
+        keep = loadgen.load_wrk(url, tmp / "digit.png", 1, max(1, round(args.latency_seconds)))
+        keep["worker_us"] = (loadgen.cpu_seconds(workers) - cpu0) / keep["requests"] * 1e6
+    server0, client0 = loadgen.cpu_seconds(workers), loadgen.client_cpu()
+    if keep is not None:
+        load = loadgen.load_wrk(url, tmp / "digit.png", args.concurrency, args.duration)
+    else:
+        load = loadgen.load_python(port, raw, args.concurrency, args.duration)
+    server_us = (loadgen.cpu_seconds(workers) - server0) / load["requests"] * 1e6
+    client_us = (loadgen.client_cpu() - client0) / load["requests"] * 1e6
+    return {"cold_start_s": cold, "c1": lat, "c1_keepalive": keep, "load": load, "memory_before": mem_before,
+            "memory": loadgen.memory(proc.pid),
+            "cpu_us_per_request": {"workers": server_us, "client": client_us}}
+
+
+def _print_uploads(args, m: dict, stages) -> None:
+    cold, lat, load, mem_before, mem = m["cold_start_s"], m["c1"], m["load"], m["memory_before"], m["memory"]
+    keep = m["c1_keepalive"]
+    server_us, client_us = m["cpu_us_per_request"]["workers"], m["cpu_us_per_request"]["client"]
 
     def fmt(xs):
         return ", ".join(f"{v:.1f}" for v in xs)
@@ -160,13 +174,19 @@ def main(argv=None) -> int:
         (f"c=1 p50 ({lat['requests']} requests)", f"{lat['p50_ms']:.2f} ms", "<= 1 ms"),
         ("c=1 p99", f"{lat['p99_ms']:.2f} ms", "<= 3 ms"),
         ("c=1 p90 / max", f"{lat['p90_ms']:.2f} / {lat['max_ms']:.1f} ms", ""),
+    ] + ([
+        (f"c=1 keep-alive (wrk) p50 / p99 ({keep['requests']} requests)", f"{keep['p50']} / {keep['p99']}",
+         "p50 <= 0.4 ms"),
+        ("c=1 keep-alive worker CPU per request", f"{keep['worker_us']:.0f} us", ""),
+    ] if keep else []) + [
         (f"c={args.concurrency} throughput, {args.workers} workers ({load['tool']})",
          f"{load['rps']:.0f} req/s", ">= 3000 req/s"),
-        (f"c={args.concurrency} latency p50 / p99", f"{load['p50']} / {load['p99']}", ""),
+        (f"c={args.concurrency} latency p50 / p99", f"{load['p50']} / {load['p99']}", "p99 <= 10 ms"),
         ("CPU per request: workers / load generator", f"{server_us:.0f} / {client_us:.0f} us", ""),
         (f"=> ceiling on {os.cpu_count()} cores at that CPU cost",
          f"{os.cpu_count() * 1e6 / (server_us + client_us):.0f} req/s", ""),
-        ("non-200 responses (c=1, c=N)", f"{lat['non_200']}, {load['non_2xx']}", "0"),
+        ("non-200 responses (c=1, c=N); socket errors (c=N)",
+         f"{lat['non_200']}, {load['non_2xx']}; {load['socket_errors']}", "0; none"),
         ("RSS per worker after warm-up / after load",
          f"{fmt(mem_before['worker_rss_mb'])} / {fmt(mem['worker_rss_mb'])} MB", "<= 60 MB"),
         ("PSS per worker (shared pages split)", f"{fmt(mem['worker_pss_mb'])} MB", ""),
@@ -180,21 +200,31 @@ def main(argv=None) -> int:
         print("\nin-process stage CPU times (us per call, best of 5 x 1000):")
         for name, us in stages.items():
             print(f"  {name:36} {us:8.1f}")
-    if args.json:
-        load.pop("raw", None)
-        args.json.write_text(json.dumps({"cold_start_s": cold, "c1": lat, "load": load, "memory": mem,
-                                         "cpu_us_per_request": {"workers": server_us, "client": client_us},
-                                         "stages_us": stages}, indent=2))
-    return 0
 
 
-def _model_to_serve(args, tmp: Path):
-    """--model, or a quick model trained into ``tmp``; None (and the reason on stderr) when one is missing."""
-    problem = loadgen.preflight(args.model, need_wrk=False)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return None
-    return args.model or loadgen.quick_model(tmp / "model.npz")
+def _served(args, measure, after):
+    """Serve --model (or a quick model trained for the run) under gunicorn on a free 127.0.0.1 port, call
+    ``measure(port, proc, cold_start_s, tmp)`` while it serves and ``after(model)`` once it has stopped;
+    returns (exit code, what measure returned, what after returned), the reason on stderr when not 0."""
+    tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
+    try:
+        problem = loadgen.preflight(args.model, need_wrk=False)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2, None, None
+        model = args.model or loadgen.quick_model(tmp / "model.npz")
+        port = loadgen.free_port()
+        proc, cold = loadgen.start_server(model, port, args.workers, tmp / "gunicorn.log")
+        try:
+            measured = measure(port, proc, cold, tmp)
+        finally:
+            loadgen.stop(proc)
+        return 0, measured, after(model)
+    except (RuntimeError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1, None, None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def batch_mode(args) -> int:
@@ -203,26 +233,13 @@ def batch_mode(args) -> int:
         print("error: --batch must be in 1..1000, --latency-seconds in (0, 15], --workers >= 1",
               file=sys.stderr)
         return 2
-    tmp = Path(tempfile.mkdtemp(prefix="mnistlite-bench-"))
-    try:
-        model = _model_to_serve(args, tmp)
-        if model is None:
-            return 2
-        import mnistlite as ml
+    import mnistlite as ml
 
-        x = ml.load_mnist()[1][0][:args.batch]
-        port = loadgen.free_port()
-        proc, _ = loadgen.start_server(model, port, args.workers, tmp / "gunicorn.log")
-        try:
-            results = batch_tensors.run(port, x, args.latency_seconds)
-        finally:
-            loadgen.stop(proc)
-    except (RuntimeError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    stages = batch_tensors.breakdown(x, model) if args.model else None  # the quick model is gone with tmp
+    x = ml.load_mnist()[1][0][:args.batch]
+    code, results, stages = _served(args, lambda port, *_: batch_tensors.run(port, x, args.latency_seconds),
+                                    lambda model: batch_tensors.breakdown(x, model) if args.model else None)
+    if code:
+        return code
     print(batch_tensors.report(results, len(x)))
     if stages:
         print(f"\nin-process CPU per {len(x)}-image batch (ms, best of 5):")

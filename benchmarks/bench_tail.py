@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_tail.py CONCURRENCY SECONDS [gunicorn flags...]
 Environment: MODEL (a .npz), ROOT (the checkout to serve, default this one), BASE (its gunicorn config),
-and the service's own (MNISTLITE_HANDOFF_EVERY, MNISTLITE_KEEPALIVE_REQUESTS, ...). Starts gunicorn with
+and the service's own (MNISTLITE_KEEPALIVE_REQUESTS, ...). Starts gunicorn with
 benchmarks/tail_probe_conf.py (the config plus GC timing), drives wrk --latency with
 benchmarks/wrk_multipart.lua, samples `ss -tnp` each second and reads /proc/PID/stat and schedstat.
 """

@@ -125,8 +125,11 @@ def contention(data: str | None, workdir: Path, epochs: int, join_after: float) 
         if fit.wait() != 0:
             raise SystemExit("the contended fit failed")
     finally:
+        # SIGTERM, not SIGKILL: `timeout` forwards it to the hog; a killed `timeout` would orphan it.
         for h in hogs:
-            h.kill()
+            h.terminate()
+        for h in hogs:
+            h.wait()
     busy = json.loads(metrics.read_text())
     return {"epochs": epochs, "join_after_s": join_after, "hogs": len(hogs),
             "quiet_1_thread_s": quiet["train_seconds"], "contended_s": busy["train_seconds"],

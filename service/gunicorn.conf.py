@@ -20,9 +20,10 @@ within their body deadline (408 if none frees up); small requests never wait.
 ``MNISTLITE_INFLIGHT_BYTES`` (default 32 MiB): body bytes a worker receives and holds at once, across
 all its connections, whatever each body's size (bodies up to 16 KiB aside); past it, bodies wait within
 their deadline, then get a 503. At least the largest body limit (MNISTLITE_MAX_BODY_BYTES, ..._JSON_BYTES).
-``MNISTLITE_HANDOFF_EVERY`` (default 2) / ``MNISTLITE_KEEPALIVE_REQUESTS`` (default 100): requests per
-kept-alive connection before the answer says "Connection: close" while the worker holds other connections
-/ while it holds only this one (0: never), so that busy workers' clients move to a free one.
+``MNISTLITE_KEEPALIVE_REQUESTS`` (default 1000): requests per kept-alive connection before the answer says
+"Connection: close" (0: never). Connections spread evenly over the workers: a worker holding more than
+another leaves new connections to it, and one holding two or more above it answers "Connection: close"
+(service/handoff.py).
 ``GUNICORN_GRACEFUL_TIMEOUT`` (default 20 s): how long a stopping worker finishes what it accepted.
 
 preload_app: the master imports the app and loads the model once, then forks; workers share the
@@ -30,6 +31,7 @@ weights and imported modules copy-on-write (less memory per worker, faster worke
 The price: a new model needs a restart (a HUP re-forks workers from the same preloaded master).
 """
 import atexit
+import functools
 import os
 import shutil
 import signal
@@ -89,11 +91,11 @@ _upload_slots = int(os.environ.get("MNISTLITE_UPLOAD_SLOTS", "1"))
 # beside many small uploads.
 _inflight_bytes = int(os.environ.get("MNISTLITE_INFLIGHT_BYTES", str(32 << 20)))
 _discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 << 20)))
-# A kept-alive connection stays with the worker that accepted it; while that worker holds others, every
-# MNISTLITE_HANDOFF_EVERY-th answer closes it so the reconnect goes to whichever worker is free
-# (service/handoff.py). A connection alone in its worker closes every MNISTLITE_KEEPALIVE_REQUESTS.
-_handoff_every = int(os.environ.get("MNISTLITE_HANDOFF_EVERY", "2"))
-_keepalive_requests = int(os.environ.get("MNISTLITE_KEEPALIVE_REQUESTS", "100"))
+# A kept-alive connection stays with the worker that accepted it: workers publish how many they hold
+# (service/handoff.py), and one above its share closes connections until the shares are even. A reconnect
+# waits a turn or two of its worker's loop: closing every 100th answer put 1% of requests there, at the p99
+# (docs/performance.md, "The tail at saturation").
+_keepalive_requests = int(os.environ.get("MNISTLITE_KEEPALIVE_REQUESTS", "1000"))
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # A stopping worker (SIGTERM, or the old generation after a SIGHUP) serves what it accepted for this long.
@@ -138,10 +140,21 @@ def _check_inflight_budget() -> None:
 
 _check_inflight_budget()
 
+# Made here, in the master, before any worker is forked (and anew on a reload, for the new generation).
+from service.handoff import Board  # noqa: E402 - after the environment above is set
+
+_board = Board()
+
+
 def _gevent(worker) -> bool:
     # The hooks wait with gevent timers: with another worker class (``-k sync`` on the command line,
     # as benchmarks/bench_robustness.py does for its baseline) they stand aside.
-    return any(c.__module__ == "gunicorn.workers.ggevent" for c in type(worker).__mro__)
+    return _is_gevent(type(worker))
+
+
+@functools.lru_cache(maxsize=8)
+def _is_gevent(kind) -> bool:  # once per worker class, not on every request
+    return any(c.__module__ == "gunicorn.workers.ggevent" for c in kind.__mro__)
 
 
 def pre_request(worker, req):
@@ -150,7 +163,8 @@ def pre_request(worker, req):
         return
     from service import connection, handoff
 
-    if handoff.should_close(req, shared_every=_handoff_every, alone_every=_keepalive_requests):
+    board, slot = getattr(worker, "handoff_board", None), getattr(worker, "handoff_slot", None)
+    if handoff.should_close(req, board, slot, every=_keepalive_requests):
         req.force_close()
 
     connection.before_request(req, limit_for=_limit_for, body_timeout=_body_timeout,
@@ -197,11 +211,20 @@ def post_fork(server, worker):
         signal.signal(sig, signal.SIG_DFL)
 
 
+def pre_fork(server, worker):
+    """Give the new worker a slot on the board where workers count their connections (service/handoff.py)."""
+    taken = {w.handoff_slot for w in server.WORKERS.values() if getattr(w, "handoff_board", None) is _board}
+    worker.handoff_board, worker.handoff_slot = _board, _board.claim(taken)
+
+
 def child_exit(server, worker):
-    """Drop a dead worker's live gauges from the shared metrics directory."""
+    """Drop a dead worker's live gauges from the shared metrics directory, and its slot on the board."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, _prom_dir)
+    board = getattr(worker, "handoff_board", None)
+    if board is not None:  # the board of the worker's own generation (a reload makes a new one)
+        board.release(worker.handoff_slot)
 
 
 _master_pid = os.getpid()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import time
 
 import gevent
@@ -62,11 +63,15 @@ def _glibc():
 
 
 def trim() -> None:
-    """Return free heap memory to the OS (glibc's ``malloc_trim``; nothing elsewhere).
+    """Free what a burst left behind and return free heap memory to the OS (glibc's ``malloc_trim``).
 
-    Bodies arrive in many pieces that glibc serves from its heap; once freed they stay mapped (and count
-    as the worker's RSS) until trimmed. Called only when a worker's bodies in flight drop from a large
-    share of the budget to none, so its cost (a walk over the heap) is rare.
+    Connections cut off (408, 503) leave reference cycles (exceptions, their tracebacks and frames, the
+    parsers and sockets these hold) that only a full collection frees, and the preloaded heap is frozen,
+    so the worker's own full collections are rare: one is run first. Bodies arrive in many pieces that
+    glibc serves from its heap; once freed they stay mapped (and count as the worker's RSS) until trimmed.
+    Called only when a worker's bodies in flight drop from a large share of the budget to none, so its
+    cost (a collection of the worker's own objects, a walk over the heap) is rare.
     """
+    gc.collect()
     if _glibc():
         _libc.malloc_trim(0)

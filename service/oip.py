@@ -6,6 +6,8 @@ One input, named ``input`` in the metadata: FP32 in [0, 1] or UINT8 in 0..255, s
 """
 from __future__ import annotations
 
+import json
+
 import falcon
 import numpy as np
 
@@ -73,8 +75,8 @@ class Infer:
         if request.id is not None:
             body["id"] = request.id
         warnings = [a["warnings"][0] if "warnings" in a else None for a in answers]
-        if any(warnings):
-            body["parameters"] = {"warnings": warnings}
+        if any(warnings):   # OIP parameter values are scalars: the per-image list travels as a JSON string
+            body["parameters"] = {"warnings": json.dumps(warnings)}
         oip_binary.respond(resp, body, payload)
         self.metrics.predicted(answers)
 

@@ -13,6 +13,7 @@ import numpy as np
 from mnistlite.images.preprocess import preprocess_image
 from mnistlite.nn.arrays import to_pixels
 
+from .cooperative import Pauses
 from .errors import InputError, NotReady
 from .explain import add_inputs
 from .parsing import JSON_TYPES, image_bytes, json_body, media_type, pixels
@@ -55,9 +56,10 @@ class Predict:
             resp.data = media_json({"predictions": answers})
         else:
             # The library's preprocessing, shared with training: ImageError / ImageTooLarge on bad input.
+            # A costly image lets the worker's other connections run between its stages (cooperative.py).
             info = {}
             image = preprocess_image(image_bytes(req, self.settings), max_side=self.settings.max_image_side,
-                                     info=info)
+                                     info=info, pause=Pauses())
             answers = self.predictor.predict_images(image[None], no_ink=np.array([info["empty"]]))
             if info["empty"]:   # no ink found: not a digit (calibrated models), and the reason as a warning
                 answers[0]["warnings"] = [info["reason"]]

@@ -9,12 +9,18 @@ next request would start is unknown). Errors that are not the client's go to gun
 from __future__ import annotations
 
 import json
+import os
 
 # No ``import ssl`` here: this module loads in the master, before gevent patches the standard library
 # (gevent warns when ssl comes first). TLS errors (a 403) stay with gunicorn's own handler.
+import gevent
+from gevent.server import StreamServer
 from gunicorn import util
 from gunicorn.http import errors as http_errors
+from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
+
+from . import handoff
 
 # Kinds with a more precise status than 400; every other parse error of a request is a 400.
 _STATUS = {
@@ -50,8 +56,59 @@ def error_response(status: int, reason: str, exc: BaseException) -> bytes:
     return head.encode("latin-1") + body
 
 
+# A greenlet that finds its client's next request already waiting serves it without passing through
+# the event loop; under load that is always so, and it kept its worker from accepting connections or
+# reading the others' requests until its keep-alive limit (docs/performance.md, "The tail at saturation").
+# After such a request it waits this long, which lets the loop poll once: one request per ready
+# connection per turn of the loop, new connections included.
+_YIELD_SECONDS = 1e-6
+
+
+class BalancedServer(StreamServer):
+    """gevent's StreamServer, accepting only when its worker's ``gate`` (service/handoff.py) is open: while
+    closed it stops watching the listener and looks again after ``handoff.RECHECK`` seconds."""
+
+    gate: handoff.AcceptGate | None = None
+
+    def do_read(self):
+        if self.gate is not None and not self.gate.open():
+            self.stop_accepting()
+            timer = self.loop.timer(handoff.RECHECK)
+            timer.start(self._start_accepting_if_started)  # nothing once the server is closed
+            return None
+        return super().do_read()
+
+
 class JSONErrorWorker(GeventWorker):
-    """``worker_class = "service.worker.JSONErrorWorker"``: gevent, with JSON answers to parse errors."""
+    """``worker_class = "service.worker.JSONErrorWorker"``: gevent, with JSON answers to parse errors,
+    turns among kept-alive connections, and even shares of the connections among the workers."""
+
+    def run(self):
+        board = getattr(self, "handoff_board", None)
+        if board is not None:
+            BalancedServer.gate = handoff.AcceptGate(board, self.handoff_slot)
+            ggevent.StreamServer = BalancedServer  # this worker process only: GeventWorker.run builds from it
+        super().run()
+
+    def handle(self, listener, client, addr):
+        board, slot = getattr(self, "handoff_board", None), getattr(self, "handoff_slot", None)
+        if board is None:
+            return super().handle(listener, client, addr)
+        board.add(slot, 1)  # the connections this worker holds, for service/handoff.py
+        try:
+            return super().handle(listener, client, addr)
+        finally:
+            board.add(slot, -1)
+
+    def handle_request(self, listener_name, req, sock, addr):
+        super().handle_request(listener_name, req, sock, addr)  # raises StopIteration when closing
+        take_turns(req.unreader)
+
+    def init_process(self):
+        board = getattr(self, "handoff_board", None)
+        if board is not None:
+            board.enter(self.handoff_slot, os.getpid())
+        super().init_process()
 
     def handle_error(self, req, client, addr, exc):
         answer = client_error(exc)
@@ -63,3 +120,12 @@ class JSONErrorWorker(GeventWorker):
             util.write_nonblock(client, error_response(*answer, exc))
         except Exception:  # noqa: BLE001 - the client may be gone already; nothing more to tell it
             self.log.debug("Failed to send error message.")
+
+
+def take_turns(conn) -> None:
+    """After an answer on kept-alive connection ``conn`` (any object taking attributes): let the event
+    loop run once if it has not run since this connection's previous answer."""
+    loop = gevent.get_hub().loop
+    if getattr(conn, "loop_turn", None) == loop.iteration:
+        gevent.sleep(_YIELD_SECONDS)
+    conn.loop_turn = loop.iteration

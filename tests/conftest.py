@@ -20,6 +20,17 @@ if IN_CI:
     settings.load_profile("ci")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread():
+    """Tests run BLAS on one thread. OpenBLAS threads spin while they wait for work, so on a shared machine
+    a second thread multiplies the CPU time of the tests' small fits without making them faster; the thread
+    policy is tested with its own limits (test_threads.py), and the CLIs' processes choose their own."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """The folder with the four MNIST .gz files: MNISTLITE_DATA_DIR, else the shared copy beside the
@@ -135,8 +146,10 @@ def denied_credentials(seaweed) -> tuple[str, str]:
 
 
 # What a test needs beyond the library, from its fixtures and folder: `make unit` leaves these out.
+# `crafted` builds every crafted 4096-pixel upload of benchmarks/abuse_cases.py (seconds of CPU per module),
+# `promtool` checks the chart's alert rules with Debian's promtool.
 _NEEDS = {"seaweed": "s3", "s3_server": "s3", "s3_bucket": "s3", "denied_credentials": "s3",
-          "gunicorn": "server", "reference_model": "slow"}
+          "gunicorn": "server", "reference_model": "slow", "crafted": "slow", "promtool": "delivery"}
 
 
 def pytest_collection_modifyitems(config, items):

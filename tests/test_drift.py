@@ -58,7 +58,8 @@ def test_sliding_mix_counts_the_last_window_answers(answers, window):
 
 def test_fit_recipe_saves_the_reference_from_test_data(mnist_uint8, tmp_path):
     (x, y), (xt, yt) = mnist_uint8
-    cfg = ml.TrainConfig(hidden=(16,), epochs=1, batch_size=128, augment=0.0, shift=0, val_split=0.0)
+    cfg = ml.TrainConfig(hidden=(16,), epochs=1, batch_size=128, augment=0.0, shift=0, outliers=0.0,
+                         val_split=0.0)
     model, _, report = ml.fit_recipe(cfg, x[:3000], y[:3000], xt[:2000], yt[:2000])
     ref = model.metadata["drift_reference"]
     assert ref["source"] == "test" and ref["n"] == 2000
@@ -67,7 +68,8 @@ def test_fit_recipe_saves_the_reference_from_test_data(mnist_uint8, tmp_path):
     loaded = ml.load(ml.save(model, tmp_path / "m.npz"))
     assert loaded.metadata["drift_reference"] == ref
     # no test data: the validation hold-out is the reference
-    cfg = ml.TrainConfig(hidden=(16,), epochs=1, batch_size=128, augment=0.0, shift=0, val_split=0.1)
+    cfg = ml.TrainConfig(hidden=(16,), epochs=1, batch_size=128, augment=0.0, shift=0, outliers=0.0,
+                         val_split=0.1)
     model, _, report = ml.fit_recipe(cfg, x[:3000], y[:3000])
     assert model.metadata["drift_reference"]["source"] == "validation"
     assert model.metadata["drift_reference"]["n"] == report["n_val"] == 300

@@ -178,7 +178,7 @@ def test_fit_recipe_prints_nothing_and_reports(capsys):
     images = (x.reshape(-1, 28, 28) * 255).astype(np.uint8)
     seen = []
     config = ml.TrainConfig(hidden=(8,), epochs=2, batch_size=32, lr=1e-2, augment=0.0, shift=0, n_classes=3,
-                            val_split=0.25)
+                            outliers=0.0, val_split=0.25)
     model, history, report = ml.fit_recipe(config, images, y, images[:50], y[:50],
                                            callbacks=[lambda record, m: seen.append(record["epoch"])])
     assert capsys.readouterr() == ("", "")

@@ -98,8 +98,7 @@ def test_bad_usage_and_missing_data(mnist_dir, tmp_path, args, code, message):
 
 def test_a_diverging_fit_is_a_one_line_error_naming_the_epoch(mnist_dir, tmp_path):
     r = run("--data", mnist_dir, "--hidden", "16", "--optimizer", "sgd", "--lr", "1e20", "--epochs", "2",
-            "--schedule", "constant",
-            "--quiet", "--out", tmp_path / "d.npz")
+            "--schedule", "constant", "--outliers", "0", "--quiet", "--out", tmp_path / "d.npz")
     assert r.returncode == 1 and not (tmp_path / "d.npz").exists()
     assert re.fullmatch(r"error: training diverged in epoch 1: the (loss|weights) became non-finite "
                         r"\(learning rate 1e\+20\); a lower learning rate usually fixes it \(--lr\)\n",
@@ -147,7 +146,7 @@ def test_labels_the_model_cannot_learn_are_a_one_line_data_error(tmp_path):
     for split in ("train", "test"):
         ml.write_idx(bad / ml.data.mnist.FILES[f"{split}_images"], images)
         ml.write_idx(bad / ml.data.mnist.FILES[f"{split}_labels"], labels)
-    r = run("--data", bad, "--hidden", "4", "--epochs", "1", "--out", tmp_path / "x.npz")
+    r = run("--data", bad, "--hidden", "4", "--epochs", "1", "--outliers", "0", "--out", tmp_path / "x.npz")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip() == "error: labels must be in [0, 10), got 0..11"
     assert not (tmp_path / "x.npz").exists()
@@ -165,12 +164,12 @@ def test_images_that_fill_their_frame_are_named_and_reported(tmp_path):
     for split in ("train", "test"):
         ml.write_idx(data / ml.data.mnist.FILES[f"{split}_images"], images)
         ml.write_idx(data / ml.data.mnist.FILES[f"{split}_labels"], labels)
-    r = run("--data", data, "--test-data", data, "--hidden", "8", "--epochs", "1", "--quiet",
-            "--val-split", "0", "--out", tmp_path / "f.npz", "--metrics", tmp_path / "f.json")
+    r = run("--data", data, "--test-data", data, "--hidden", "8", "--epochs", "1", "--outliers", "0",
+            "--quiet", "--val-split", "0", "--out", tmp_path / "f.npz", "--metrics", tmp_path / "f.json")
     assert r.returncode == 0, r.stderr
     assert "note: 90% of the training images fill their frame" in r.stdout
     assert json.loads((tmp_path / "f.json").read_text())["augment_reach"] == pytest.approx(0.1)
-    r = run("--data", data, "--test-data", data, "--hidden", "8", "--epochs", "1", "--quiet",
-            "--augment", "0", "--out", tmp_path / "g.npz", "--metrics", tmp_path / "g.json")
+    r = run("--data", data, "--test-data", data, "--hidden", "8", "--epochs", "1", "--outliers", "0",
+            "--quiet", "--augment", "0", "--out", tmp_path / "g.npz", "--metrics", tmp_path / "g.json")
     assert r.returncode == 0 and "note:" not in r.stdout
     assert json.loads((tmp_path / "g.json").read_text())["augment_reach"] == 0.0

@@ -211,6 +211,8 @@ class ImageShip:
             self.container = None
         stop_group(self.registry, grace=10)
         self.registry = None
+        if "GNUPGHOME" in self.steps.env:   # gpg starts an agent per home; it would outlive the run
+            subprocess.run(["gpgconf", "--kill", "all"], env=self.steps.env, capture_output=True, timeout=30)
         for p in self.pushed:   # the engine keeps the layers (the build cache), not this run's tags
             subprocess.run([self.docker, "rmi", f"{self.repository}:{p['label']}"], env=self.steps.env,
                            capture_output=True, timeout=60)

@@ -225,6 +225,10 @@ def _decode_pillow(data, max_side: int, max_pixels: int = MAX_PIXELS, reduce: in
     if im.format in ("JPEG", "MPO") and (im.mode != "L" or draft):
         im.draft("L", draft)  # libjpeg hands over the luma channel directly: no colour conversion
     orientation = _exif_orientation(im)
+    if size is None:
+        stored = gray_blocks.stored_gray(im, data, _factor(*im.size, reduce))
+        if stored is not None:   # 8-bit grey BMP, PGM: reduced from the file's bytes, never decoded whole
+            return _orient(stored, orientation)
     _load(im)
     return _orient(_pil_to_gray(im, 1 if size else _factor(*im.size, reduce)), orientation)
 

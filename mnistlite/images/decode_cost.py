@@ -14,13 +14,18 @@ import struct
 import numpy as np
 
 MEMORY_BUDGET = 24 << 20   # bytes the decoder may hold for one image (Pillow's pixels, buffers)
-WORK_BUDGET = 17 << 20     # decoded bytes' worth of CPU for one image (a 4096x4096 grey PNG is 16 MiB)
+WORK_BUDGET = 17 << 20     # decoded bytes' worth of CPU for one image (a 4000x4000 grey BMP is 16 MB)
 # CPU per decoded byte, relative to libspng inflating and unfiltering a PNG (the unit above):
 PILLOW_PNG = 1.75          # Pillow's PNG reader (palette, transparency, 16-bit, animation)
+# Per PNG pixel (8-bit; twice for 16-bit), by colour type, the worst filter's: undoing the average and Paeth
+# filters goes a byte at a time for grey and grey+alpha (several times the unfiltered rate) and the grey
+# conversion follows (luma for colour, compositing for alpha). A 4096x4096 grey PNG is over the budget.
+PNG_PIXEL = {0: 4.6, 2: 7.1, 3: 4.6, 4: 13.0, 6: 10.0}
 INTERLACED = 1.75          # Adam7: seven passes, pixels scattered
 LZW = 1.75                 # GIF
 WEBP = 7                   # per canvas pixel: libwebp decodes every pixel, then Pillow copies RGBA
 TIFF = 1.5                 # libtiff through Pillow
+WIDE = {"F": 2.0, "I": 2.0}  # 32-bit pixels (PFM, 16-bit PNM): converted to grey in numpy, a block at a time
 # CPU per input byte:
 JPEG_BYTE = 2.5            # Huffman decoding, per compressed byte of a JPEG (a 12 MP photo of 6.5 MB fits)
 JPEG_PIXEL = 0.1           # and per pixel at full size (the DC-only IDCT at 1/8 scale)
@@ -167,8 +172,21 @@ def _jpeg(im, data, draft) -> tuple[float, float]:
         coefficients = 2 * samples * (-(-w // 8) * 8) * (-(-h // 8) * 8)
         memory += coefficients
         if memory <= MEMORY_BUDGET and work <= WORK_BUDGET:   # else refused anyway: no need to count
-            work += coefficients * data.count(b"\xff\xda") / 4
+            room = int((WORK_BUDGET - work) * 4 / coefficients)   # scans that still fit the budget
+            work += coefficients * _count(data, b"\xff\xda", room + 1) / 4
     return memory, work
+
+
+def _count(data, marker: bytes, limit: int) -> int:
+    """Occurrences of ``marker`` in ``data``, counted up to ``limit`` (a file of thousands of scans is not
+    searched to its end)."""
+    n = pos = 0
+    while n < limit:
+        pos = data.find(marker, pos) + 1
+        if not pos:
+            break
+        n += 1
+    return n
 
 
 def _tiff(im) -> tuple[float, float]:
@@ -187,10 +205,11 @@ def _tiff(im) -> tuple[float, float]:
 
 
 def png_work(data, w: int, h: int) -> float:
-    """CPU of a PNG for libspng: its scanlines' bytes (twice for Adam7) plus the file's (CRC, inflate)."""
+    """CPU of a PNG for libspng and the grey conversion: its pixels at the worst filter's cost for their
+    colour type (more for Adam7) plus the file's bytes (CRC, inflate)."""
     depth, colour, interlace = data[24], data[25], data[28]
-    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 4)
-    return h * -(-w * channels * depth // 8) * (INTERLACED if interlace else 1) + len(data)
+    per_pixel = PNG_PIXEL.get(colour, max(PNG_PIXEL.values())) * max(depth, 8) / 8
+    return w * h * per_pixel * (INTERLACED if interlace else 1) + len(data)
 
 
 def check(im, data, draft=None) -> str | None:
@@ -213,7 +232,7 @@ def check(im, data, draft=None) -> str | None:
     elif decoder == "bmp_rle":
         work = w * h + RLE_BMP_BYTE * len(data)
     else:   # GIF's LZW, raw BMP and PNM: about a byte of work per stored byte
-        work = memory
+        work = memory * WIDE.get(im.mode, 1)
     return over_budget(f"this {w}x{h} {fmt} ({im.mode})", memory, work)
 
 

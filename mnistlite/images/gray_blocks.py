@@ -60,11 +60,13 @@ def composite(lum: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def luma(rgb: np.ndarray) -> np.ndarray:
     """uint8 (h, w, 3 or 4) -> (h, w) uint8 with Pillow's RGB -> L: ITU-R 601-2 luma, 16-bit fixed point."""
+    from PIL import Image
+
     h, w = rgb.shape[:2]
     out = np.empty((h, w), np.uint8)
     for top, bottom in _steps(h, w, 1):
-        c = rgb[top:bottom].astype(np.uint32)
-        out[top:bottom] = (c[..., 0] * 19595 + c[..., 1] * 38470 + c[..., 2] * 7471 + 0x8000) >> 16
+        # Pillow's convert in C: (R * 19595 + G * 38470 + B * 7471 + 0x8000) >> 16, alpha ignored.
+        out[top:bottom] = np.asarray(Image.fromarray(np.ascontiguousarray(rgb[top:bottom])).convert("L"))
     return out
 
 
@@ -77,6 +79,31 @@ def reduce(g: np.ndarray, factor: int) -> np.ndarray:
     h, w = g.shape
     box = (0, 0, w // factor * factor, h // factor * factor)
     return np.asarray(Image.fromarray(np.ascontiguousarray(g)).reduce(factor, box))
+
+
+def stored_gray(im, data, factor: int) -> np.ndarray | None:
+    """uint8 (h // factor, w // factor) of an opened, unloaded Pillow image whose pixels lie in ``data``
+    as they are (8-bit grey BMP and PGM: one raw tile), box-reduced straight from the file's bytes;
+    None for any other image, or when ``data`` is too short (Pillow's decoder then says why)."""
+    if im.mode != "L" or "transparency" in im.info or len(im.tile) != 1:
+        return None
+    name, box, offset, args = im.tile[0]
+    args = (args,) if isinstance(args, str) else tuple(args)
+    rawmode, stride, step = args[0], args[1] if len(args) > 1 else 0, args[2] if len(args) > 2 else 1
+    w, h = im.size
+    if name != "raw" or rawmode != "L" or tuple(box) != (0, 0, w, h) or step not in (1, -1):
+        return None
+    stride = stride or w
+    if stride < w or offset + stride * h > len(data):
+        return None
+    from PIL import Image
+
+    # Pillow maps the bytes (no copy); its reduce reads each row once.
+    mapped = Image.frombuffer("L", (w, h), memoryview(data)[offset:offset + stride * h], "raw", "L",
+                              stride, step)
+    if factor <= 1:
+        return np.array(mapped)
+    return np.asarray(mapped.reduce(factor, (0, 0, w // factor * factor, h // factor * factor)))
 
 
 def _float_scale(im) -> float:

@@ -69,7 +69,7 @@ def _lut(bg: int, invert: bool, contrast: int) -> np.ndarray:
     return table
 
 
-def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
+def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarray:
     """uint8 (h, w) grayscale of any polarity -> uint8 (28, 28) white-on-black digit, the MNIST way.
 
     A picture whose border is not one flat level (a photo: uneven light, shadow, grain, page edges;
@@ -82,7 +82,8 @@ def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
     ink box, strokes far thinner or thicker than MNIST's brought towards its width (crops that must
     shrink only), longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A
     picture with no ink gives all zeros, and one with clear ink never does: when cleaning loses it,
-    the picture is read as it is. ``info``, when given, is filled as ``preprocess_image`` documents.
+    the picture is read as it is. ``info``, when given, is filled as ``preprocess_image`` documents;
+    ``pause`` likewise.
     """
     if info is None:
         info = {}
@@ -94,11 +95,16 @@ def to_mnist(gray: np.ndarray, info: dict | None = None) -> np.ndarray:
     flat = ink.is_flat(g)
     work = ink.to_work_size(g)      # the output is 20 px: nothing is gained at full resolution
     level = None if flat else ink.frame_level(g, work)
+    if pause is not None:
+        pause()
     if flat or level is not None:
         info["path"] = "flat" if flat else "frame"
         return _place(work, level, info)
     info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
-    out = _place(ink.clean(g), None, info)
+    cleaned = ink.clean(g)
+    if pause is not None:
+        pause()
+    out = _place(cleaned, None, info)
     if info["empty"] and _clear_ink(work):
         # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish).
         info["fallback"] = True
@@ -180,7 +186,8 @@ def _place(g: np.ndarray, level: int | None, info: dict) -> np.ndarray:
     return out
 
 
-def preprocess_image(data: bytes, *, max_side: int = 4096, info: dict | None = None) -> np.ndarray:
+def preprocess_image(data: bytes, *, max_side: int = 4096, info: dict | None = None,
+                     pause=None) -> np.ndarray:
     """Image bytes -> uint8 (28, 28) MNIST-form digit (decode_image + to_mnist); raises ImageError.
 
     Big JPEGs are decoded at reduced scale, never below the resolution the ink search works at.
@@ -190,9 +197,14 @@ def preprocess_image(data: bytes, *, max_side: int = 4096, info: dict | None = N
     lost the ink, so the picture was read as it is), ``declutter`` and ``stroke`` (lines or specks
     removed, strokes normalised) and ``empty``: True when no ink was found and the result is all zeros,
     with ``reason`` saying why in plain words (None otherwise). Callers turn ``empty`` into a warning or
-    a "not_a_digit" abstention.
+    a "not_a_digit" abstention. ``pause``, when given, is called with no arguments between the stages
+    (after decoding, after the full-size checks, after cleaning): a server running requests cooperatively
+    lets others run there.
     """
-    return to_mnist(decode_image(data, max_side=max_side, reduce=ink.WORK, copy=False), info)
+    gray = decode_image(data, max_side=max_side, reduce=ink.WORK, copy=False)
+    if pause is not None:
+        pause()
+    return to_mnist(gray, info, pause)
 
 
 def image_to_input(data: bytes, *, max_side: int = 4096) -> np.ndarray:

@@ -69,12 +69,24 @@ def _engine(env) -> subprocess.CompletedProcess:
     return subprocess.run([BASH, str(SCRIPT), "engine"], env=env, capture_output=True, text=True, timeout=90)
 
 
+def _dirs(tmp: Path, *names: str) -> list[Path]:
+    """Fresh directories under tmp, for the fake PATH."""
+    for name in names:
+        (tmp / name).mkdir()
+    return [tmp / name for name in names]
+
+
+def _assert_engine(r: subprocess.CompletedProcess, answer: str, cli: Path) -> None:
+    """`tools/image.sh engine` succeeded, printed `answer` and said it chose `cli`."""
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == answer
+    assert f"CLI {cli}" in r.stderr, r.stderr
+
+
 def test_cli_picked_after_docker_io_is_installed(fake_machine):
     """A newer CLI without buildx first on PATH, no dockerd: install docker.io, then use its CLI."""
     tmp, state, sysbin, env = fake_machine
-    local, usr = tmp / "usr-local-bin", tmp / "usr-bin"
-    local.mkdir()
-    usr.mkdir()
+    local, usr = _dirs(tmp, "usr-local-bin", "usr-bin")
     _docker_cli(local / "docker", "28.2.2", buildx=False, state=state)
     # apt-get install docker.io: a CLI with the built-in BuildKit client (20.10) and a dockerd that
     # writes its pidfile, says it is up and lives at most 20 s.
@@ -96,9 +108,7 @@ cat {installed_cli} > {usr}/docker && cat {dockerd} > {usr}/dockerd
 
     r = _engine(env)
 
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "started"
-    assert f"CLI {usr}/docker" in r.stderr, r.stderr
+    _assert_engine(r, "started", usr / "docker")
     assert "docker.io" in (state / "apt").read_text()
     # The engine started was asked for through the installed CLI, not the newer one found first.
     infos = [line for line in (state / "calls").read_text().splitlines() if line.split()[1:2] == ["info"]]
@@ -108,9 +118,7 @@ cat {installed_cli} > {usr}/docker && cat {dockerd} > {usr}/dockerd
 def test_first_cli_that_builds_wins_and_nothing_is_installed(fake_machine):
     """Two CLIs on PATH and an engine that answers: the first with buildx is used, apt-get never runs."""
     tmp, state, sysbin, env = fake_machine
-    first, second = tmp / "first", tmp / "second"
-    first.mkdir()
-    second.mkdir()
+    first, second = _dirs(tmp, "first", "second")
     _docker_cli(first / "docker", "28.2.2", buildx=False, state=state)
     _docker_cli(second / "docker", "28.2.2", buildx=True, state=state)
     _script(sysbin / "apt-get", f'echo "apt-get $*" >> {state}/apt\nexit 1\n')
@@ -119,7 +127,5 @@ def test_first_cli_that_builds_wins_and_nothing_is_installed(fake_machine):
 
     r = _engine(env)
 
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "running"
-    assert f"CLI {second}/docker" in r.stderr, r.stderr
+    _assert_engine(r, "running", second / "docker")
     assert not (state / "apt").exists()

@@ -87,6 +87,32 @@ def test_a_released_body_never_takes_its_slot_or_budget_again():
     assert budget.used == 0
 
 
+def test_trim_frees_the_cycles_a_burst_left_behind():
+    # A cut-off connection leaves cycles (an exception, its traceback's frames, the objects they hold);
+    # the worker's heap is frozen and its full collections rare, so the trim after a burst collects.
+    import gc
+    import weakref
+
+    from service import inflight
+
+    class Held:
+        pass
+
+    held = Held()
+    held.cycle, held.body = held, bytearray(1 << 20)
+    ref = weakref.ref(held)
+    enabled = gc.isenabled()
+    gc.disable()   # no automatic collection may free it first
+    try:
+        del held
+        assert ref() is not None
+        inflight.trim()
+        assert ref() is None
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def test_a_worker_answers_busy_bodies_and_keeps_serving(gunicorn, small_model_path):
     """One worker, a budget of 2 MiB and bodies limited to 1 MiB: four stalled bodies of 900 KB fill it;
     a fifth gets a readable 503 (after BUDGET_WAIT, before the stallers' deadline), a small request is

@@ -3,6 +3,8 @@ digits for real MNIST uploads in every body kind, the detector's warnings, the s
 from a model file. The other in-process tests use a fake predictor."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from falcon import testing
@@ -61,6 +63,14 @@ def test_noise_upload_gets_an_answer_with_a_warning(real, to_png):
     assert r.json["warnings"] and "noise" in r.json["warnings"][0]
     r = real.simulate_post("/predict", json={"instances": [(noise / 255).ravel().tolist()]})
     assert r.json["predictions"][0]["warnings"]
+    rows = [(noise / 255).ravel().tolist(), [0.0] * 784]
+    r = real.simulate_post("/v2/models/mnistlite/infer",
+                           json={"inputs": [{"name": "input", "datatype": "FP32", "shape": [2, 784],
+                                             "data": [v for row in rows for v in row]}]})
+    warnings = r.json["parameters"]["warnings"]   # OIP parameter values are scalars, never lists
+    assert isinstance(warnings, str)
+    per_image = json.loads(warnings)
+    assert len(per_image) == 2 and "noise" in per_image[0]
 
 
 @pytest.fixture(scope="module")
