@@ -123,7 +123,7 @@ def slow_clients(port: int, png: bytes, n: int, seconds: float) -> dict:
 
 def photo_upload(proc, port: int) -> dict:
     """A ~12 MiB BMP (noise, 4000x3000): status, and each worker's peak RSS before/after. BMP, because
-    its decoding fits the decode budget, so only the body limit could refuse it (as in the robustness test)."""
+    its decoding fits the decode budget, so only the body limit could refuse it: as in the robustness test."""
     import numpy as np
     import requests
     from PIL import Image
