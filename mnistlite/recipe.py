@@ -81,8 +81,9 @@ def build(config: TrainConfig) -> MLP:
                seed=config.seed, config=config)
 
 
-def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
-    """``MLP.fit`` with every setting taken from ``config``: builds the model and optimizer, fits x, y.
+def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=(), prefetch: bool = False):
+    """``MLP.fit`` with every setting taken from ``config``: builds the model and optimizer, fits x, y;
+    ``prefetch`` makes each next batch on a worker thread (the same weights).
 
     Returns (model, history).
     """
@@ -99,7 +100,7 @@ def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
     history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, optimizer=opt,
                         schedule=config.schedule, validation_data=validation_data,
                         label_smoothing=config.label_smoothing, weight_decay=l2, batch_hook=hook,
-                        patience=config.patience, callbacks=callbacks)
+                        patience=config.patience, callbacks=callbacks, prefetch=prefetch)
     return model, history
 
 
@@ -114,11 +115,13 @@ def split_validation(x, y, share: float, rng):
 
 
 def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_labels=None, *,
-               threads: int | None = None, callbacks=()):
+               threads: int | None = None, callbacks=(), prefetch: bool | None = None):
     """``train`` plus what the CLI reports: a ``val_split`` hold-out, BLAS threads, fit time, test metrics.
 
     ``threads`` pins the BLAS threads (as does OPENBLAS_NUM_THREADS); otherwise they follow the idle CPUs
     this process may use, and drop between epochs when other work takes the cores (``threads.py``).
+    ``prefetch`` (None: when the fit starts with two threads or more) makes each next batch's
+    augmentation on a worker thread while the current batch trains; the weights are the same either way.
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone) and
     train_cpu_seconds (its CPU time, every thread of the process),
@@ -142,7 +145,8 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     callbacks = list(callbacks) if choice.pinned else [*callbacks, ContentionWatch(choice)]
     with threadpool_limits(limits=choice.threads, user_api="blas"):
         t0, c0 = time.perf_counter(), time.process_time()
-        model, history = train(config, x_fit, y_fit, validation_data=val, callbacks=callbacks)
+        model, history = train(config, x_fit, y_fit, validation_data=val, callbacks=callbacks,
+                               prefetch=choice.threads >= 2 if prefetch is None else prefetch)
         if val is not None:
             calibrate(model, *val)
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
