@@ -145,9 +145,15 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     callbacks = list(callbacks) if choice.pinned else [*callbacks, ContentionWatch(choice)]
     with threadpool_limits(limits=choice.threads, user_api="blas"):
         t0, c0 = time.perf_counter(), time.process_time()
-        model, history = train(config, x_fit, y_fit, validation_data=val, callbacks=callbacks,
+        # Validation figures every epoch only for what reads them (early stopping, progress, a callback
+        # without needs_validation = False); otherwise once, after the last epoch: the same figures.
+        each = bool(config.patience) or any(getattr(cb, "needs_validation", True) for cb in callbacks)
+        model, history = train(config, x_fit, y_fit, validation_data=val if each else None,
+                               callbacks=callbacks,
                                prefetch=choice.threads >= 2 if prefetch is None else prefetch)
         if val is not None:
+            if not each:
+                history["val_loss"][-1], history["val_acc"][-1] = model.evaluate(*val)
             calibrate(model, *val)
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     report = {
