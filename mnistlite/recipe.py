@@ -115,13 +115,13 @@ def split_validation(x, y, share: float, rng):
 
 
 def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_labels=None, *,
-               threads: int | None = None, callbacks=(), prefetch: bool | None = None):
+               threads: int | None = None, callbacks=(), prefetch: bool = False):
     """``train`` plus what the CLI reports: a ``val_split`` hold-out, BLAS threads, fit time, test metrics.
 
     ``threads`` pins the BLAS threads (as does OPENBLAS_NUM_THREADS); otherwise they follow the idle CPUs
     this process may use, and drop between epochs when other work takes the cores (``threads.py``).
-    ``prefetch`` (None: when the fit starts with two threads or more) makes each next batch's
-    augmentation on a worker thread while the current batch trains; the weights are the same either way.
+    ``prefetch`` makes each next batch's augmentation on a worker thread while the current batch
+    trains (the same weights); off by default until a quiet machine shows it pays with 2 BLAS threads.
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone) and
     train_cpu_seconds (its CPU time, every thread of the process),
@@ -150,7 +150,7 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
         each = bool(config.patience) or any(getattr(cb, "needs_validation", True) for cb in callbacks)
         model, history = train(config, x_fit, y_fit, validation_data=val if each else None,
                                callbacks=callbacks,
-                               prefetch=choice.threads >= 2 if prefetch is None else prefetch)
+                               prefetch=prefetch)
         if val is not None:
             if not each:
                 history["val_loss"][-1], history["val_acc"][-1] = model.evaluate(*val)
