@@ -16,7 +16,7 @@ from .images.augment import has_margin, training_hook
 from .images.nondigits import outlier_hook, outlier_pool
 from .metrics import expected_calibration_error, log_loss, scores
 from .nn.arrays import to_model_input
-from .nn.calibration import POLICY, Calibration, choose_thresholds, decide, fit_temperature
+from .nn.calibration import POLICY, Calibration, calibrated_proba, choose_thresholds, decide, fit_temperature
 from .nn.config import ConfigError, TrainConfig
 from .nn.model import MLP
 from .nn.optim import make_optimizer
@@ -46,10 +46,12 @@ def calibrate(model: MLP, x, y, policy: dict | None = None) -> Calibration:
     y = np.asarray(y, dtype=np.int64)
     policy = {**POLICY, **(policy or {})}
     model.calibration = None
-    raw, top = model.predict_scores(x)
-    logits = np.concatenate([model.logits(x[i:i + 4096]) for i in range(0, len(x), 4096)])
+    # one forward pass: the raw and the calibrated probabilities are row-wise maps of the same logits
+    logits = np.concatenate([model.logits(x[i:i + 4096]) for i in range(0, max(len(x), 1), 4096)])
+    top = logits.max(axis=1)
+    raw = calibrated_proba(logits.copy(), None)
     model.calibration = Calibration(temperature=fit_temperature(logits, y))
-    p = model.predict_proba(x)
+    p = calibrated_proba(logits.copy(), model.calibration)
     cal = Calibration(model.calibration.temperature, **choose_thresholds(p, y, policy, top), policy=policy)
     answered = decide(p, cal, top) == 0
     model.calibration = Calibration(**{**cal.to_dict(), "held_out": {
@@ -64,8 +66,8 @@ def calibrate(model: MLP, x, y, policy: dict | None = None) -> Calibration:
 # fit_recipe's report entries that differ from run to run (or follow the machine's load) and so stay
 # out of the model file, whose bytes must depend only on what determines the model: the metrics file
 # and the registry record keep them.
-PER_RUN = ("train_seconds", "peak_rss_mb", "blas_threads", "blas_threads_pinned", "blas_threads_reason",
-           "blas_thread_changes", "trained_at", "created")
+PER_RUN = ("train_seconds", "train_cpu_seconds", "peak_rss_mb", "blas_threads", "blas_threads_pinned",
+           "blas_threads_reason", "blas_thread_changes", "trained_at", "created")
 
 
 def model_metrics(report: dict) -> dict:
@@ -79,8 +81,9 @@ def build(config: TrainConfig) -> MLP:
                seed=config.seed, config=config)
 
 
-def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
-    """``MLP.fit`` with every setting taken from ``config``: builds the model and optimizer, fits x, y.
+def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=(), prefetch: bool = False):
+    """``MLP.fit`` with every setting taken from ``config``: builds the model and optimizer, fits x, y;
+    ``prefetch`` makes each next batch on a worker thread (the same weights).
 
     Returns (model, history).
     """
@@ -97,7 +100,7 @@ def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
     history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, optimizer=opt,
                         schedule=config.schedule, validation_data=validation_data,
                         label_smoothing=config.label_smoothing, weight_decay=l2, batch_hook=hook,
-                        patience=config.patience, callbacks=callbacks)
+                        patience=config.patience, callbacks=callbacks, prefetch=prefetch)
     return model, history
 
 
@@ -112,13 +115,16 @@ def split_validation(x, y, share: float, rng):
 
 
 def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_labels=None, *,
-               threads: int | None = None, callbacks=()):
+               threads: int | None = None, callbacks=(), prefetch: bool = False):
     """``train`` plus what the CLI reports: a ``val_split`` hold-out, BLAS threads, fit time, test metrics.
 
     ``threads`` pins the BLAS threads (as does OPENBLAS_NUM_THREADS); otherwise they follow the idle CPUs
     this process may use, and drop between epochs when other work takes the cores (``threads.py``).
+    ``prefetch`` makes each next batch's augmentation on a worker thread while the current batch
+    trains (the same weights); off by default until a quiet machine shows it pays with 2 BLAS threads.
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
-    report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone),
+    report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone) and
+    train_cpu_seconds (its CPU time, every thread of the process),
     epochs, augment_reach (the share of images with a blank margin, which the distortions apply to),
     and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one). The model's
     metadata gets ``drift_reference`` (``drift.reference``: the class and confidence mix the service
@@ -138,13 +144,21 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     choice = resolve_threads(threads)
     callbacks = list(callbacks) if choice.pinned else [*callbacks, ContentionWatch(choice)]
     with threadpool_limits(limits=choice.threads, user_api="blas"):
-        t0 = time.perf_counter()
-        model, history = train(config, x_fit, y_fit, validation_data=val, callbacks=callbacks)
+        t0, c0 = time.perf_counter(), time.process_time()
+        # Validation figures every epoch only for what reads them (early stopping, progress, a callback
+        # without needs_validation = False); otherwise once, after the last epoch: the same figures.
+        each = bool(config.patience) or any(getattr(cb, "needs_validation", True) for cb in callbacks)
+        model, history = train(config, x_fit, y_fit, validation_data=val if each else None,
+                               callbacks=callbacks,
+                               prefetch=prefetch)
         if val is not None:
+            if not each:
+                history["val_loss"][-1], history["val_acc"][-1] = model.evaluate(*val)
             calibrate(model, *val)
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     report = {
         "train_seconds": round(seconds, 3),
+        "train_cpu_seconds": round(cpu_seconds, 3),
         "epochs": len(history["epoch"]),
         **choice.as_dict(),
         "n_train": int(len(y_fit)),

@@ -136,6 +136,8 @@ class ContentionWatch:
     Only for unpinned counts: changing threads changes the weights' rounding.
     """
 
+    needs_validation = False   # it reads the clock, not the epoch's validation figures
+
     def __init__(self, choice: ThreadChoice, cpus: float | None = None):
         assert not choice.pinned
         self.choice, self.threads, self.start = choice, choice.threads, choice.threads

@@ -118,6 +118,26 @@ def test_calibrate_lowers_held_out_loss_and_saves_with_the_model(mnist, tmp_path
     np.testing.assert_allclose(back.predict_proba(xt[:100]), model.predict_proba(xt[:100]), rtol=1e-5)
 
 
+def test_calibrate_reads_the_held_out_digits_as_the_model_does(small_model, mnist):
+    """calibrate() runs one forward pass; its held-out figures and thresholds equal those computed from
+    the model's own predict_scores and predict_proba (the slow path), over more rows than one chunk."""
+    from mnistlite.metrics import log_loss
+
+    (x, y), _ = mnist
+    xv, yv = x[50000:55000], y[50000:55000]
+    model = ml.MLP([784, 64, 10], seed=0)
+    model.flat_params[:] = small_model.flat_params
+    cal = calibrate(model, xv, yv)
+    model.calibration = None
+    raw, top = model.predict_scores(xv)
+    model.calibration = Calibration(cal.temperature)
+    p = model.predict_proba(xv)
+    assert choose_thresholds(p, yv, cal.policy, top) == {k: getattr(cal, k) for k in
+                                                          ("min_confidence", "min_pair", "min_logit")}
+    assert cal.held_out["log_loss_before"] == log_loss(yv, raw)
+    assert cal.held_out["log_loss_after"] == log_loss(yv, p)
+
+
 def _as_version_1(path, out):
     """Rewrite a saved model as a format-1 file (before calibration existed): no "calibration" key."""
     with np.load(path) as z:
