@@ -12,8 +12,8 @@ then nothing (after 20 digits, so that the baseline counts what a worker's first
 Samples every worker's RSS every 0.2 s while they are held for ``--hold`` s, closes them all,
 waits ``--settle`` s, and samples again; meanwhile a normal client POSTs a digit every 0.2 s and counts
 its answers. Then ``--photos`` uploads of a ~12 MiB BMP (one at a time; a PNG that big is over the
-decode budget), every worker's peak RSS over the whole run (VmHWM), and the master's RSS. Prints the CPU model and load average: the figures depend on the
-machine. Bounded in time.
+decode budget), every worker's peak RSS over the whole run (VmHWM), and the master's RSS. Prints the
+CPU model and load average: the figures depend on the machine. Bounded in time.
 """
 from __future__ import annotations
 
