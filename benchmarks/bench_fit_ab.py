@@ -1,7 +1,7 @@
 """Alternating A/B fits of one recipe across source trees (this checkout, another worktree or commit).
 
 Usage:
-  python benchmarks/bench_fit_ab.py --tree /work/base --tree .[@on|@off] [--recipe default] [--epochs N]
+  python benchmarks/bench_fit_ab.py --tree /work/base --tree . [--recipe default] [--epochs N]
                                     [--rounds 3] [--threads 1] [--out ab.json]
 
 Each round fits the recipe once per tree, in turn, each fit in a fresh process that imports the tree's
@@ -26,7 +26,7 @@ CHILD = r"""
 import dataclasses, json, sys, time
 import numpy as np
 import mnistlite as ml
-recipe, epochs, threads, prefetch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+recipe, epochs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 config = ml.RECIPES[recipe]
 if epochs:
     config = dataclasses.replace(config, epochs=epochs)
@@ -45,21 +45,20 @@ r.train = timed(r.train)          # what train_seconds covers: the fit and, wher
 if hasattr(r, "calibrate"):
     r.calibrate = timed(r.calibrate)
 c0, w0 = time.process_time(), time.perf_counter()
-extra = {} if prefetch == "auto" else {"prefetch": prefetch == "on"}   # trees without it: auto only
-model, history, report = ml.fit_recipe(config, x, y, threads=threads or None, **extra)
+model, history, report = ml.fit_recipe(config, x, y, threads=threads or None)
 cpu, wall = time.process_time() - c0, time.perf_counter() - w0
 acc = float((model.predict(xt) == yt).mean())
-if len(sys.argv) > 5:
-    ml.save(model, sys.argv[5])
+if len(sys.argv) > 4:
+    ml.save(model, sys.argv[4])
 print(json.dumps({"cpu_s": fit_cpu[0], "fit_recipe_cpu_s": cpu, "wall_s": wall,
                   "train_seconds": report["train_seconds"], "test_accuracy": acc, "module": ml.__file__,
                   "load": open("/proc/loadavg").read().split()[0]}))
 """
 
 
-def fit_once(tree: Path, prefetch: str, recipe: str, epochs: int, threads: int, keep: Path | None) -> dict:
+def fit_once(tree: Path, recipe: str, epochs: int, threads: int, keep: Path | None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    args = [sys.executable, "-c", CHILD, recipe, str(epochs), str(threads), prefetch]
+    args = [sys.executable, "-c", CHILD, recipe, str(epochs), str(threads)]
     if keep:
         args.append(str(keep))
     out = subprocess.run(args, cwd=tree, env=env, check=True, capture_output=True, text=True)
@@ -71,9 +70,7 @@ def fit_once(tree: Path, prefetch: str, recipe: str, epochs: int, threads: int, 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tree", action="append", required=True,
-                    help="a source tree holding mnistlite/, optionally PATH@on or PATH@off: the batch "
-                         "prefetch (default PATH@auto, the tree's own choice)")
+    ap.add_argument("--tree", action="append", required=True, help="a source tree holding mnistlite/")
     ap.add_argument("--recipe", default="default")
     ap.add_argument("--epochs", type=int, default=0, help="epochs (0: the recipe's own)")
     ap.add_argument("--rounds", type=int, default=3)
@@ -81,18 +78,14 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", help="folder to save each tree's last model in (tree index.npz)")
     ap.add_argument("--out", help="write every fit as JSON here")
     args = ap.parse_args(argv)
-    specs = [t.rpartition("@") if "@" in t else (t, "", "auto") for t in args.tree]
-    for _, _, mode in specs:
-        if mode not in ("auto", "on", "off"):
-            ap.error(f"--tree PATH@MODE: MODE must be auto, on or off, got {mode!r}")
-    trees = [(Path(path).resolve(), mode) for path, _, mode in specs]
-    fits = {f"{t}@{mode}": [] for t, mode in trees}
+    trees = [Path(t).resolve() for t in args.tree]
+    fits = {str(t): [] for t in trees}
     for r in range(args.rounds):
-        for i, (tree, mode) in enumerate(trees):
+        for i, tree in enumerate(trees):
             keep = Path(args.keep).resolve() / f"{i}.npz" if args.keep else None
-            f = fit_once(tree, mode, args.recipe, args.epochs, args.threads, keep)
-            fits[f"{tree}@{mode}"].append(f)
-            print(f"round {r + 1} tree {i} ({tree}@{mode}): CPU {f['cpu_s']:.2f} s, "
+            f = fit_once(tree, args.recipe, args.epochs, args.threads, keep)
+            fits[str(tree)].append(f)
+            print(f"round {r + 1} tree {i} ({tree}): CPU {f['cpu_s']:.2f} s, "
                   f"wall {f['train_seconds']:.2f} s, "
                   f"acc {f['test_accuracy']:.4f}, load {f['load']}", flush=True)
     base = None
@@ -100,12 +93,12 @@ def main(argv=None) -> int:
           f"{args.rounds} rounds\n")
     print("| tree | median CPU s | median wall s | x first (CPU) | x first (wall) | test acc |")
     print("|---|---|---|---|---|---|")
-    for tree, mode in trees:
-        fs = fits[f"{tree}@{mode}"]
+    for tree in trees:
+        fs = fits[str(tree)]
         cpu = statistics.median(f["cpu_s"] for f in fs)
         wall = statistics.median(f["train_seconds"] for f in fs)
         base = base or (cpu, wall)
-        print(f"| {tree}@{mode} | {cpu:.2f} | {wall:.2f} | {cpu / base[0]:.3f} | {wall / base[1]:.3f} | "
+        print(f"| {tree} | {cpu:.2f} | {wall:.2f} | {cpu / base[0]:.3f} | {wall / base[1]:.3f} | "
               f"{fs[-1]['test_accuracy']:.4f} |")
     if args.out:
         Path(args.out).write_text(json.dumps(fits, indent=2) + "\n")

@@ -81,9 +81,8 @@ def build(config: TrainConfig) -> MLP:
                seed=config.seed, config=config)
 
 
-def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=(), prefetch: bool = False):
-    """``MLP.fit`` with every setting taken from ``config``: builds the model and optimizer, fits x, y;
-    ``prefetch`` makes each next batch on a worker thread (the same weights).
+def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
+    """``MLP.fit`` with every setting taken from ``config``: builds the model and optimizer, fits x, y.
 
     Returns (model, history).
     """
@@ -100,7 +99,7 @@ def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=(), pref
     history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, optimizer=opt,
                         schedule=config.schedule, validation_data=validation_data,
                         label_smoothing=config.label_smoothing, weight_decay=l2, batch_hook=hook,
-                        patience=config.patience, callbacks=callbacks, prefetch=prefetch)
+                        patience=config.patience, callbacks=callbacks)
     return model, history
 
 
@@ -115,13 +114,11 @@ def split_validation(x, y, share: float, rng):
 
 
 def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_labels=None, *,
-               threads: int | None = None, callbacks=(), prefetch: bool = False):
+               threads: int | None = None, callbacks=()):
     """``train`` plus what the CLI reports: a ``val_split`` hold-out, BLAS threads, fit time, test metrics.
 
     ``threads`` pins the BLAS threads (as does OPENBLAS_NUM_THREADS); otherwise they follow the idle CPUs
     this process may use, and drop between epochs when other work takes the cores (``threads.py``).
-    ``prefetch`` makes each next batch's augmentation on a worker thread while the current batch
-    trains (the same weights); off by default until a quiet machine shows it pays with 2 BLAS threads.
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone) and
     train_cpu_seconds (its CPU time, every thread of the process),
@@ -149,8 +146,7 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
         # without needs_validation = False); otherwise once, after the last epoch: the same figures.
         each = bool(config.patience) or any(getattr(cb, "needs_validation", True) for cb in callbacks)
         model, history = train(config, x_fit, y_fit, validation_data=val if each else None,
-                               callbacks=callbacks,
-                               prefetch=prefetch)
+                               callbacks=callbacks)
         if val is not None:
             if not each:
                 history["val_loss"][-1], history["val_acc"][-1] = model.evaluate(*val)

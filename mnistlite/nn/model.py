@@ -13,7 +13,6 @@ from .config import TrainConfig
 from .layers import ACTIVATIONS, Activation, Dense, Dropout
 from .losses import SoftmaxCrossEntropy
 from .optim import Optimizer, make_optimizer, schedule_fn
-from .prefetch import hooked, prefetched
 from .rng import as_generator
 
 F32 = np.float32
@@ -177,8 +176,7 @@ class MLP:
 
     def fit(self, x, y, *, epochs: int = 5, batch_size: int = 32, optimizer: Optimizer | None = None,
             schedule: str = "constant", validation_data=None, label_smoothing: float = 0.0,
-            weight_decay: float = 0.0, batch_hook=None, patience: int = 0, callbacks=(),
-            prefetch: bool = False):
+            weight_decay: float = 0.0, batch_hook=None, patience: int = 0, callbacks=()):
         """Train on x: (n, n_inputs) float32 in [0, 1] (or uint8 (n, 28, 28)), y: (n,) int labels.
 
         Mini-batches are shuffled from the model's generator, so the same seed and data give
@@ -186,9 +184,7 @@ class MLP:
         step (augmentation, extra examples); it gets the model's generator. ``weight_decay`` is an L2 term
         added to the loss. ``callbacks`` are called as ``cb(record, model)`` after each epoch (see
         ``callbacks.py``); a true return stops. ``patience`` > 0 adds ``EarlyStopping(patience)``, which
-        needs ``validation_data``. A non-finite loss or weight raises ``TrainingDiverged``. ``prefetch``
-        runs the hook for the next batch on a worker thread during each step (``prefetch.py``; the same
-        weights), unless dropout draws from the generator during the step.
+        needs ``validation_data``. A non-finite loss or weight raises ``TrainingDiverged``.
         Returns a history dict of per-epoch lists (epoch, loss, acc, val_loss, val_acc, lr, seconds).
         """
         x, y = self._training_arrays(x, y)
@@ -211,13 +207,9 @@ class MLP:
             for epoch in range(1, epochs + 1):
                 t0 = time.perf_counter()
                 batches = minibatches(x, y, batch_size, self.rng)
-                if batch_hook is not None:
-                    batches = hooked(batches, batch_hook, self.rng)
-                    if prefetch and not any(isinstance(d, Dropout) and d.p for d in self.layers):
-                        batches = prefetched(batches)
                 # overflow shows as a non-finite loss or weight, checked (and named) once per epoch
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    loss, acc, lr = self._train_epoch(batches, optimizer, lrs)
+                    loss, acc, lr = self._train_epoch(batches, batch_hook, optimizer, lrs)
                 self._check_finite(epoch, loss, lr)
                 record = {"epoch": epoch, "loss": loss, "acc": acc, "lr": lr,
                           "val_loss": None, "val_acc": None}
@@ -256,11 +248,13 @@ class MLP:
             raise ValueError(f"labels must be in [0, {self.layer_sizes[-1]}), got {y.min()}..{y.max()}")
         return x, y
 
-    def _train_epoch(self, batches, optimizer: Optimizer, lrs):
+    def _train_epoch(self, batches, batch_hook, optimizer: Optimizer, lrs):
         """One optimizer step per (xb, yb) batch. Returns the epoch's (mean loss, accuracy, last lr)."""
         loss_sum, correct, seen, labelled = 0.0, 0, 0, 0
         for xb, yb in batches:
             lr = next(lrs)
+            if batch_hook is not None:
+                xb, yb = batch_hook(xb, yb, self.rng)
             loss, logits = self.loss_and_grads(xb, yb)
             loss_sum += loss * len(yb)
             correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
