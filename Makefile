@@ -61,7 +61,7 @@ test: $(VENV)/.installed-test tools browser prometheus lint
 # The quick inner loop: library and service tests that need no S3 server, real gunicorn, browser,
 # container or delivery tool (markers set in tests/conftest.py), and no full-length training.
 unit: $(VENV)/.installed-test
-	$(PY) -m pytest -q -m "not slow and not s3 and not server and not browser and not delivery"
+	$(PY) -m pytest -q -n 2 -m "not slow and not s3 and not server and not browser and not delivery"
 
 # The service image, built and run for real (tools/image.sh): the engine is started if none answers
 # (Debian's docker.io, its data under ~/.cache/mnistlite-docker, so layers stay cached), the base is
