@@ -17,7 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+import loadgen  # benchmarks/ is sys.path[0] when run as a script
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.environ.get("ROOT", os.path.dirname(here))
@@ -45,12 +46,8 @@ def main():
     proc = subprocess.Popen([f"{root}/.venv/bin/gunicorn", "-c", conf, *extra, "service.wsgi:app"], cwd=root,
                             env=env, stdout=subprocess.DEVNULL,
                             stderr=open(os.path.join(out_dir, "gunicorn.err"), "w"))
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/readiness", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    loadgen.wait_ready(proc, port, loadgen.ready_probe(port), time.perf_counter(), 60,
+                       "gunicorn did not become ready")
     time.sleep(0.5)
     kids = [int(x) for x in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
     before = {k: worker_stat(k) for k in kids}

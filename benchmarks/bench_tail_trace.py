@@ -25,11 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+import loadgen  # noqa: E402 - benchmarks/ is sys.path[0] when run as a script
+
 from mnistlite.cli.proc import free_port  # noqa: E402
 
 
@@ -58,12 +59,8 @@ def run(args, out: str) -> dict:
                             stderr=open(os.path.join(out, "gunicorn.err"), "w"))
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/readiness", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        loadgen.wait_ready(proc, port, loadgen.ready_probe(port), time.perf_counter(), 30,
+                           "gunicorn did not become ready")
         png = str(HERE.parent / "tests/data/digit_7.png")
         wenv = dict(os.environ, MNISTLITE_BENCH_PNG=png, MNISTLITE_TRACE_OUT=os.path.join(out, "client.txt"))
         subprocess.run(["wrk", "-t1", "-c4", "-d1s", "-s", str(HERE / "wrk_multipart.lua"), f"{url}/predict"],

@@ -112,9 +112,7 @@ def start_server(model: Path, port: int, workers: int, log_path: Path, *, app: s
     env = {**os.environ, "MNISTLITE_MODEL": str(model), "MNISTLITE_BIND": f"127.0.0.1:{port}",
            "WEB_CONCURRENCY": str(workers), **(extra_env or {})}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    # Connection: close, or a keep-alive worker holds the connection until its idle deadline
-    ready = probe or (f"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                      "Connection: close\r\n\r\n").encode()
+    ready = probe or ready_probe(port)
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     t0 = time.perf_counter()
     path = [] if app == "service.wsgi:app" else ["--pythonpath", str(ROOT / "benchmarks")]  # bench-only apps
@@ -122,6 +120,12 @@ def start_server(model: Path, port: int, workers: int, log_path: Path, *, app: s
         proc = subprocess.Popen([gunicorn, "-c", "service/gunicorn.conf.py", *args, *path, app], cwd=ROOT,
                                 env=env, stdout=subprocess.DEVNULL, stderr=log)
     return proc, wait_ready(proc, port, ready, t0, 30, f"gunicorn did not become ready; see {log_path}")
+
+
+def ready_probe(port: int) -> bytes:
+    """A raw GET /readiness. Connection: close, or a keep-alive worker holds the connection until its idle
+    deadline."""
+    return (f"GET /readiness HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").encode()
 
 
 def wait_ready(proc: subprocess.Popen, port: int, probe: bytes, t0: float, limit: float, failure: str,
