@@ -47,7 +47,7 @@ def calibrate(model: MLP, x, y, policy: dict | None = None) -> Calibration:
     policy = {**POLICY, **(policy or {})}
     model.calibration = None
     # one forward pass: the raw and the calibrated probabilities are row-wise maps of the same logits
-    logits = np.concatenate([model.logits(x[i:i + 4096]) for i in range(0, max(len(x), 1), 4096)])
+    logits = model.raw_logits(x)
     top = logits.max(axis=1)
     raw = calibrated_proba(logits.copy(), None)
     model.calibration = Calibration(temperature=fit_temperature(logits, y))

@@ -121,12 +121,17 @@ class MLP:
         return np.concatenate([calibrated_proba(self.logits(x[i:i + _PREDICT_CHUNK]), cal)
                                for i in range(0, x.shape[0], _PREDICT_CHUNK)])
 
+    def raw_logits(self, x):
+        """``logits`` of any number of rows, a block at a time: x as for ``predict_proba`` -> (n, k)
+        float32."""
+        x = to_model_input(x, self.layer_sizes[0])
+        parts = [self.logits(x[i:i + _PREDICT_CHUNK]) for i in range(0, max(x.shape[0], 1), _PREDICT_CHUNK)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     def predict_scores(self, x):
         """(calibrated probabilities (n, k) float32, largest raw logit (n,) float32): what the reject rule
         (``calibration.decide``) reads. x as for ``predict_proba``."""
-        x = to_model_input(x, self.layer_sizes[0])
-        parts = [self.logits(x[i:i + _PREDICT_CHUNK]) for i in range(0, max(x.shape[0], 1), _PREDICT_CHUNK)]
-        z = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        z = self.raw_logits(x)
         top = z.max(axis=1)
         return calibrated_proba(z, self.calibration), top
 
