@@ -26,6 +26,7 @@ PREPROCESSING_VERSION = 3
 INK_FRACTION = 0.1    # of the contrast: fainter pixels do not widen the ink bounding box
 NOISE_LEVEL = 8       # of 255: margin pixels this faint are compression noise when shrinking
 CLEAR_INK = (96, 0.002)   # levels from the background, share of pixels: ink no preprocessing may lose
+NOISE_REASON = "noise: no stroke stands out, only grain spread over the picture"
 BOX = 20              # MNIST: longest side of the digit, inside a FIELD x FIELD image
 FIELD = 28
 _LEVELS = np.arange(256, dtype=np.float32)
@@ -82,7 +83,8 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarr
     ink box, strokes far thinner or thicker than MNIST's brought towards its width (crops that must
     shrink only), longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A
     picture with no ink gives all zeros, and one with clear ink never does: when cleaning loses it,
-    the picture is read as it is. ``info``, when given, is filled as ``preprocess_image`` documents;
+    the picture is read as it is; unless cleaning found a photo of pure noise (``ink.is_noise``).
+    ``info``, when given, is filled as ``preprocess_image`` documents;
     ``pause`` likewise.
     """
     if info is None:
@@ -101,9 +103,12 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarr
         info["path"] = "flat" if flat else "frame"
         return _place(work, level, info)
     info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
-    cleaned = ink.clean(g)
+    cleaned = ink.clean(g, info)
     if pause is not None:
         pause()
+    if info.pop("noise", False):
+        info.update(declutter=False, stroke=False, empty=True, reason=NOISE_REASON)
+        return np.zeros((FIELD, FIELD), np.uint8)
     out = _place(cleaned, None, info)
     if info["empty"] and _clear_ink(work):
         # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish).
