@@ -19,7 +19,7 @@ from .morphology import dilate, label, median3
 from .stroke import STROKE, normalise_stroke, stroke_width
 
 __all__ = ["WORK", "SMALL", "FLAT", "STROKE", "is_flat", "shrink", "background", "select", "clean",
-           "is_noise", "declutter", "label", "median3", "stroke_width", "normalise_stroke"]
+           "is_noise", "scattered", "declutter", "label", "median3", "stroke_width", "normalise_stroke"]
 
 class Frame(NamedTuple):
     level: float
@@ -288,6 +288,23 @@ def is_noise(keep: np.ndarray, share: float) -> bool:
     rows, cols = _any(keep, axis=1).nonzero()[0], _any(keep, axis=0).nonzero()[0]
     extent = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
     return bool(extent < NOISE[0] or share < NOISE[1])
+
+
+def scattered(mask: np.ndarray, box: tuple) -> bool:
+    """True when the ink of a picture on one flat background (bool (h, w) ``mask``, its ink box
+    ``box`` = (first row, last row, first col, last col)) is specks scattered over it: the box spans
+    most of the picture and no connected component holds NOISE[1] of the ink (specks or grain on
+    paper). Components are labelled only when the box spans the picture, which a digit rarely does.
+    """
+    r0, r1, c0, c1 = box
+    h, w = mask.shape
+    if r1 - r0 + 1 < 0.8 * h or c1 - c0 + 1 < 0.8 * w:
+        return False
+    lab, n = label(mask)
+    if n < 10:
+        return False
+    sizes = np.bincount(lab[lab >= 0], minlength=n)
+    return bool(sizes.max() < NOISE[1] * sizes.sum())
 
 
 def declutter(g: np.ndarray, mask: np.ndarray, bg: int) -> np.ndarray:

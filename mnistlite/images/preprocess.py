@@ -106,22 +106,32 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarr
     cleaned = ink.clean(g, info)
     if pause is not None:
         pause()
-    if info.pop("noise", False):
+    if info.pop("noise", False):   # a grain blown up to 20 px would pass for a digit: nothing placed
         info.update(declutter=False, stroke=False, empty=True, reason=NOISE_REASON)
-        return np.zeros((FIELD, FIELD), np.uint8)
-    out = _place(cleaned, None, info)
+        out = np.zeros((FIELD, FIELD), np.uint8)
+    else:
+        out = _place(cleaned, None, info)
     if info["empty"] and _clear_ink(work):
-        # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish).
+        # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish), unless
+        # that ink is specks scattered over a whole photo: noise's extremes, not a lost digit.
+        far = _far(work)
+        if max(g.shape) > ink.SMALL and ink.scattered(far, _bbox(far)):
+            info["reason"] = NOISE_REASON
+            return out
         info["fallback"] = True
         out = _place(work, None, info)
     return out
 
 
+def _far(g: np.ndarray) -> np.ndarray:
+    """Bool (h, w): the pixels of uint8 ``g`` CLEAR_INK[0] levels or more off its border's median."""
+    return np.abs(g.astype(np.int16) - _border_median(g)) >= CLEAR_INK[0]
+
+
 def _clear_ink(g: np.ndarray) -> bool:
     """True when uint8 (h, w) ``g`` has clear ink: CLEAR_INK[1] of its pixels (and >= 4) differ from the
     border's median level by CLEAR_INK[0] or more."""
-    far = np.abs(g.astype(np.int16) - _border_median(g)) >= CLEAR_INK[0]
-    return np.count_nonzero(far) >= max(4, CLEAR_INK[1] * g.size)
+    return np.count_nonzero(_far(g)) >= max(4, CLEAR_INK[1] * g.size)
 
 
 def _place(g: np.ndarray, level: int | None, info: dict) -> np.ndarray:
@@ -148,6 +158,9 @@ def _place(g: np.ndarray, level: int | None, info: dict) -> np.ndarray:
                 info["declutter"] = True
                 g, mask = cleared, cleared_mask
     r0, r1, c0, c1 = _bbox(mask)
+    if info["path"] == "flat" and max(g.shape) > ink.SMALL and ink.scattered(mask, (r0, r1, c0, c1)):
+        info["reason"] = NOISE_REASON    # specks over a whole page: no digit to place
+        return out
     # One lookup table does inversion, background removal and contrast stretch on the crop only;
     # none when already white-on-black with full contrast (MNIST itself): the identity.
     lut = _lut(bg, invert, contrast) if invert or bg or contrast != 255 else None
