@@ -231,8 +231,8 @@ def clean(g: np.ndarray, info: dict | None = None) -> np.ndarray:
     shadow divide rather than add: a smooth background estimate is subtracted, the ink's polarity
     is the side with the stronger extreme, ink above the noise is thresholded, the digit's connected
     components are kept and their ink stretched to 0..255. All zeros when no ink stands out; a small
-    picture where no component holds most of the ink (noise) comes back unchanged. A photo whose ink
-    is pure noise (``is_noise``) gives all zeros, and ``info["noise"]`` True when ``info`` is given.
+    picture where no component holds most of the ink (noise) comes back unchanged. Given ``info``, a
+    photo whose ink is pure noise (``is_noise``) gives all zeros and sets ``info["noise"]``.
     """
     a = shrink(g)
     photo = max(g.shape) > SMALL
@@ -265,9 +265,8 @@ def clean(g: np.ndarray, info: dict | None = None) -> np.ndarray:
     keep = select(ink, mask, photo=photo, stats=stats)
     if not keep.any():
         return np.zeros(a.shape, np.uint8)
-    if photo and is_noise(keep, stats["share"]):
-        if info is not None:
-            info["noise"] = True
+    if info is not None and photo and is_noise(keep, stats["share"]):
+        info["noise"] = True
         return np.zeros(a.shape, np.uint8)
     if not photo and ink[dilate(keep, 1)].sum() < (0.85 if impulse else 0.5) * ink.sum():
         return g    # no component stands out (noise, not a digit): left for the detector to judge

@@ -70,7 +70,8 @@ def _lut(bg: int, invert: bool, contrast: int) -> np.ndarray:
     return table
 
 
-def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarray:
+def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None, *,
+             noise_rule: bool = True) -> np.ndarray:
     """uint8 (h, w) grayscale of any polarity -> uint8 (28, 28) white-on-black digit, the MNIST way.
 
     A picture whose border is not one flat level (a photo: uneven light, shadow, grain, page edges;
@@ -83,9 +84,10 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarr
     ink box, strokes far thinner or thicker than MNIST's brought towards its width (crops that must
     shrink only), longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A
     picture with no ink gives all zeros, and one with clear ink never does: when cleaning loses it,
-    the picture is read as it is; unless cleaning found a photo of pure noise (``ink.is_noise``).
-    ``info``, when given, is filled as ``preprocess_image`` documents;
-    ``pause`` likewise.
+    the picture is read as it is. The noise rule: a photo whose ink is pure noise (``ink.is_noise``,
+    ``ink.scattered``) or a page of scattered specks gives all zeros too (``noise_rule=False``: read as
+    before, for the training pool's noise). ``info``, when given, is filled as ``preprocess_image``
+    documents; ``pause`` likewise.
     """
     if info is None:
         info = {}
@@ -101,9 +103,9 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarr
         pause()
     if flat or level is not None:
         info["path"] = "flat" if flat else "frame"
-        return _place(work, level, info)
+        return _place(work, level, info, noise_rule and flat)
     info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
-    cleaned = ink.clean(g, info)
+    cleaned = ink.clean(g, info if noise_rule else None)
     if pause is not None:
         pause()
     if info.pop("noise", False):   # a grain blown up to 20 px would pass for a digit: nothing placed
@@ -115,7 +117,7 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarr
         # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish), unless
         # that ink is specks scattered over a whole photo: noise's extremes, not a lost digit.
         far = _far(work)
-        if max(g.shape) > ink.SMALL and ink.scattered(far, _bbox(far)):
+        if noise_rule and max(g.shape) > ink.SMALL and ink.scattered(far, _bbox(far)):
             info["reason"] = NOISE_REASON
             return out
         info["fallback"] = True
@@ -134,9 +136,9 @@ def _clear_ink(g: np.ndarray) -> bool:
     return np.count_nonzero(_far(g)) >= max(4, CLEAR_INK[1] * g.size)
 
 
-def _place(g: np.ndarray, level: int | None, info: dict) -> np.ndarray:
+def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = False) -> np.ndarray:
     """The rest of ``to_mnist`` on a flat or cleaned uint8 (h, w) picture, ``level`` its background
-    (None: the border's median)."""
+    (None: the border's median); ``noise_rule``: a big picture's specks scattered over it give zeros."""
     info.update(declutter=False, stroke=False, empty=True, reason=None)   # empty until ink is placed
     out = np.zeros((FIELD, FIELD), np.uint8)
     bg = _border_median(g) if level is None else level
@@ -158,7 +160,7 @@ def _place(g: np.ndarray, level: int | None, info: dict) -> np.ndarray:
                 info["declutter"] = True
                 g, mask = cleared, cleared_mask
     r0, r1, c0, c1 = _bbox(mask)
-    if info["path"] == "flat" and max(g.shape) > ink.SMALL and ink.scattered(mask, (r0, r1, c0, c1)):
+    if noise_rule and max(g.shape) > ink.SMALL and ink.scattered(mask, (r0, r1, c0, c1)):
         info["reason"] = NOISE_REASON    # specks over a whole page: no digit to place
         return out
     # One lookup table does inversion, background removal and contrast stretch on the crop only;
