@@ -19,8 +19,9 @@ from .decode import MIN_CONTRAST, decode_image
 
 # Bump when the mapping from pixels to model input changes; saved in every model file.
 # 2: photos and damaged scans cleaned first (ink.py); 3: digits filling their frame read against
-# their flat background, every picture reduced to the working size first
-PREPROCESSING_VERSION = 3
+# their flat background, every picture reduced to the working size first; 4: the noise rule (pure
+# noise comes out empty)
+PREPROCESSING_VERSION = 4
 
 # User images (any size, mode, polarity) -> MNIST form. Pillow is imported inside functions.
 INK_FRACTION = 0.1    # of the contrast: fainter pixels do not widen the ink bounding box
