@@ -15,6 +15,7 @@ import numpy as np
 from ..nn.arrays import aany as _any
 from ..nn.arrays import amax as _max
 from ..nn.arrays import amin as _min
+from .grain import is_noise, scattered
 from .morphology import dilate, label, median3
 from .stroke import STROKE, normalise_stroke, stroke_width
 
@@ -39,9 +40,6 @@ FLAT = (24, 8)      # border 5th..95th percentile spread (levels) of one flat ba
 # of the picture at that level, of the ink in single pixels (impulse noise); ink runs along one side;
 # pixels a few levels off the background over those at it
 FRAME = Frame(level=0.15, tol=2, ink=0.10, inside=0.05, specks=0.02, runs=3, shading=1.5)
-# is_noise: the kept ink's box (pixels a side at the working size) and its share of the weighed ink,
-# under which a photo holds noise, not a digit
-NOISE = (8, 0.3)
 # Reductions called on the ufuncs directly: is_flat and declutter's check run on every upload
 # (the figures are in docs/performance.md).
 
@@ -276,34 +274,6 @@ def clean(g: np.ndarray, info: dict | None = None) -> np.ndarray:
     if photo:
         soft[soft < 0.5 * 255 * t / level] = 0
     return np.clip(soft, 0, 255).astype(np.uint8)
-
-
-def is_noise(keep: np.ndarray, share: float) -> bool:
-    """True when the ink a photo's cleaning kept (bool (h, w) ``keep``, holding ``share`` of the ink of
-    the components ``select`` weighed) is noise rather than a digit: a speck that would be blown up
-    into a smooth blob (its box under NOISE[0] pixels a side at the working size), or one grain among
-    many like it (under NOISE[1] of the ink). A digit is one coherent stroke that dominates its picture.
-    """
-    rows, cols = _any(keep, axis=1).nonzero()[0], _any(keep, axis=0).nonzero()[0]
-    extent = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
-    return bool(extent < NOISE[0] or share < NOISE[1])
-
-
-def scattered(mask: np.ndarray, box: tuple) -> bool:
-    """True when the ink of a picture on one flat background (bool (h, w) ``mask``, its ink box
-    ``box`` = (first row, last row, first col, last col)) is specks scattered over it: the box spans
-    most of the picture and no connected component holds NOISE[1] of the ink (specks or grain on
-    paper). Components are labelled only when the box spans the picture, which a digit rarely does.
-    """
-    r0, r1, c0, c1 = box
-    h, w = mask.shape
-    if r1 - r0 + 1 < 0.8 * h or c1 - c0 + 1 < 0.8 * w:
-        return False
-    lab, n = label(mask)
-    if n < 10:
-        return False
-    sizes = np.bincount(lab[lab >= 0], minlength=n)
-    return bool(sizes.max() < NOISE[1] * sizes.sum())
 
 
 def declutter(g: np.ndarray, mask: np.ndarray, bg: int) -> np.ndarray:

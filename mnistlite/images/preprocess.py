@@ -14,7 +14,7 @@ from ..nn.arrays import amax as _max
 from ..nn.arrays import amin as _min
 from ..nn.arrays import asum as _sum
 from ..nn.arrays import to_float, to_model_input  # noqa: F401  (re-exported: the images' public names)
-from . import ink
+from . import grain, ink
 from .decode import MIN_CONTRAST, decode_image
 
 # Bump when the mapping from pixels to model input changes; saved in every model file.
@@ -85,8 +85,8 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None, *,
     ink box, strokes far thinner or thicker than MNIST's brought towards its width (crops that must
     shrink only), longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A
     picture with no ink gives all zeros, and one with clear ink never does: when cleaning loses it,
-    the picture is read as it is. The noise rule: a photo whose ink is pure noise (``ink.is_noise``,
-    ``ink.scattered``) or a page of scattered specks gives all zeros too (``noise_rule=False``: read as
+    the picture is read as it is. The noise rule: a photo whose ink is pure noise (``grain.is_noise``,
+    ``grain.scattered``) or a page of scattered specks gives all zeros too (``noise_rule=False``: read as
     before, for the training pool's noise). ``info``, when given, is filled as ``preprocess_image``
     documents; ``pause`` likewise.
     """
@@ -118,7 +118,7 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None, *,
         # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish), unless
         # that ink is specks scattered over a whole photo: noise's extremes, not a lost digit.
         far = _far(work)
-        if noise_rule and max(g.shape) > ink.SMALL and ink.scattered(far, _bbox(far)):
+        if noise_rule and max(g.shape) > ink.SMALL and grain.scattered(far, _bbox(far)):
             info["reason"] = NOISE_REASON
             return out
         info["fallback"] = True
@@ -161,7 +161,7 @@ def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = Fals
                 info["declutter"] = True
                 g, mask = cleared, cleared_mask
     r0, r1, c0, c1 = _bbox(mask)
-    if noise_rule and max(g.shape) > ink.SMALL and ink.scattered(mask, (r0, r1, c0, c1)):
+    if noise_rule and max(g.shape) > ink.SMALL and grain.scattered(mask, (r0, r1, c0, c1)):
         info["reason"] = NOISE_REASON    # specks over a whole page: no digit to place
         return out
     # One lookup table does inversion, background removal and contrast stretch on the crop only;
