@@ -30,12 +30,17 @@ def scattered(mask: np.ndarray, box: tuple) -> bool:
     """True when the ink of a picture on one flat background (bool (h, w) ``mask``, its ink box
     ``box`` = (first row, last row, first col, last col)) is specks scattered over it: the box spans
     most of the picture and no connected component holds NOISE[1] of the ink (specks or grain on
-    paper). Components are labelled only when the box spans the picture, which a digit rarely does.
+    paper). Components are labelled only when the ink also reaches all four corners (a quarter of a side
+    square), which a digit rarely does.
     """
     r0, r1, c0, c1 = box
     h, w = mask.shape
     if r1 - r0 + 1 < 0.8 * h or c1 - c0 + 1 < 0.8 * w:
         return False
+    qh, qw = max(1, h // 4), max(1, w // 4)
+    if not (mask[:qh, :qw].any() and mask[:qh, -qw:].any() and mask[-qh:, :qw].any()
+            and mask[-qh:, -qw:].any()):
+        return False   # labelling costs milliseconds: specks reach all four corners, a digit seldom
     lab, n = label(mask)
     if n < 10:
         return False
