@@ -7,6 +7,8 @@ by the connection's own local port (not the Host header, which the client writes
 """
 from __future__ import annotations
 
+import weakref
+
 import falcon
 
 from . import errors, resources
@@ -25,10 +27,31 @@ def create_admin_app(predictor, metrics, settings) -> falcon.App:
     return app
 
 
+# A connection's local port never changes: asked of the kernel (getsockname) once per connection, not once
+# per request; the entry goes with the socket.
+_PORTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _local_port(environ) -> int | None:
     sock = environ.get("gunicorn.socket")
+    if sock is None:
+        return None
     try:
-        name = sock.getsockname() if sock is not None else None
+        return _PORTS[sock]
+    except (KeyError, TypeError):   # TypeError: a socket that takes no weak reference
+        pass
+    port = _ask_port(sock)
+    if port is not None:
+        try:
+            _PORTS[sock] = port
+        except TypeError:
+            pass
+    return port
+
+
+def _ask_port(sock) -> int | None:
+    try:
+        name = sock.getsockname()
     except OSError:
         return None
     return name[1] if isinstance(name, tuple) else None  # a Unix socket's name is a path: public

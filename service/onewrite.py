@@ -37,7 +37,7 @@ class OneWriteResponse(wsgi.Response):
             util.write(self.sock, data, self.chunked)
             return
         self._head = None
-        util.write(self.sock, head + data)
+        send_all(self.sock, head + data)
 
     def sendfile(self, respiter):
         self.send_headers()
@@ -49,6 +49,15 @@ class OneWriteResponse(wsgi.Response):
             self.send_headers()
         self._flush_head()
         super().close()
+
+
+def send_all(sock, data: bytes) -> None:
+    """``sock.sendall(data)``, trying one plain send first. gevent's ``sendall`` asks the kernel for the
+    socket's send buffer size (a getsockopt system call) on every call; an answer of a few hundred bytes
+    leaves whole in one send, and whatever a send leaves is sent by ``sendall`` as before."""
+    sent = sock.send(data)
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])
 
 
 def install() -> None:

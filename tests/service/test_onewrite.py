@@ -9,13 +9,17 @@ from service.onewrite import OneWriteResponse
 
 
 class Sock:
-    """Records every sendall."""
+    """Records every send and sendall (a send takes all it is given)."""
 
     def __init__(self):
         self.writes = []
 
     def sendall(self, data):
         self.writes.append(bytes(data))
+
+    def send(self, data):
+        self.writes.append(bytes(data))
+        return len(data)
 
 
 class Req:
