@@ -3,7 +3,6 @@ own ``inc`` and ``observe``: bucket bounds hit exactly, values between, beyond t
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 from prometheus_client import generate_latest
@@ -49,51 +48,3 @@ def test_fast_writes_match_the_public_calls(kind):
             public._abstain[a["abstain_reason"]].inc()
     public._kind[kind].inc(len(answers))
     assert generate_latest(fast.registry) == generate_latest(public.registry)
-
-
-_SCRIPT = r"""
-import os, sys
-from prometheus_client import CollectorRegistry, generate_latest, multiprocess
-from service.prometheus_metrics import Metrics
-fast = sys.argv[1] == "fast"
-m = Metrics("m", "v", "s", [784, 10], 10, multiprocess_dir=os.environ["PROMETHEUS_MULTIPROC_DIR"])
-
-def write(n):
-    for i in range(n):
-        conf = [0.5, 0.95, 0.999, 1.0, 0.0][i % 5]
-        if fast:
-            m.observe("/predict", "200", 0.001 * i)
-            m.predicted([{"predicted_class": i % 10, "confidence": conf}], "28x28")
-        else:
-            m.requests.labels("/predict", "200").inc()
-            m.latency.labels("/predict").observe(0.001 * i)
-            m.predictions.labels(str(i % 10)).inc()
-            m.confidence.observe(conf)
-            m._kind["28x28"].inc(1)
-
-write(7)          # in the parent, like a preloaded app's warm-up
-pid = os.fork()   # a gunicorn worker
-if pid == 0:
-    write(5)
-    os._exit(0)
-os.waitpid(pid, 0)
-write(3)
-reg = CollectorRegistry()
-multiprocess.MultiProcessCollector(reg, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
-sys.stdout.write(generate_latest(reg).decode())
-"""
-
-
-def test_multiprocess_files_and_forks_match_the_public_calls(tmp_path):
-    import subprocess
-    import sys
-
-    out = {}
-    for mode in ("fast", "public"):
-        d = tmp_path / mode
-        d.mkdir()
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(d)}
-        out[mode] = subprocess.run([sys.executable, "-c", _SCRIPT, mode], env=env, check=True,
-                                   capture_output=True, text=True).stdout
-    assert 'mnistlite_http_requests_total{route="/predict",status="200"} 15.0' in out["fast"]
-    assert sorted(out["fast"].splitlines()) == sorted(out["public"].splitlines())   # family order varies
