@@ -24,8 +24,6 @@ from prometheus_client import (
 
 from mnistlite.drift import CONFIDENCE_EDGES, SlidingMix
 
-from .metric_writes import Observer, adder
-
 # The *_created series double the scrape for no use here (and multiprocess mode omits them anyway).
 disable_created_metrics()
 
@@ -73,18 +71,14 @@ class Metrics:
         info.labels(model_name, version, sha256, "-".join(map(str, layer_sizes))).set(1)
         # Every class from the start, so a scrape shows each class's count, zeros included.
         self._by_class = [self.predictions.labels(str(c)) for c in range(n_classes)]
-        self._class_inc = [adder(c) for c in self._by_class]   # same values, fewer checks (metric_writes)
         self.confidence = Histogram("mnistlite_confidence", "Confidence of each served answer.",
                                     buckets=CONFIDENCE_EDGES, registry=reg)
-        self._confidence = Observer(self.confidence)
-        self._warning_inc = adder(self.warnings)
         abstentions = Counter("mnistlite_abstentions", "Answers that abstained, by reason.", ("reason",),
                               registry=reg)
         self._abstain = {r: abstentions.labels(r) for r in (*ABSTAIN_REASONS, "other")}
         inputs = Counter("mnistlite_inputs", "Inputs by kind, as the preprocessing saw them.", ("kind",),
                          registry=reg)
         self._kind = {k: inputs.labels(k) for k in INPUT_KINDS}
-        self._kind_inc = {k: adder(c) for k, c in self._kind.items()}
         self.created = Gauge("mnistlite_model_created_timestamp_seconds",
                              "When the served model was trained (Unix time).", registry=reg,
                              multiprocess_mode="max")
@@ -104,14 +98,14 @@ class Metrics:
     def observe(self, route: str, status: str, seconds: float) -> None:
         """Count one finished request and its latency."""
         key = (route, status)
-        inc = self._req.get(key)
-        if inc is None:
-            inc = self._req[key] = adder(self.requests.labels(route, status))
-        inc(1)
+        child = self._req.get(key)
+        if child is None:
+            child = self._req[key] = self.requests.labels(route, status)
+        child.inc()
         lat = self._lat.get(route)
         if lat is None:
-            lat = self._lat[route] = Observer(self.latency.labels(route))
-        lat(seconds)
+            lat = self._lat[route] = self.latency.labels(route)
+        lat.observe(seconds)
 
     def watch(self, predictor, ready: bool = True) -> None:
         """Export the model's creation time and readiness, and start the drift window when the model file
@@ -133,16 +127,16 @@ class Metrics:
         drift = self.drift
         for a in answers:
             c = a["predicted_class"]
-            self._class_inc[c](1)
-            self._confidence(a["confidence"])
+            self._by_class[c].inc()
+            self.confidence.observe(a["confidence"])
             if "warnings" in a:
-                self._warning_inc(1)
+                self.warnings.inc()
             reason = a.get("abstain_reason")
             if reason is not None:
                 self._abstain.get(reason, self._abstain["other"]).inc()
             if drift is not None:
                 drift.add(c, a["confidence"])
-        self._kind_inc[kind](len(answers))
+        self._kind[kind].inc(len(answers))
         if drift is not None and drift.count >= DRIFT_MIN:
             self._since += len(answers)
             if self._since >= DRIFT_EVERY or not self._psi_children:
