@@ -99,7 +99,8 @@ def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
     history = model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, optimizer=opt,
                         schedule=config.schedule, validation_data=validation_data,
                         label_smoothing=config.label_smoothing, weight_decay=l2, batch_hook=hook,
-                        patience=config.patience, callbacks=callbacks)
+                        patience=config.patience, callbacks=callbacks,
+                        average_epochs=config.average_epochs)
     return model, history
 
 

@@ -51,6 +51,8 @@ class TrainConfig:
     epochs: int = _knob(32, "passes over the training data, >= 1")
     val_split: float = _knob(0.1, "share of the training data held out for validation and, after the fit, "
                                   "to calibrate the probabilities and set the reject thresholds, in [0, 1)")
+    average_epochs: int = _knob(0, "average the weights over the fit's last N epochs (a snapshot every few "
+                                   "steps) and keep the mean; 0 turns it off, at most epochs")
     patience: int = _knob(0, "early stopping: epochs without a lower validation loss (needs val_split)")
     shift: int = _knob(1, "largest random translation of each training image, in pixels (0-13)")
     augment: float = _knob(0.5, "share of each batch distorted (rotation, shear, scale, stroke width, "
@@ -92,6 +94,12 @@ class TrainConfig:
         for name in ("patience", "shift", "seed"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.average_epochs <= self.epochs:
+            raise ConfigError(("average_epochs", "epochs"), f"average_epochs must be in [0, epochs="
+                              f"{self.epochs}], got {self.average_epochs!r}")
+        if self.average_epochs and self.patience:
+            raise ConfigError(("average_epochs", "patience"), "average_epochs needs the fit to run all its "
+                              "epochs: set patience 0 (no early stopping) or average_epochs 0")
         if self.shift > 13:  # half the 28-pixel side: larger shifts can push a centred digit out of frame
             raise ConfigError("shift", f"shift must be in [0, 13] pixels, got {self.shift!r}")
         if (self.augment or self.shift or self.outliers) and self.n_inputs != 784:

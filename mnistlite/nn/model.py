@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from .arrays import to_model_input
+from .averaging import WeightAverage
 from .calibration import Calibration, calibrated_proba
 from .callbacks import EarlyStopping
 from .config import TrainConfig
@@ -181,7 +182,8 @@ class MLP:
 
     def fit(self, x, y, *, epochs: int = 5, batch_size: int = 32, optimizer: Optimizer | None = None,
             schedule: str = "constant", validation_data=None, label_smoothing: float = 0.0,
-            weight_decay: float = 0.0, batch_hook=None, patience: int = 0, callbacks=()):
+            weight_decay: float = 0.0, batch_hook=None, patience: int = 0, callbacks=(),
+            average_epochs: int = 0):
         """Train on x: (n, n_inputs) float32 in [0, 1] (or uint8 (n, 28, 28)), y: (n,) int labels.
 
         Mini-batches are shuffled from the model's generator, so the same seed and data give
@@ -189,11 +191,18 @@ class MLP:
         step (augmentation, extra examples); it gets the model's generator. ``weight_decay`` is an L2 term
         added to the loss. ``callbacks`` are called as ``cb(record, model)`` after each epoch (see
         ``callbacks.py``); a true return stops. ``patience`` > 0 adds ``EarlyStopping(patience)``, which
-        needs ``validation_data``. A non-finite loss or weight raises ``TrainingDiverged``.
+        needs ``validation_data``. ``average_epochs`` > 0 ends the fit with the mean of the weights taken
+        every few steps over its last ``average_epochs`` epochs (``averaging.py``), before the last epoch's
+        validation. A non-finite loss or weight raises ``TrainingDiverged``.
         Returns a history dict of per-epoch lists (epoch, loss, acc, val_loss, val_acc, lr, seconds).
         """
         x, y = self._training_arrays(x, y)
         _check_fit_options(epochs, batch_size, weight_decay)
+        if not 0 <= average_epochs <= epochs:
+            raise ValueError(f"average_epochs must be in [0, epochs={epochs}], got {average_epochs!r}")
+        if average_epochs and patience:
+            raise ValueError("average_epochs needs the fit to run all its epochs: it cannot be combined "
+                             "with patience (early stopping)")
         callbacks = list(callbacks)
         if patience:
             if validation_data is None:
@@ -206,7 +215,10 @@ class MLP:
         optimizer.bind(self.flat_params, self.flat_grads, [d.W for d in self.dense])
         self.loss = SoftmaxCrossEntropy(label_smoothing)
         self.weight_decay = float(weight_decay)
-        lrs = learning_rates(optimizer.lr, schedule, epochs * -(-len(x) // batch_size))
+        steps_per_epoch = -(-len(x) // batch_size)
+        lrs = learning_rates(optimizer.lr, schedule, epochs * steps_per_epoch)
+        averager = (WeightAverage(self.flat_params, (epochs - average_epochs) * steps_per_epoch + 1)
+                    if average_epochs else None)
         history = {k: [] for k in HISTORY_KEYS}
         try:
             for epoch in range(1, epochs + 1):
@@ -214,8 +226,10 @@ class MLP:
                 batches = minibatches(x, y, batch_size, self.rng)
                 # overflow shows as a non-finite loss or weight, checked (and named) once per epoch
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    loss, acc, lr = self._train_epoch(batches, batch_hook, optimizer, lrs)
+                    loss, acc, lr = self._train_epoch(batches, batch_hook, optimizer, lrs, averager)
                 self._check_finite(epoch, loss, lr)
+                if averager is not None and epoch == epochs:
+                    averager.finish()
                 record = {"epoch": epoch, "loss": loss, "acc": acc, "lr": lr,
                           "val_loss": None, "val_acc": None}
                 if validation_data is not None:
@@ -253,7 +267,7 @@ class MLP:
             raise ValueError(f"labels must be in [0, {self.layer_sizes[-1]}), got {y.min()}..{y.max()}")
         return x, y
 
-    def _train_epoch(self, batches, batch_hook, optimizer: Optimizer, lrs):
+    def _train_epoch(self, batches, batch_hook, optimizer: Optimizer, lrs, averager=None):
         """One optimizer step per (xb, yb) batch. Returns the epoch's (mean loss, accuracy, last lr)."""
         loss_sum, correct, seen, labelled = 0.0, 0, 0, 0
         for xb, yb in batches:
@@ -267,6 +281,8 @@ class MLP:
             # outlier rows (label -1, no class) count in the loss, not in the accuracy
             labelled += len(yb) if yb[-1] >= 0 else int(np.count_nonzero(yb >= 0))
             optimizer.step(lr)
+            if averager is not None:
+                averager.step()
         return loss_sum / seen, correct / max(labelled, 1), lr
 
 
