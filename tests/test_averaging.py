@@ -32,12 +32,12 @@ class Recording:
         self.after.append(self.inner.params.copy())
 
 
-@pytest.mark.parametrize("average_epochs", [1, 2, 3])
-def test_the_fit_keeps_the_mean_of_the_weights_every_few_steps_over_its_last_epochs(average_epochs):
-    x, y = blobs(300)   # 10 steps an epoch at batch 32
+@pytest.mark.parametrize("average, steps", [(0.1, 3), (1 / 3, 10), (0.5, 15), (1.0, 30)])
+def test_the_fit_keeps_the_mean_of_the_weights_every_few_steps_over_its_end(average, steps):
+    x, y = blobs(300)   # 10 steps an epoch at batch 32: 30 steps, the last ``steps`` of them averaged
     model, opt = ml.MLP([784, 16, 3], seed=1), Recording()
-    model.fit(x, y, epochs=3, batch_size=32, optimizer=opt, schedule="cosine", average_epochs=average_epochs)
-    start = (3 - average_epochs) * 10          # index of the first averaged step (step start + 1)
+    model.fit(x, y, epochs=3, batch_size=32, optimizer=opt, schedule="cosine", average=average)
+    start = 30 - steps                         # index of the first averaged step
     taken = list(range(start, 30, averaging.EVERY))
     if taken[-1] != 29:
         taken.append(29)                       # the last step's weights always count
@@ -58,8 +58,8 @@ def test_the_recipe_averages_before_it_calibrates():
     config = TrainConfig(hidden=(16,), n_classes=3, epochs=3, batch_size=32, augment=0.0, shift=0,
                          outliers=0.0, val_split=0.25)
     plain, _, _ = recipe.fit_recipe(config, x, y, threads=1)
-    averaged, _, _ = recipe.fit_recipe(config.replace(average_epochs=2), x, y, threads=1)
-    assert averaged.config.average_epochs == 2
+    averaged, _, _ = recipe.fit_recipe(config.replace(average=0.5), x, y, threads=1)
+    assert averaged.config.average == 0.5
     assert not np.array_equal(plain.flat_params, averaged.flat_params)
     # the temperature was fitted on the weights the model keeps
     val = recipe.split_validation(x, y, 0.25, np.random.default_rng([0, 1]))[1]
@@ -68,23 +68,51 @@ def test_the_recipe_averages_before_it_calibrates():
 
 
 @pytest.mark.parametrize("changes, fields", [
-    ({"average_epochs": -1}, ("average_epochs", "epochs")),
-    ({"average_epochs": 5, "epochs": 4}, ("average_epochs", "epochs")),
-    ({"average_epochs": 2, "patience": 3}, ("average_epochs", "patience")),
+    ({"average": -0.1}, ("average",)),
+    ({"average": 1.5}, ("average",)),
 ])
 def test_a_bad_average_is_refused_at_the_edge(changes, fields):
     with pytest.raises(ConfigError) as err:
         TrainConfig(**changes)
-    assert err.value.fields == fields and "average_epochs" in str(err.value)
+    assert err.value.fields == fields and "average" in str(err.value)
 
 
-def test_fit_refuses_an_average_longer_than_the_fit():
+def test_fit_refuses_an_average_outside_the_fit():
     x, y = blobs(60)
-    with pytest.raises(ValueError, match="average_epochs must be in"):
-        ml.MLP([784, 3]).fit(x, y, epochs=2, average_epochs=3)
+    with pytest.raises(ValueError, match="average must be in"):
+        ml.MLP([784, 3]).fit(x, y, epochs=2, average=1.2)
+
+
+def test_a_short_fit_averages_what_it_has():
+    """The knob is a share of the fit, so any --epochs works with the default recipe's averaging."""
+    x, y = blobs(60)
+    plain, short = ml.MLP([784, 3], seed=2), ml.MLP([784, 3], seed=2)
+    plain.fit(x, y, epochs=1, batch_size=60)
+    short.fit(x, y, epochs=1, batch_size=60, average=0.25)   # round(0.25 steps): nothing to average
+    np.testing.assert_array_equal(plain.flat_params, short.flat_params)
+    TrainConfig(epochs=1, average=0.25)
 
 
 def test_an_old_config_without_the_knob_loads_with_averaging_off():
-    old = TrainConfig().to_dict()
-    del old["average_epochs"]
-    assert TrainConfig.from_dict(old).average_epochs == 0
+    old = TrainConfig(average=0.25).to_dict()
+    del old["average"]
+    assert TrainConfig.from_dict(old).average == 0.0
+
+
+def test_an_old_model_file_reads_as_not_averaged(tmp_path):
+    """A file written before the knob existed has no average in its config: it kept its last step."""
+    import json
+
+    from mnistlite.serialize import META_KEY
+
+    model = ml.MLP([784, 8, 10], config=TrainConfig(hidden=(8,), average=0.25))
+    path = ml.save(model, tmp_path / "new.npz")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays[META_KEY].tobytes())
+    del meta["config"]["average"]
+    arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = ml.load(tmp_path / "old.npz")
+    assert old.config.average == 0.0
+    assert old.config.replace(average=0.25) == model.config

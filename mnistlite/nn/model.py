@@ -183,7 +183,7 @@ class MLP:
     def fit(self, x, y, *, epochs: int = 5, batch_size: int = 32, optimizer: Optimizer | None = None,
             schedule: str = "constant", validation_data=None, label_smoothing: float = 0.0,
             weight_decay: float = 0.0, batch_hook=None, patience: int = 0, callbacks=(),
-            average_epochs: int = 0):
+            average: float = 0.0):
         """Train on x: (n, n_inputs) float32 in [0, 1] (or uint8 (n, 28, 28)), y: (n,) int labels.
 
         Mini-batches are shuffled from the model's generator, so the same seed and data give
@@ -191,18 +191,16 @@ class MLP:
         step (augmentation, extra examples); it gets the model's generator. ``weight_decay`` is an L2 term
         added to the loss. ``callbacks`` are called as ``cb(record, model)`` after each epoch (see
         ``callbacks.py``); a true return stops. ``patience`` > 0 adds ``EarlyStopping(patience)``, which
-        needs ``validation_data``. ``average_epochs`` > 0 ends the fit with the mean of the weights taken
-        every few steps over its last ``average_epochs`` epochs (``averaging.py``), before the last epoch's
-        validation. A non-finite loss or weight raises ``TrainingDiverged``.
+        needs ``validation_data``. ``average`` > 0 ends the fit with the mean of the weights taken every
+        few steps over that share of its steps, at the end (``averaging.py``), before the last epoch's
+        validation (early stopping may then still restore an earlier epoch's weights). A non-finite loss
+        or weight raises ``TrainingDiverged``.
         Returns a history dict of per-epoch lists (epoch, loss, acc, val_loss, val_acc, lr, seconds).
         """
         x, y = self._training_arrays(x, y)
         _check_fit_options(epochs, batch_size, weight_decay)
-        if not 0 <= average_epochs <= epochs:
-            raise ValueError(f"average_epochs must be in [0, epochs={epochs}], got {average_epochs!r}")
-        if average_epochs and patience:
-            raise ValueError("average_epochs needs the fit to run all its epochs: it cannot be combined "
-                             "with patience (early stopping)")
+        if not 0.0 <= average <= 1.0:
+            raise ValueError(f"average must be in [0, 1], got {average!r}")
         callbacks = list(callbacks)
         if patience:
             if validation_data is None:
@@ -215,10 +213,10 @@ class MLP:
         optimizer.bind(self.flat_params, self.flat_grads, [d.W for d in self.dense])
         self.loss = SoftmaxCrossEntropy(label_smoothing)
         self.weight_decay = float(weight_decay)
-        steps_per_epoch = -(-len(x) // batch_size)
-        lrs = learning_rates(optimizer.lr, schedule, epochs * steps_per_epoch)
-        averager = (WeightAverage(self.flat_params, (epochs - average_epochs) * steps_per_epoch + 1)
-                    if average_epochs else None)
+        total = epochs * -(-len(x) // batch_size)
+        lrs = learning_rates(optimizer.lr, schedule, total)
+        averaged = round(total * average)
+        averager = WeightAverage(self.flat_params, total - averaged + 1) if averaged else None
         history = {k: [] for k in HISTORY_KEYS}
         try:
             for epoch in range(1, epochs + 1):
