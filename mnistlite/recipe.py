@@ -26,14 +26,13 @@ from .threads import ContentionWatch, blas_facts, resolve_threads
 # The previous Keras model, kept as the speed/accuracy reference: 784-128-10, Adam 1e-3, batch 32.
 REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5,
                         schedule="constant", label_smoothing=0.0, shift=0, augment=0.0, val_split=0.0,
-                        outliers=0.0, average=0.0)
+                        outliers=0.0)
 
 # The project's default recipe (what `scripts/train.py` trains with no flags): TrainConfig's defaults,
 # 784-384-256-10, Adam 2e-3 with a cosine schedule, batch 256, label smoothing 0.1, +-1 pixel shifts,
-# half of each batch's images with a blank margin distorted, 30 epochs, the weights averaged over the last
-# quarter of the fit; a tenth of the training data held out, and generated non-digits worth a fifth of
-# each batch; after the fit the held-out tenth calibrates the probabilities and sets the reject
-# thresholds (``calibrate``).
+# half of each batch's images with a blank margin distorted, 30 epochs; a tenth of the training data held
+# out, and generated non-digits worth a fifth of each batch; after the fit the held-out tenth calibrates
+# the probabilities and sets the reject thresholds (``calibrate``).
 DEFAULT = TrainConfig()
 
 RECIPES = {"default": DEFAULT, "reference": REFERENCE}

@@ -51,7 +51,7 @@ class TrainConfig:
     epochs: int = _knob(30, "passes over the training data, >= 1")
     val_split: float = _knob(0.1, "share of the training data held out for validation and, after the fit, "
                                   "to calibrate the probabilities and set the reject thresholds, in [0, 1)")
-    average: float = _knob(0.25, "share of the fit, at its end, over which the weights are averaged (a "
+    average: float = _knob(0.0, "share of the fit, at its end, over which the weights are averaged (a "
                                 "snapshot every few steps) and the mean kept, in [0, 1]; 0 turns it off")
     patience: int = _knob(0, "early stopping: epochs without a lower validation loss (needs val_split)")
     shift: int = _knob(1, "largest random translation of each training image, in pixels (0-13)")

@@ -198,9 +198,7 @@ class MLP:
         Returns a history dict of per-epoch lists (epoch, loss, acc, val_loss, val_acc, lr, seconds).
         """
         x, y = self._training_arrays(x, y)
-        _check_fit_options(epochs, batch_size, weight_decay)
-        if not 0.0 <= average <= 1.0:
-            raise ValueError(f"average must be in [0, 1], got {average!r}")
+        _check_fit_options(epochs, batch_size, weight_decay, average)
         callbacks = list(callbacks)
         if patience:
             if validation_data is None:
@@ -215,7 +213,7 @@ class MLP:
         self.weight_decay = float(weight_decay)
         total = epochs * -(-len(x) // batch_size)
         lrs = learning_rates(optimizer.lr, schedule, total)
-        averaged = round(total * average)
+        averaged = round(total * average)   # the last ``averaged`` steps
         averager = WeightAverage(self.flat_params, total - averaged + 1) if averaged else None
         history = {k: [] for k in HISTORY_KEYS}
         try:
@@ -302,10 +300,12 @@ def learning_rates(lr: float, schedule: str, total_steps: int):
     return (lr * scale(step, total_steps) for step in range(total_steps))
 
 
-def _check_fit_options(epochs: int, batch_size: int, weight_decay: float):
+def _check_fit_options(epochs: int, batch_size: int, weight_decay: float, average: float = 0.0):
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if not 0.0 <= average <= 1.0:
+        raise ValueError(f"average must be in [0, 1], got {average!r}")
