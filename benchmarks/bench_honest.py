@@ -2,13 +2,16 @@
 
 Usage:
   python benchmarks/bench_honest.py --model M.npz [--data DIR] [--n-digits 10000] [--n-other 300]
-         [--seed 23] [--diagram docs/honest-reliability.png] [--grid docs/honest-rejected.png] [--out F.json]
+         [--seed 23] [--kinds nondigit|noise|all] [--diagram docs/honest-reliability.png]
+         [--grid docs/honest-rejected.png] [--out F.json]
 
 Every MNIST test digit is sent as a PNG upload (dark ink on white) through ``preprocess_image`` and
 ``mnistlite.quality.honest.judge`` (the decision the service makes on POST /predict). Prints the ECE
 (15 bins) and log loss before and after calibration, the share abstained, the error among the answered,
 the share that must be rejected to reach 0.5% error, and, for each kind of non-digit built by
-``nondigit_cases.py`` (its own generator and seed, not the training one), the share rejected.
+``nondigit_cases.py`` (its own generator and seed, not the training one), the share rejected; with
+``--kinds noise`` or ``all``, also for each kind of pure noise in ``noise_cases.py`` (its mean and lowest
+are printed apart, so the non-digit figures stay comparable).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+import noise_cases  # noqa: E402
 import nondigit_cases  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -84,6 +88,23 @@ def grid(images, path, cols=16):
     Image.fromarray(g).resize((cols * 60, rows * 60), Image.Resampling.NEAREST).save(path)
 
 
+def _kinds(model, cases, title, args, digits, out: dict, shown: list) -> list:
+    """Each kind of ``cases`` through preprocess_image and judge: its shares into ``out``, a few rejected
+    inputs onto ``shown``; returns the shares rejected."""
+    print(f"| {title} kind | rejected | unsure | not a digit |")
+    print("| --- | --- | --- | --- |")
+    for kind in cases.KINDS:
+        blobs = cases.make(kind, args.n_other, args.seed, digits=digits)
+        imgs = np.stack([preprocess_image(b) for b in blobs])
+        k = judge(model, imgs)
+        rej = float((k.verdict > 0).mean())
+        out[kind] = {"rejected": rej, "unsure": float((k.verdict == 1).mean()),
+                     "not_a_digit": float((k.verdict == 2).mean())}
+        print(f"| {kind} | {rej:.1%} | {(k.verdict == 1).mean():.1%} | {(k.verdict == 2).mean():.1%} |")
+        shown += [imgs[i] for i in np.flatnonzero(k.verdict > 0)[:8]]
+    return [v["rejected"] for v in out.values()]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
@@ -91,6 +112,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n-digits", type=int, default=10000)
     ap.add_argument("--n-other", type=int, default=300, help="inputs per non-digit kind")
     ap.add_argument("--seed", type=int, default=23)
+    ap.add_argument("--kinds", choices=("nondigit", "noise", "all"), default="nondigit",
+                    help="non-digit kinds (nondigit_cases.py), pure noise kinds (noise_cases.py) or both")
     ap.add_argument("--diagram", help="reliability diagram PNG")
     ap.add_argument("--grid", help="PNG grid of rejected non-digits (what the model saw)")
     ap.add_argument("--out", help="figures as JSON")
@@ -129,21 +152,15 @@ def main(argv=None) -> int:
     if args.diagram:
         reliability(yt, {"calibrated": j.proba, "raw softmax": raw}, args.diagram)
 
-    fig["kinds"], shown = {}, []
-    print("| non-digit kind | rejected | unsure | not a digit |")
-    print("| --- | --- | --- | --- |")
-    for kind in nondigit_cases.KINDS:
-        blobs = nondigit_cases.make(kind, args.n_other, args.seed, digits=xt)
-        imgs = np.stack([preprocess_image(b) for b in blobs])
-        k = judge(model, imgs)
-        rej = float((k.verdict > 0).mean())
-        fig["kinds"][kind] = {"rejected": rej, "unsure": float((k.verdict == 1).mean()),
-                              "not_a_digit": float((k.verdict == 2).mean())}
-        print(f"| {kind} | {rej:.1%} | {(k.verdict == 1).mean():.1%} | {(k.verdict == 2).mean():.1%} |")
-        shown += [imgs[i] for i in np.flatnonzero(k.verdict > 0)[:8]]
-    rates = [v["rejected"] for v in fig["kinds"].values()]
-    fig["nondigit_mean_rejected"], fig["nondigit_min_rejected"] = float(np.mean(rates)), float(min(rates))
-    print(f"non-digits rejected: mean {np.mean(rates):.1%}, lowest {min(rates):.1%}")
+    shown = []
+    sets = {"nondigit": (nondigit_cases, "non-digit"), "noise": (noise_cases, "pure noise")}
+    for name, (cases, title) in sets.items():
+        if args.kinds not in (name, "all"):
+            continue
+        rates = _kinds(model, cases, title, args, xt, fig.setdefault("kinds" if name == "nondigit" else
+                                                                     "noise_kinds", {}), shown)
+        fig[f"{name}_mean_rejected"], fig[f"{name}_min_rejected"] = float(np.mean(rates)), float(min(rates))
+        print(f"{title} rejected: mean {np.mean(rates):.1%}, lowest {min(rates):.1%}")
     if args.grid:
         grid(shown, args.grid)
     if args.out:

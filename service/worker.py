@@ -20,7 +20,7 @@ from gunicorn.http import errors as http_errors
 from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
 
-from . import handoff
+from . import handoff, onewrite
 
 # Kinds with a more precise status than 400; every other parse error of a request is a 400.
 _STATUS = {
@@ -81,9 +81,12 @@ class BalancedServer(StreamServer):
 
 class JSONErrorWorker(GeventWorker):
     """``worker_class = "service.worker.JSONErrorWorker"``: gevent, with JSON answers to parse errors,
-    turns among kept-alive connections, and even shares of the connections among the workers."""
+    turns among kept-alive connections, even shares of the connections among the workers, and each
+    answer's head and body in one write (service/onewrite.py), and settings read as plain attributes."""
 
     def run(self):
+        onewrite.install()
+        plain_settings(self.cfg)
         board = getattr(self, "handoff_board", None)
         if board is not None:
             BalancedServer.gate = handoff.AcceptGate(board, self.handoff_slot)
@@ -120,6 +123,19 @@ class JSONErrorWorker(GeventWorker):
             util.write_nonblock(client, error_response(*answer, exc))
         except Exception:  # noqa: BLE001 - the client may be gone already; nothing more to tell it
             self.log.debug("Failed to send error message.")
+
+
+def plain_settings(cfg) -> None:
+    """Store each of gunicorn's settings on ``cfg`` itself, so that reading one is a plain attribute.
+
+    gunicorn's ``Config`` answers every ``cfg.name`` through ``__getattr__`` and the setting's ``get()``,
+    and parsing and answering one request reads some twenty of them. A worker's settings never change
+    after its fork (a reload forks new workers), so its copy can hold the values. Names the class
+    itself defines (``is_ssl``, ``address``, ...) stay as they are.
+    """
+    for name, setting in cfg.settings.items():
+        if not hasattr(type(cfg), name):
+            object.__setattr__(cfg, name, setting.get())   # Config.__setattr__ refuses setting names
 
 
 def take_turns(conn) -> None:

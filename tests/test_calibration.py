@@ -19,6 +19,7 @@ from mnistlite.nn.calibration import (
     decide,
     fit_temperature,
     reject_for_error,
+    top_two,
 )
 from mnistlite.recipe import calibrate
 
@@ -196,3 +197,19 @@ def test_generated_noise_is_cleaned_as_noise_uploads_are():
         to_mnist(a, info)
         paths.append(info["path"])
     assert paths.count("photo") >= 24
+
+
+@given(st.integers(1, 40), st.integers(2, 12), st.integers(0, 2**31 - 1), st.booleans())
+def test_decide_follows_the_top_two_rule_exactly(n, k, seed, ties):
+    # decide finds each row's two largest without sorting: its verdicts must be the rule written
+    # with top_two, ties and thresholds met exactly included.
+    rng = np.random.default_rng(seed)
+    p = rng.random((n, k)).astype(np.float32)
+    if ties:
+        p = np.round(p, 1)
+    p += np.float32(1e-3)
+    p /= p.sum(axis=1, keepdims=True)
+    p1, pair, _, _ = top_two(p)
+    cal = Calibration(1.0, float(np.median(p1)), float(np.median(pair)))
+    expected = np.where(p1 >= cal.min_confidence, 0, np.where(pair >= cal.min_pair, 1, 2))
+    assert decide(p, cal).tolist() == expected.tolist()

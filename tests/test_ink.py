@@ -1,4 +1,5 @@
 """Finding the digit in photos and damaged scans (mnistlite/images/ink.py) and through preprocess_image."""
+import copy
 import io
 import itertools
 
@@ -163,3 +164,74 @@ def test_stroke_width_estimate():
     d = Image.new("L", (60, 60))
     ImageDraw.Draw(d).line([(5, 5), (55, 55)], fill=255, width=1)
     assert ink.stroke_width(np.asarray(d) > 0) < 1.6
+
+
+def _noise_upload(rng) -> bytes:
+    """Pure noise as an upload, no digit in it: any kind, level, density, size (100-600 px, not square),
+    grey or colour, PNG or JPEG."""
+    h, w = (int(v) for v in rng.integers(100, 601, 2))
+    kind = int(rng.integers(5))
+    if kind == 0:     # uniform over a random range
+        lo = rng.uniform(0, 120)
+        a = rng.uniform(lo, rng.uniform(lo + 60, 256), (h, w))
+    elif kind == 1:   # Gaussian, any mean and sigma
+        a = rng.normal(rng.uniform(40, 220), rng.uniform(10, 90), (h, w))
+    elif kind == 2:   # colour: channels independent
+        a = rng.normal(rng.uniform(60, 200, 3), rng.uniform(20, 80, 3), (h, w, 3))
+    elif kind == 3:   # specks on paper, either polarity, 0.3% to 30% of the pixels
+        paper, speck = rng.uniform(190, 255), rng.uniform(0, 80)
+        if rng.random() < 0.3:
+            paper, speck = 255 - paper, 255 - speck
+        a = np.where(rng.random((h, w)) < np.exp(rng.uniform(np.log(0.003), np.log(0.3))), speck, paper)
+    else:             # a dark frame: sensor noise near black
+        a = rng.normal(rng.uniform(5, 40), rng.uniform(3, 15), (h, w, 3))
+    im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    buf = io.BytesIO()
+    if rng.random() < 0.5:
+        im.save(buf, "JPEG", quality=int(rng.integers(30, 95)))
+    else:
+        im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_photos_of_pure_noise_come_out_empty_and_are_not_a_digit(small_model):
+    """Noise holds no digit: preprocessing must not blow one of its grains up into a digit-like blob."""
+    from mnistlite.nn.calibration import NOT_A_DIGIT, Calibration
+    from mnistlite.quality.honest import judge
+
+    rng = np.random.default_rng(23)
+    out, infos = [], []
+    for _ in range(60):
+        infos.append({})
+        out.append(preprocess_image(_noise_upload(rng), info=infos[-1]))
+    out = np.stack(out)
+    assert not out.any()
+    assert all(i["empty"] and i["reason"] for i in infos)
+    assert sum(i["reason"].startswith("noise") for i in infos) >= 30   # the rest: "no ink stands out"
+    model = copy.deepcopy(small_model)
+    model.calibration = Calibration(temperature=1.0, min_confidence=0.0)   # answers every digit
+    assert (judge(model, out).verdict == NOT_A_DIGIT).all()
+
+
+@pytest.mark.parametrize("damage", ["grain", "specks", "salt and pepper"])
+def test_noisy_photos_of_digits_are_still_read(damage, mnist_uint8, small_model):
+    """A digit under heavy noise is still a digit: the noise rule looks for one coherent stroke."""
+    _, (x, y) = mnist_uint8
+    rng = np.random.default_rng(6)
+    digits, empty = [], 0
+    for i in range(30):
+        blob = _photo(x[i], rng, specks=damage == "specks")
+        g = np.asarray(Image.open(io.BytesIO(blob)).convert("L"), float)
+        if damage == "grain":
+            g = g + rng.normal(0, 25, g.shape)
+        elif damage == "salt and pepper":
+            u = rng.random(g.shape)
+            g[u < 0.02] = 0
+            g[u > 0.98] = 255
+        info = {}
+        buf = io.BytesIO()
+        Image.fromarray(np.clip(g, 0, 255).astype(np.uint8)).save(buf, "PNG")
+        digits.append(preprocess_image(buf.getvalue(), info=info))
+        empty += info["empty"]
+    assert empty == 0
+    assert (small_model.predict(np.stack(digits)) == y[:30]).mean() >= 0.8

@@ -194,3 +194,16 @@ def test_one_image_is_judged_as_in_a_batch(mnist_uint8):
     # Small batches check rules on Python scalars; large ones rule by rule over the batch: same reasons.
     for lo in range(0, len(x), 29):
         assert corruption_reasons(x[lo:lo + 29]) == reasons[lo:lo + 29]
+
+
+def test_single_image_path_gives_the_batch_statistics_exactly(mnist_uint8):
+    # One image (a service upload) takes a shorter path: every statistic must be the value the batch
+    # path gives for that image alone, to the last bit, so no reason or threshold can move.
+    from mnistlite.quality.detector import _one, image_stats
+
+    _, (x_test, _) = mnist_uint8
+    x = np.concatenate([x_test[:300], np.zeros((1, 28, 28), np.uint8), np.full((1, 28, 28), 255, np.uint8)]
+                       + [noise.make(k, 40, seed=3, digits=x_test) for k in noise.ALL_KINDS])
+    for im in x:
+        batch = {k: v[0].item() for k, v in image_stats(im[None]).items()}
+        assert _one(im) == batch

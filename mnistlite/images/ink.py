@@ -15,11 +15,12 @@ import numpy as np
 from ..nn.arrays import aany as _any
 from ..nn.arrays import amax as _max
 from ..nn.arrays import amin as _min
+from .grain import is_noise, scattered
 from .morphology import dilate, label, median3
 from .stroke import STROKE, normalise_stroke, stroke_width
 
 __all__ = ["WORK", "SMALL", "FLAT", "STROKE", "is_flat", "shrink", "background", "select", "clean",
-           "declutter", "label", "median3", "stroke_width", "normalise_stroke"]
+           "is_noise", "scattered", "declutter", "label", "median3", "stroke_width", "normalise_stroke"]
 
 class Frame(NamedTuple):
     level: float
@@ -169,7 +170,8 @@ def background(a: np.ndarray, q: float, blocks: int = 16) -> np.ndarray:
     return np.asarray(up)[:h, :w]
 
 
-def select(ink: np.ndarray, mask: np.ndarray, *, photo: bool = True, anywhere: bool = False) -> np.ndarray:
+def select(ink: np.ndarray, mask: np.ndarray, *, photo: bool = True, anywhere: bool = False,
+           stats: dict | None = None) -> np.ndarray:
     """Bool (h, w): the components of ``mask`` that form the digit.
 
     The component with the most ink mass times mean contrast is the digit; in a photo, components
@@ -177,7 +179,8 @@ def select(ink: np.ndarray, mask: np.ndarray, *, photo: bool = True, anywhere: b
     nothing else is left. Components near the digit with >= 5% of its mass and >= 40% of its mean
     contrast join it (a 5's detached bar, a broken pen line), and in a small picture so does any
     piece within the digit's box; with ``anywhere``, pieces with that share join wherever they lie.
-    Grain, speckles, dots and faint shadow fringes do not.
+    Grain, speckles, dots and faint shadow fringes do not. ``stats``, when given, gets ``share``: the
+    kept components' ink mass over that of all components passed over neither as frame nor as huge.
     """
     h, w = mask.shape
     lab, n = label(mask)
@@ -214,17 +217,20 @@ def select(ink: np.ndarray, mask: np.ndarray, *, photo: bool = True, anywhere: b
         heavy = (mass >= 0.05 * mass[main]) | (inside & (not photo))
         keep = good & near & (mean >= 0.4 * mean[main]) & heavy
     keep[main] = True
+    if stats is not None:
+        stats["share"] = float(mass[keep].sum() / max(float(mass[keep | good].sum()), 1e-12))
     return keep[np.maximum(lab, 0)] & on
 
 
-def clean(g: np.ndarray) -> np.ndarray:
+def clean(g: np.ndarray, info: dict | None = None) -> np.ndarray:
     """uint8 (h, w) photo or damaged scan -> uint8 white-on-black image holding only the digit's ink.
 
     Shrinks to WORK and removes impulse noise; then works on log intensity, where uneven light and
     shadow divide rather than add: a smooth background estimate is subtracted, the ink's polarity
     is the side with the stronger extreme, ink above the noise is thresholded, the digit's connected
     components are kept and their ink stretched to 0..255. All zeros when no ink stands out; a small
-    picture where no component holds most of the ink (noise) comes back unchanged.
+    picture where no component holds most of the ink (noise) comes back unchanged. Given ``info``, a
+    photo whose ink is pure noise (``is_noise``) gives all zeros and sets ``info["noise"]``.
     """
     a = shrink(g)
     photo = max(g.shape) > SMALL
@@ -253,8 +259,12 @@ def clean(g: np.ndarray) -> np.ndarray:
     if peak < 0.25:     # under ~22% contrast: nothing stands out as ink
         return np.zeros(a.shape, np.uint8)
     mask = ink > t
-    keep = select(ink, mask, photo=photo)
+    stats: dict = {}
+    keep = select(ink, mask, photo=photo, stats=stats)
     if not keep.any():
+        return np.zeros(a.shape, np.uint8)
+    if info is not None and photo and is_noise(keep, stats["share"]):
+        info["noise"] = True
         return np.zeros(a.shape, np.uint8)
     if not photo and ink[dilate(keep, 1)].sum() < (0.85 if impulse else 0.5) * ink.sum():
         return g    # no component stands out (noise, not a digit): left for the detector to judge

@@ -14,18 +14,20 @@ from ..nn.arrays import amax as _max
 from ..nn.arrays import amin as _min
 from ..nn.arrays import asum as _sum
 from ..nn.arrays import to_float, to_model_input  # noqa: F401  (re-exported: the images' public names)
-from . import ink
+from . import grain, ink
 from .decode import MIN_CONTRAST, decode_image
 
 # Bump when the mapping from pixels to model input changes; saved in every model file.
 # 2: photos and damaged scans cleaned first (ink.py); 3: digits filling their frame read against
-# their flat background, every picture reduced to the working size first
-PREPROCESSING_VERSION = 3
+# their flat background, every picture reduced to the working size first; 4: the noise rule (pure
+# noise comes out empty)
+PREPROCESSING_VERSION = 4
 
 # User images (any size, mode, polarity) -> MNIST form. Pillow is imported inside functions.
 INK_FRACTION = 0.1    # of the contrast: fainter pixels do not widen the ink bounding box
 NOISE_LEVEL = 8       # of 255: margin pixels this faint are compression noise when shrinking
 CLEAR_INK = (96, 0.002)   # levels from the background, share of pixels: ink no preprocessing may lose
+NOISE_REASON = "noise: no stroke stands out, only grain spread over the picture"
 BOX = 20              # MNIST: longest side of the digit, inside a FIELD x FIELD image
 FIELD = 28
 _LEVELS = np.arange(256, dtype=np.float32)
@@ -69,7 +71,8 @@ def _lut(bg: int, invert: bool, contrast: int) -> np.ndarray:
     return table
 
 
-def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarray:
+def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None, *,
+             noise_rule: bool = True) -> np.ndarray:
     """uint8 (h, w) grayscale of any polarity -> uint8 (28, 28) white-on-black digit, the MNIST way.
 
     A picture whose border is not one flat level (a photo: uneven light, shadow, grain, page edges;
@@ -82,8 +85,10 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarr
     ink box, strokes far thinner or thicker than MNIST's brought towards its width (crops that must
     shrink only), longest side scaled to 20 px (Lanczos), centre of mass on pixel (14, 14). A
     picture with no ink gives all zeros, and one with clear ink never does: when cleaning loses it,
-    the picture is read as it is. ``info``, when given, is filled as ``preprocess_image`` documents;
-    ``pause`` likewise.
+    the picture is read as it is. The noise rule: a photo whose ink is pure noise (``grain.is_noise``,
+    ``grain.scattered``) or a page of scattered specks gives all zeros too (``noise_rule=False``: read as
+    before, for the training pool's noise). ``info``, when given, is filled as ``preprocess_image``
+    documents; ``pause`` likewise.
     """
     if info is None:
         info = {}
@@ -99,29 +104,42 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None) -> np.ndarr
         pause()
     if flat or level is not None:
         info["path"] = "flat" if flat else "frame"
-        return _place(work, level, info)
+        return _place(work, level, info, noise_rule and flat)
     info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
-    cleaned = ink.clean(g)
+    cleaned = ink.clean(g, info if noise_rule else None)
     if pause is not None:
         pause()
-    out = _place(cleaned, None, info)
+    if info.pop("noise", False):   # a grain blown up to 20 px would pass for a digit: nothing placed
+        info.update(declutter=False, stroke=False, empty=True, reason=NOISE_REASON)
+        out = np.zeros((FIELD, FIELD), np.uint8)
+    else:
+        out = _place(cleaned, None, info)
     if info["empty"] and _clear_ink(work):
-        # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish).
+        # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish), unless
+        # that ink is specks scattered over a whole photo: noise's extremes, not a lost digit.
+        far = _far(work)
+        if noise_rule and max(g.shape) > ink.SMALL and grain.scattered(far, _bbox(far)):
+            info["reason"] = NOISE_REASON
+            return out
         info["fallback"] = True
         out = _place(work, None, info)
     return out
 
 
+def _far(g: np.ndarray) -> np.ndarray:
+    """Bool (h, w): the pixels of uint8 ``g`` CLEAR_INK[0] levels or more off its border's median."""
+    return np.abs(g.astype(np.int16) - _border_median(g)) >= CLEAR_INK[0]
+
+
 def _clear_ink(g: np.ndarray) -> bool:
     """True when uint8 (h, w) ``g`` has clear ink: CLEAR_INK[1] of its pixels (and >= 4) differ from the
     border's median level by CLEAR_INK[0] or more."""
-    far = np.abs(g.astype(np.int16) - _border_median(g)) >= CLEAR_INK[0]
-    return np.count_nonzero(far) >= max(4, CLEAR_INK[1] * g.size)
+    return np.count_nonzero(_far(g)) >= max(4, CLEAR_INK[1] * g.size)
 
 
-def _place(g: np.ndarray, level: int | None, info: dict) -> np.ndarray:
+def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = False) -> np.ndarray:
     """The rest of ``to_mnist`` on a flat or cleaned uint8 (h, w) picture, ``level`` its background
-    (None: the border's median)."""
+    (None: the border's median); ``noise_rule``: a big picture's specks scattered over it give zeros."""
     info.update(declutter=False, stroke=False, empty=True, reason=None)   # empty until ink is placed
     out = np.zeros((FIELD, FIELD), np.uint8)
     bg = _border_median(g) if level is None else level
@@ -143,6 +161,9 @@ def _place(g: np.ndarray, level: int | None, info: dict) -> np.ndarray:
                 info["declutter"] = True
                 g, mask = cleared, cleared_mask
     r0, r1, c0, c1 = _bbox(mask)
+    if noise_rule and max(g.shape) > ink.SMALL and grain.scattered(mask, (r0, r1, c0, c1)):
+        info["reason"] = NOISE_REASON    # specks over a whole page: no digit to place
+        return out
     # One lookup table does inversion, background removal and contrast stretch on the crop only;
     # none when already white-on-black with full contrast (MNIST itself): the identity.
     lut = _lut(bg, invert, contrast) if invert or bg or contrast != 255 else None

@@ -112,7 +112,9 @@ def decide(p, calibration: Calibration | None, max_logit=None):
     out = np.zeros(len(p), np.int8)
     if calibration is None or not len(p):
         return out
-    p1, pair, _, _ = top_two(p)
+    two = np.partition(p, -2, axis=1)[:, -2:]   # each row's two largest values, the larger last
+    p1 = two[:, 1]
+    pair = p1 + two[:, 0]   # top_two's values, without sorting whole rows
     low = p1 < calibration.min_confidence
     out[low & (pair >= calibration.min_pair)] = UNSURE
     out[low & (pair < calibration.min_pair)] = NOT_A_DIGIT

@@ -85,6 +85,17 @@ def test_blank_input_is_not_a_digit_in_every_route(calibrated, digits, to_png):
     assert 'mnistlite_abstentions_total{reason="not_a_digit"} 3.0' in metrics, metrics
 
 
+def test_a_photo_of_pure_noise_is_not_a_digit_and_says_why(calibrated, to_png):
+    """Preprocessing's noise rule reaches the answer: no grain is blown up into a digit to be judged."""
+    client = _client(calibrated)
+    rng = np.random.default_rng(7)
+    for noise in (rng.integers(0, 256, (240, 320)), rng.normal(128, 50, (300, 200)).clip(0, 255)):
+        r = client.simulate_post("/predict", body=to_png(noise.astype(np.uint8)),
+                                 headers={"Content-Type": "image/png"})
+        assert r.json["abstain"] is True and r.json["abstain_reason"] == "not_a_digit", r.json
+        assert r.json["warnings"][0].startswith("noise"), r.json
+
+
 def test_the_confidence_threshold_is_applied(calibrated, digits):
     """Just above a digit's calibrated confidence the answer is "unsure, between a and b"; just below,
     the digit. A service that ignores the threshold fails one of the two."""
