@@ -36,7 +36,7 @@ class TrainConfig:
     project's default recipe; ``scripts/train.py`` makes one flag per field from this declaration.
     """
 
-    hidden: tuple = _knob((512, 256), "hidden-layer widths, e.g. 128 or 512,256 (0: softmax regression)",
+    hidden: tuple = _knob((384, 256), "hidden-layer widths, e.g. 128 or 384,256 (0: softmax regression)",
                           metavar="SIZES")
     activation: str = _knob("relu", "hidden-layer nonlinearity", choices=ACTIVATIONS)
     dropout: float = _knob(0.0, "share of hidden units dropped in training, in [0, 1)")
@@ -48,14 +48,16 @@ class TrainConfig:
     label_smoothing: float = _knob(0.1, "label smoothing of the loss, in [0, 1)")
     schedule: str = _knob("cosine", "learning-rate schedule over the whole fit", choices=SCHEDULES)
     batch_size: int = _knob(256, "images per optimizer step, >= 1")
-    epochs: int = _knob(32, "passes over the training data, >= 1")
+    epochs: int = _knob(30, "passes over the training data, >= 1")
     val_split: float = _knob(0.1, "share of the training data held out for validation and, after the fit, "
                                   "to calibrate the probabilities and set the reject thresholds, in [0, 1)")
+    average: float = _knob(0.0, "share of the fit, at its end, over which the weights are averaged (a "
+                                "snapshot every few steps) and the mean kept, in [0, 1]; 0 turns it off")
     patience: int = _knob(0, "early stopping: epochs without a lower validation loss (needs val_split)")
     shift: int = _knob(1, "largest random translation of each training image, in pixels (0-13)")
     augment: float = _knob(0.5, "share of each batch distorted (rotation, shear, scale, stroke width, "
                                 "blur, clutter), in [0, 1]; 0 turns it off")
-    outliers: float = _knob(0.15, "generated non-digits (scribbles, letters, textures, ...) added to each "
+    outliers: float = _knob(0.2, "generated non-digits (scribbles, letters, textures, ...) added to each "
                                  "batch with a uniform target, as a share of it, in [0, 1]; 0 turns it off")
     seed: int = _knob(0, "seed of every random draw (init, shuffling, augmentation), >= 0")
     n_inputs: int = _knob(784, "inputs per example (784 for 28x28 images)", cli=False)
@@ -76,7 +78,7 @@ class TrainConfig:
                 raise ConfigError(name, f"{name} must be one of {sorted(choices)}, got {value!r}")
         if not self.lr > 0:
             raise ConfigError("lr", f"lr must be > 0, got {self.lr!r}")
-        for name in ("augment", "outliers"):
+        for name in ("augment", "outliers", "average"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(name, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         for name in ("dropout", "label_smoothing", "val_split", "momentum"):
@@ -112,8 +114,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        """Build from a dict (as saved in a model file); unknown keys are an error, not ignored."""
-        return strict_from_dict(cls, d, "TrainConfig")
+        """Build from a dict (as saved in a model file); unknown keys are an error, not ignored. A file
+        from before ``average`` existed kept its last step's weights: it reads as 0, not the default."""
+        return strict_from_dict(cls, {"average": 0.0, **d}, "TrainConfig")
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from .arrays import to_model_input
+from .averaging import WeightAverage
 from .calibration import Calibration, calibrated_proba
 from .callbacks import EarlyStopping
 from .config import TrainConfig
@@ -181,7 +182,8 @@ class MLP:
 
     def fit(self, x, y, *, epochs: int = 5, batch_size: int = 32, optimizer: Optimizer | None = None,
             schedule: str = "constant", validation_data=None, label_smoothing: float = 0.0,
-            weight_decay: float = 0.0, batch_hook=None, patience: int = 0, callbacks=()):
+            weight_decay: float = 0.0, batch_hook=None, patience: int = 0, callbacks=(),
+            average: float = 0.0):
         """Train on x: (n, n_inputs) float32 in [0, 1] (or uint8 (n, 28, 28)), y: (n,) int labels.
 
         Mini-batches are shuffled from the model's generator, so the same seed and data give
@@ -189,11 +191,14 @@ class MLP:
         step (augmentation, extra examples); it gets the model's generator. ``weight_decay`` is an L2 term
         added to the loss. ``callbacks`` are called as ``cb(record, model)`` after each epoch (see
         ``callbacks.py``); a true return stops. ``patience`` > 0 adds ``EarlyStopping(patience)``, which
-        needs ``validation_data``. A non-finite loss or weight raises ``TrainingDiverged``.
+        needs ``validation_data``. ``average`` > 0 ends the fit with the mean of the weights taken every
+        few steps over that share of its steps, at the end (``averaging.py``), before the last epoch's
+        validation (early stopping may then still restore an earlier epoch's weights). A non-finite loss
+        or weight raises ``TrainingDiverged``.
         Returns a history dict of per-epoch lists (epoch, loss, acc, val_loss, val_acc, lr, seconds).
         """
         x, y = self._training_arrays(x, y)
-        _check_fit_options(epochs, batch_size, weight_decay)
+        _check_fit_options(epochs, batch_size, weight_decay, average)
         callbacks = list(callbacks)
         if patience:
             if validation_data is None:
@@ -206,7 +211,10 @@ class MLP:
         optimizer.bind(self.flat_params, self.flat_grads, [d.W for d in self.dense])
         self.loss = SoftmaxCrossEntropy(label_smoothing)
         self.weight_decay = float(weight_decay)
-        lrs = learning_rates(optimizer.lr, schedule, epochs * -(-len(x) // batch_size))
+        total = epochs * -(-len(x) // batch_size)
+        lrs = learning_rates(optimizer.lr, schedule, total)
+        averaged = round(total * average)   # the last ``averaged`` steps
+        averager = WeightAverage(self.flat_params, total - averaged + 1) if averaged else None
         history = {k: [] for k in HISTORY_KEYS}
         try:
             for epoch in range(1, epochs + 1):
@@ -214,8 +222,10 @@ class MLP:
                 batches = minibatches(x, y, batch_size, self.rng)
                 # overflow shows as a non-finite loss or weight, checked (and named) once per epoch
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    loss, acc, lr = self._train_epoch(batches, batch_hook, optimizer, lrs)
+                    loss, acc, lr = self._train_epoch(batches, batch_hook, optimizer, lrs, averager)
                 self._check_finite(epoch, loss, lr)
+                if averager is not None and epoch == epochs:
+                    averager.finish()
                 record = {"epoch": epoch, "loss": loss, "acc": acc, "lr": lr,
                           "val_loss": None, "val_acc": None}
                 if validation_data is not None:
@@ -253,7 +263,7 @@ class MLP:
             raise ValueError(f"labels must be in [0, {self.layer_sizes[-1]}), got {y.min()}..{y.max()}")
         return x, y
 
-    def _train_epoch(self, batches, batch_hook, optimizer: Optimizer, lrs):
+    def _train_epoch(self, batches, batch_hook, optimizer: Optimizer, lrs, averager=None):
         """One optimizer step per (xb, yb) batch. Returns the epoch's (mean loss, accuracy, last lr)."""
         loss_sum, correct, seen, labelled = 0.0, 0, 0, 0
         for xb, yb in batches:
@@ -267,6 +277,8 @@ class MLP:
             # outlier rows (label -1, no class) count in the loss, not in the accuracy
             labelled += len(yb) if yb[-1] >= 0 else int(np.count_nonzero(yb >= 0))
             optimizer.step(lr)
+            if averager is not None:
+                averager.step()
         return loss_sum / seen, correct / max(labelled, 1), lr
 
 
@@ -288,10 +300,12 @@ def learning_rates(lr: float, schedule: str, total_steps: int):
     return (lr * scale(step, total_steps) for step in range(total_steps))
 
 
-def _check_fit_options(epochs: int, batch_size: int, weight_decay: float):
+def _check_fit_options(epochs: int, batch_size: int, weight_decay: float, average: float = 0.0):
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if not 0.0 <= average <= 1.0:
+        raise ValueError(f"average must be in [0, 1], got {average!r}")
