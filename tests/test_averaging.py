@@ -116,3 +116,11 @@ def test_an_old_model_file_reads_as_not_averaged(tmp_path):
     old = ml.load(tmp_path / "old.npz")
     assert old.config.average == 0.0
     assert old.config.replace(average=0.25) == model.config
+
+
+def test_a_config_without_averaging_is_saved_as_earlier_versions_read_it():
+    # earlier versions refuse unknown fields: the off knob must not appear in the saved config
+    d = TrainConfig().to_dict()
+    assert "average" not in d
+    assert TrainConfig.from_dict(d) == TrainConfig()
+    assert TrainConfig.from_dict(TrainConfig(average=0.25).to_dict()).average == 0.25

@@ -110,6 +110,10 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        if not self.average:
+            # off, it is left out: a model file written without averaging stays readable by versions
+            # from before the knob, so rolling the code back keeps serving today's models
+            del d["average"]
         return d
 
     @classmethod
