@@ -61,6 +61,12 @@ def reliability(y, p, path, n_bins=15):
     d = ImageDraw.Draw(img)
     d.rectangle([pad, pad, pad + size, pad + size], outline="black")
     d.line([(pad, pad + size), (pad + size, pad)], fill=(160, 160, 160))
+    for t in (0.0, 0.25, 0.5, 0.75, 1.0):   # ticks on both axes
+        tx, ty = pad + t * size, pad + size - t * size
+        d.line([(tx, pad + size), (tx, pad + size + 4)], fill="black")
+        d.line([(pad - 4, ty), (pad, ty)], fill="black")
+        d.text((tx - 8, pad + size + 6), f"{t:g}", fill="black")
+        d.text((pad - 30, ty - 6), f"{t:g}", fill="black")
     for (name, q), colour in zip(p.items(), ((200, 60, 30), (30, 90, 200)), strict=True):
         conf, pred = q.max(1), q.argmax(1)
         bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
@@ -71,21 +77,32 @@ def reliability(y, p, path, n_bins=15):
         for x_, y_ in xy:
             d.ellipse([x_ - 3, y_ - 3, x_ + 3, y_ + 3], fill=colour)
         d.text((pad + 8, pad + 8 + 14 * list(p).index(name)), name, fill=colour)
-    d.text((pad, pad + size + 8), "confidence (0 .. 1) ->   accuracy per bin (up); grey: perfect",
+    d.text((pad, pad + size + 20), "confidence ->   accuracy per bin (up; bins of >= 20); grey: perfect",
            fill="black")
     img.save(path)
 
 
-def grid(images, path, cols=16):
-    from PIL import Image
+def grid(shown, path, per_row=6):
+    """One row per kind: its name, then rejected uploads as sent and the 28x28 image the model saw
+    (framed in grey, so an all-black one still shows)."""
+    import io
 
-    n = len(images)
-    rows = -(-n // cols)
-    g = np.zeros((rows * 30, cols * 30), np.uint8)
-    for i, a in enumerate(images):
-        r, c = divmod(i, cols)
-        g[r * 30 + 1:r * 30 + 29, c * 30 + 1:c * 30 + 29] = a
-    Image.fromarray(g).resize((cols * 60, rows * 60), Image.Resampling.NEAREST).save(path)
+    from PIL import Image, ImageDraw, ImageOps
+
+    kinds = list(dict.fromkeys(k for k, _, _ in shown))
+    cell, label = 64, 110
+    g = Image.new("L", (label + per_row * 2 * (cell + 4), len(kinds) * (cell + 8)), 255)
+    d = ImageDraw.Draw(g)
+    for r, kind in enumerate(kinds):
+        y = r * (cell + 8) + 4
+        d.text((4, y + cell // 2 - 6), kind, fill=0)
+        for c, (_, blob, img) in enumerate([s for s in shown if s[0] == kind][:per_row]):
+            x = label + c * 2 * (cell + 4)
+            sent = ImageOps.pad(Image.open(io.BytesIO(blob)).convert("L"), (cell, cell), color=255)
+            g.paste(sent, (x, y))
+            g.paste(Image.fromarray(img).resize((cell, cell), Image.Resampling.NEAREST), (x + cell + 2, y))
+            d.rectangle((x + cell + 1, y - 1, x + 2 * cell + 2, y + cell), outline=160)
+    g.save(path)
 
 
 def _kinds(model, cases, title, args, digits, out: dict, shown: list) -> list:
@@ -101,7 +118,7 @@ def _kinds(model, cases, title, args, digits, out: dict, shown: list) -> list:
         out[kind] = {"rejected": rej, "unsure": float((k.verdict == 1).mean()),
                      "not_a_digit": float((k.verdict == 2).mean())}
         print(f"| {kind} | {rej:.1%} | {(k.verdict == 1).mean():.1%} | {(k.verdict == 2).mean():.1%} |")
-        shown += [imgs[i] for i in np.flatnonzero(k.verdict > 0)[:8]]
+        shown += [(kind, blobs[i], imgs[i]) for i in np.flatnonzero(k.verdict > 0)[:6]]
     return [v["rejected"] for v in out.values()]
 
 
