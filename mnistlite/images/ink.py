@@ -15,12 +15,12 @@ import numpy as np
 from ..nn.arrays import aany as _any
 from ..nn.arrays import amax as _max
 from ..nn.arrays import amin as _min
-from .grain import is_noise, scattered
+from .grain import is_noise
 from .morphology import dilate, label, median3
 from .stroke import STROKE, normalise_stroke, stroke_width
 
 __all__ = ["WORK", "SMALL", "FLAT", "STROKE", "is_flat", "shrink", "background", "select", "clean",
-           "is_noise", "scattered", "declutter", "label", "median3", "stroke_width", "normalise_stroke"]
+           "declutter", "label", "median3", "stroke_width", "normalise_stroke"]
 
 class Frame(NamedTuple):
     level: float

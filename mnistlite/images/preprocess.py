@@ -114,10 +114,10 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None, *,
         out = np.zeros((FIELD, FIELD), np.uint8)
     else:
         out = _place(cleaned, None, info)
-    if info["empty"] and _clear_ink(work):
+    far = _far(work) if info["empty"] else None
+    if far is not None and _clear_ink(far):
         # The cleaning lost ink that stands out plainly (a guard: a digit must never vanish), unless
         # that ink is specks scattered over a whole photo: noise's extremes, not a lost digit.
-        far = _far(work)
         if noise_rule and max(g.shape) > ink.SMALL and grain.scattered(far, _bbox(far)):
             info["reason"] = NOISE_REASON
             return out
@@ -131,10 +131,9 @@ def _far(g: np.ndarray) -> np.ndarray:
     return np.abs(g.astype(np.int16) - _border_median(g)) >= CLEAR_INK[0]
 
 
-def _clear_ink(g: np.ndarray) -> bool:
-    """True when uint8 (h, w) ``g`` has clear ink: CLEAR_INK[1] of its pixels (and >= 4) differ from the
-    border's median level by CLEAR_INK[0] or more."""
-    return np.count_nonzero(_far(g)) >= max(4, CLEAR_INK[1] * g.size)
+def _clear_ink(far: np.ndarray) -> bool:
+    """True when a picture has clear ink: CLEAR_INK[1] of its pixels (and >= 4) are ``far`` (``_far``)."""
+    return np.count_nonzero(far) >= max(4, CLEAR_INK[1] * far.size)
 
 
 def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = False) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Weight averaging over the end of a fit (stochastic weight averaging): the mean of the parameters taken
 every few optimizer steps over the last epochs, which the model keeps instead of its last step's weights.
 
-The averaged weights sit in a wider, flatter part of the loss surface than any single step's, which
-ranks the model's errors better for the reject rule at no cost at inference.
+The averaged weights sit in a wider, flatter part of the loss surface than any single step's, at no cost
+at inference. It is opt-in (``TrainConfig.average``); the default recipe does not use it.
 """
 from __future__ import annotations
 

@@ -118,8 +118,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        """Build from a dict (as saved in a model file); unknown keys are an error, not ignored. A file
-        from before ``average`` existed kept its last step's weights: it reads as 0, not the default."""
+        """Build from a dict (as saved in a model file); unknown keys are an error, not ignored. A missing
+        ``average`` (``to_dict`` leaves it out when off, and files from before it never had it) reads as 0,
+        whatever the default."""
         return strict_from_dict(cls, {"average": 0.0, **d}, "TrainConfig")
 
     def replace(self, **changes) -> "TrainConfig":
