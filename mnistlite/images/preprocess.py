@@ -151,7 +151,10 @@ def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = Fals
         return out
     cut = INK_FRACTION * contrast
     mask = g < bg - cut if invert else g > bg + cut
-    if max(g.shape) <= ink.SMALL:
+    r0, r1, c0, c1 = _bbox(mask)
+    # declutter leaves a picture whose ink stays clear of its outermost pixels as it is: asked only when
+    # the ink box reaches them
+    if max(g.shape) <= ink.SMALL and (r0 == 0 or c0 == 0 or r1 == g.shape[0] - 1 or c1 == g.shape[1] - 1):
         cleared = ink.declutter(g, mask, bg)
         if cleared is not g:
             cleared_mask = cleared < bg - cut if invert else cleared > bg + cut
@@ -159,7 +162,7 @@ def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = Fals
             if np.count_nonzero(cleared_mask) >= 0.25 * np.count_nonzero(mask):
                 info["declutter"] = True
                 g, mask = cleared, cleared_mask
-    r0, r1, c0, c1 = _bbox(mask)
+                r0, r1, c0, c1 = _bbox(mask)
     if noise_rule and max(g.shape) > ink.SMALL and grain.scattered(mask, (r0, r1, c0, c1)):
         info["reason"] = NOISE_REASON    # specks over a whole page: no digit to place
         return out
