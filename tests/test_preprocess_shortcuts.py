@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistlite.images import ink
+from mnistlite.images import ink, preprocess
 
 
 @settings(max_examples=200)
@@ -17,3 +17,17 @@ def test_declutter_leaves_ink_clear_of_the_outermost_pixels_alone(seed, h, w, bg
     mask = rng.random((h, w)) < rng.random()
     mask[0], mask[-1], mask[:, 0], mask[:, -1] = False, False, False, False
     assert ink.declutter(g, mask, bg) is g
+
+
+@settings(max_examples=300)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 90), st.integers(1, 90), st.floats(0.0005, 1.0))
+def test_the_ink_box_is_found_the_same_on_small_and_large_masks(seed, h, w, density):
+    # small masks search bytes, large ones reduce along each axis: both the box of the True pixels
+    rng = np.random.default_rng(seed)
+    mask = rng.random((h, w)) < density
+    mask[rng.integers(h), rng.integers(w)] = True
+    rows, cols = np.nonzero(mask)
+    want = (rows.min(), rows.max(), cols.min(), cols.max())
+    assert preprocess._bbox(mask) == want
+    assert preprocess._bbox(mask[::-1, ::-1].copy()) == (h - 1 - want[1], h - 1 - want[0],
+                                                         w - 1 - want[3], w - 1 - want[2])
