@@ -25,7 +25,7 @@ _INKED_ROWS = 8
 def _inked_product(x, W):
     """x @ W over the columns of x that are not all zero: a digit inks a fifth of its pixels, and for a
     row or a few the product is bound by reading W, so this reads a fifth of it."""
-    cols = np.flatnonzero(x.any(axis=0))
+    cols = x[0].nonzero()[0] if len(x) == 1 else np.flatnonzero(x.any(axis=0))
     if 2 * len(cols) > x.shape[1]:
         return x @ W
     return x.take(cols, axis=1) @ W.take(cols, axis=0)   # take: what fancy indexing gives, faster
