@@ -61,6 +61,9 @@ def _border_median(g: np.ndarray) -> int:
         border = g.take(_outer_ring(h, w))
     else:
         border = np.concatenate((g[0], g[-1], g[1:-1, 0], g[1:-1, -1]))
+    raw = border.tobytes()
+    if raw.count(raw[:1]) == len(raw):   # one level all round (a clean page): that level
+        return raw[0]
     k = border.size // 2
     border.partition(k)  # in place on our own copy: only the middle element is needed
     return int(border[k])  # upper median
