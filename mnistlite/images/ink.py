@@ -71,6 +71,9 @@ def is_flat(g: np.ndarray) -> bool:
     if h <= 4 or w <= 4:
         return True
     ring = _border(g)
+    raw = ring.tobytes()
+    if raw.count(raw[:1]) == len(raw):   # exactly one level (a clean page): no reductions either
+        return True
     limit = FLAT[max(h, w) > SMALL]
     if int(_max(ring)) - int(_min(ring)) <= limit:   # the common case, one level: no sort needed
         return True

@@ -12,7 +12,6 @@ import numpy as np
 from ..nn.arrays import aany as _any
 from ..nn.arrays import amax as _max
 from ..nn.arrays import amin as _min
-from ..nn.arrays import asum as _sum
 from ..nn.arrays import to_float, to_model_input  # noqa: F401  (re-exported: the images' public names)
 from . import grain, ink
 from .decode import MIN_CONTRAST, decode_image
@@ -31,7 +30,26 @@ NOISE_REASON = "noise: no stroke stands out, only grain spread over the picture"
 BOX = 20              # MNIST: longest side of the digit, inside a FIELD x FIELD image
 FIELD = 28
 _LEVELS = np.arange(256, dtype=np.float32)
-_INDEX = np.arange(BOX, dtype=np.int64)   # row/column numbers of the <= 20 px box, for its centre of mass
+_SMALL_MASK = 64 * 64   # pixels up to which _bbox searches bytes: fewer numpy calls, a transposed copy
+
+
+@functools.lru_cache(maxsize=64)
+def _outer_ring(h: int, w: int) -> np.ndarray:
+    """Flat indices of the outermost pixels of an (h, w) picture (h, w > 2), read-only: one ``take``."""
+    inner = np.zeros((h, w), bool)
+    inner[1:-1, 1:-1] = True
+    idx = np.flatnonzero(~inner)
+    idx.flags.writeable = False
+    return idx
+
+
+@functools.lru_cache(maxsize=BOX * BOX)
+def _moments(h: int, w: int) -> np.ndarray:
+    """int64 (h * w, 3), read-only: 1, the row and the column of each pixel of an (h, w) box."""
+    rows, cols = np.divmod(np.arange(h * w, dtype=np.int64), w)
+    m = np.stack([np.ones(h * w, np.int64), rows, cols], axis=1)
+    m.flags.writeable = False
+    return m
 
 
 def _border_median(g: np.ndarray) -> int:
@@ -39,8 +57,13 @@ def _border_median(g: np.ndarray) -> int:
     h, w = g.shape
     if h <= 2 or w <= 2:
         border = g.ravel().copy()
+    elif g.flags.c_contiguous:
+        border = g.take(_outer_ring(h, w))
     else:
         border = np.concatenate((g[0], g[-1], g[1:-1, 0], g[1:-1, -1]))
+    raw = border.tobytes()
+    if raw.count(raw[:1]) == len(raw):   # one level all round (a clean page): that level
+        return raw[0]
     k = border.size // 2
     border.partition(k)  # in place on our own copy: only the middle element is needed
     return int(border[k])  # upper median
@@ -52,6 +75,10 @@ def _border_median(g: np.ndarray) -> int:
 
 def _bbox(mask: np.ndarray) -> tuple:
     """(first row, last row, first col, last col) of the True pixels of a non-empty (h, w) bool mask."""
+    h, w = mask.shape
+    if h * w <= _SMALL_MASK:   # the mask's bytes and its transpose's, searched for the first and last 1
+        flat, tr = mask.tobytes(), mask.T.tobytes()
+        return flat.find(1) // w, flat.rfind(1) // w, tr.find(1) // h, tr.rfind(1) // h
     rows = _any(mask, axis=1).nonzero()[0]
     cols = _any(mask, axis=0).nonzero()[0]
     return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
@@ -150,16 +177,20 @@ def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = Fals
             else "no ink stands out from the background"
         return out
     cut = INK_FRACTION * contrast
-    mask = g < bg - cut if invert else g > bg + cut
-    if max(g.shape) <= ink.SMALL:
+    # the same masks as g < bg - cut or g > bg + cut, compared with whole levels: no float temporary
+    mask = g < math.ceil(bg - cut) if invert else g > math.floor(bg + cut)
+    r0, r1, c0, c1 = _bbox(mask)
+    # declutter leaves a picture whose ink stays clear of its outermost pixels as it is: asked only when
+    # the ink box reaches them
+    if max(g.shape) <= ink.SMALL and (r0 == 0 or c0 == 0 or r1 == g.shape[0] - 1 or c1 == g.shape[1] - 1):
         cleared = ink.declutter(g, mask, bg)
         if cleared is not g:
-            cleared_mask = cleared < bg - cut if invert else cleared > bg + cut
+            cleared_mask = cleared < math.ceil(bg - cut) if invert else cleared > math.floor(bg + cut)
             # A "line" holding most of the ink is the digit (a 1 filling its frame): kept.
             if np.count_nonzero(cleared_mask) >= 0.25 * np.count_nonzero(mask):
                 info["declutter"] = True
                 g, mask = cleared, cleared_mask
-    r0, r1, c0, c1 = _bbox(mask)
+                r0, r1, c0, c1 = _bbox(mask)
     if noise_rule and max(g.shape) > ink.SMALL and grain.scattered(mask, (r0, r1, c0, c1)):
         info["reason"] = NOISE_REASON    # specks over a whole page: no digit to place
         return out
@@ -191,13 +222,12 @@ def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = Fals
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         box = np.asarray(Image.fromarray(box).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
         h, w = box.shape
-    row_mass = _sum(box, axis=1, dtype=np.int64)
-    total = int(_sum(row_mass))
+    # the ink's mass and its first moments down and across, in one exact integer product
+    total, down, across = (box.reshape(h * w) @ _moments(h, w)).tolist()
     if total == 0:
         info["reason"] = "no ink left after scaling to 20 px"
         return out
-    cy = int(row_mass @ _INDEX[:h]) / total
-    cx = int(_sum(box, axis=0, dtype=np.int64) @ _INDEX[:w]) / total
+    cy, cx = down / total, across / total
     # Integer shift putting the centre of mass on (14, 14); clamped so no ink falls off the field.
     top = min(max(math.floor(FIELD / 2 - cy + 0.5), 0), FIELD - h)
     left = min(max(math.floor(FIELD / 2 - cx + 0.5), 0), FIELD - w)

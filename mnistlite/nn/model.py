@@ -25,10 +25,10 @@ _INKED_ROWS = 8
 def _inked_product(x, W):
     """x @ W over the columns of x that are not all zero: a digit inks a fifth of its pixels, and for a
     row or a few the product is bound by reading W, so this reads a fifth of it."""
-    cols = np.flatnonzero(x.any(axis=0))
+    cols = x[0].nonzero()[0] if len(x) == 1 else np.flatnonzero(x.any(axis=0))
     if 2 * len(cols) > x.shape[1]:
         return x @ W
-    return x[:, cols] @ W.take(cols, axis=0)   # take: the rows fancy indexing gives, copied faster
+    return x.take(cols, axis=1) @ W.take(cols, axis=0)   # take: what fancy indexing gives, faster
 
 
 class TrainingDiverged(FloatingPointError):
@@ -132,8 +132,9 @@ class MLP:
     def predict_scores(self, x):
         """(calibrated probabilities (n, k) float32, largest raw logit (n,) float32): what the reject rule
         (``calibration.decide``) reads. x as for ``predict_proba``."""
-        z = self.raw_logits(x)
-        top = z.max(axis=1)
+        small = type(x) is np.ndarray and x.dtype == F32 and x.ndim == 2 and 0 < len(x) <= _PREDICT_CHUNK
+        z = self.logits(x) if small and x.shape[1] == self.layer_sizes[0] else self.raw_logits(x)
+        top = np.maximum.reduce(z, axis=1)
         return calibrated_proba(z, self.calibration), top
 
     def predict(self, x):
