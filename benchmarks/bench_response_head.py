@@ -1,0 +1,70 @@
+"""CPU of gunicorn's answer to one /predict (start_response, the head, one body write) as the worker
+builds it with ``service.onewrite.OneWriteResponse``, alternating between checkouts.
+
+Usage:
+  python benchmarks/bench_response_head.py [--rounds 4] CHECKOUT [CHECKOUT ...]
+
+For every round and every CHECKOUT in turn, a fresh process with that checkout's code on PYTHONPATH
+answers 20,000 times with the headers and body size of a /predict answer into a socket that takes every
+send, best of 7 (thread CPU time). Prints µs per answer and, at the end, the median per checkout.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+
+_CHILD = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from gunicorn.config import Config
+import service.onewrite as ow
+assert ow.__file__.startswith(sys.argv[1]), ow.__file__
+class Sock:
+    def send(self, d): return len(d)
+    def sendall(self, d): pass
+class Req:
+    method, version = "POST", (1, 1)
+    def should_close(self): return False
+cfg, req, sock = Config(), Req(), Sock()
+body = b'{"predicted_class":6,"confidence":0.999,"probabilities":[' + b"0.0," * 9 + b'0.999],"abstain":false}'
+hdrs = [("content-type", "application/json"), ("content-length", str(len(body))),
+        ("x-request-id", "0123456789abcdef0123456789abcdef")]
+def one():
+    r = ow.OneWriteResponse(req, sock, cfg)
+    r.start_response("200 OK", list(hdrs))
+    r.write(body)
+    r.close()
+best = []
+for _ in range(7):
+    t = time.thread_time()
+    for _ in range(20000):
+        one()
+    best.append((time.thread_time() - t) / 20000 * 1e6)
+print(min(best))
+"""
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkouts", nargs="+")
+    ap.add_argument("--rounds", type=int, default=4)
+    args = ap.parse_args(argv)
+    got: dict = {c: [] for c in args.checkouts}
+    for r in range(1, args.rounds + 1):
+        for c in args.checkouts:
+            out = subprocess.run([sys.executable, "-c", _CHILD, os.path.abspath(c)], capture_output=True,
+                                 text=True, check=True)
+            us = float(out.stdout.split()[-1])
+            got[c].append(us)
+            print(f"round {r} {c:40s} answer head+body {us:6.2f} us", flush=True)
+    print(f"\nmedians over {args.rounds} rounds (load {os.getloadavg()[0]:.1f}):")
+    for c, v in got.items():
+        print(f"  {c:40s} {statistics.median(v):6.2f} us")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
