@@ -1,8 +1,11 @@
 """CPU of gunicorn's answer to one /predict (start_response, the head, one body write) as the worker
-builds it with ``service.onewrite.OneWriteResponse``, alternating between checkouts.
+builds it with ``service.onewrite.OneWriteResponse``, alternating between checkouts; ``--parse``: CPU of
+gunicorn parsing one /predict request from 127.0.0.1 with its default ``forwarded_allow_ips`` against
+the service's (nobody trusted).
 
 Usage:
   python benchmarks/bench_response_head.py [--rounds 4] CHECKOUT [CHECKOUT ...]
+  python benchmarks/bench_response_head.py --parse [--rounds 4]
 
 For every round and every CHECKOUT in turn, a fresh process with that checkout's code on PYTHONPATH
 answers 20,000 times with the headers and body size of a /predict answer into a socket that takes every
@@ -47,11 +50,50 @@ print(min(best))
 """
 
 
+_PARSE = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import loadgen
+from gunicorn.config import Config
+from gunicorn.http.parser import RequestParser
+raw = loadgen.multipart_request(loadgen.digit_png(), 8000)
+cfg = Config()
+if sys.argv[2] != "default":
+    cfg.set("forwarded_allow_ips", sys.argv[2])
+best = []
+for _ in range(7):
+    t = time.thread_time()
+    for _ in range(5000):
+        next(RequestParser(cfg, [raw], ("127.0.0.1", 40000))).body.read()
+    best.append((time.thread_time() - t) / 5000 * 1e6)
+print(min(best))
+"""
+
+
+def parse_rounds(rounds: int) -> None:
+    """Request parse CPU, gunicorn's default trust (127.0.0.1,::1) against nobody trusted, alternating."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    got: dict = {"default": [], "": []}
+    for r in range(1, rounds + 1):
+        for allow in got:
+            out = subprocess.run([sys.executable, "-c", _PARSE, here, allow or ""], capture_output=True,
+                                 text=True, check=True)
+            got[allow].append(float(out.stdout.split()[-1]))
+            print(f"round {r} forwarded_allow_ips {allow or '(none)':8s} parse {got[allow][-1]:6.2f} us")
+    print(f"\nmedians over {rounds} rounds (load {os.getloadavg()[0]:.1f}):")
+    for allow, v in got.items():
+        print(f"  forwarded_allow_ips {allow or '(none)':8s} {statistics.median(v):6.2f} us")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkouts", nargs="+")
+    ap.add_argument("checkouts", nargs="*")
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--parse", action="store_true", help="time the request parse by forwarded_allow_ips")
     args = ap.parse_args(argv)
+    if args.parse:
+        parse_rounds(args.rounds)
+        return 0
     got: dict = {c: [] for c in args.checkouts}
     for r in range(1, args.rounds + 1):
         for c in args.checkouts:

@@ -96,6 +96,11 @@ _discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 <
 # waits a turn or two of its worker's loop: closing every 100th answer put 1% of requests there, at the p99
 # (docs/performance.md, "The tail at saturation").
 _keepalive_requests = int(os.environ.get("MNISTLITE_KEEPALIVE_REQUESTS", "1000"))
+# No peer may set the scheme or the script path through X-Forwarded-* headers (gunicorn trusts 127.0.0.1
+# and ::1 by default): nothing here reads them, an Ingress reaches the pod from another address anyway,
+# and gunicorn then skips matching the peer against the list on every request. A deployment behind a
+# trusted local proxy can name it in FORWARDED_ALLOW_IPS.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # A stopping worker (SIGTERM, or the old generation after a SIGHUP) serves what it accepted for this long.
