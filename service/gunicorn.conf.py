@@ -162,12 +162,20 @@ def _is_gevent(kind) -> bool:  # once per worker class, not on every request
     return any(c.__module__ == "gunicorn.workers.ggevent" for c in kind.__mro__)
 
 
+@functools.cache
+def _hooks():
+    # Imported in the worker at its first request, as before, then kept: a ``from`` import of a
+    # package's modules runs importlib's fromlist handling on every call.
+    from service import connection, handoff
+
+    return connection, handoff
+
+
 def pre_request(worker, req):
     """Bound the body read and refuse an over-limit ``Expect: 100-continue`` (service/connection.py)."""
     if not _gevent(worker):
         return
-    from service import connection, handoff
-
+    connection, handoff = _hooks()
     board, slot = getattr(worker, "handoff_board", None), getattr(worker, "handoff_slot", None)
     if handoff.should_close(req, board, slot, every=_keepalive_requests):
         req.force_close()
@@ -180,9 +188,7 @@ def post_request(worker, req, environ, resp):
     """Discard an unread body up to the cap after the answer, or close (service/connection.py)."""
     if not _gevent(worker):
         return
-    from service import connection
-
-    connection.after_request(req, discard_max_bytes=_discard_max_bytes)
+    _hooks()[0].after_request(req, discard_max_bytes=_discard_max_bytes)
 
 
 def when_ready(server):
