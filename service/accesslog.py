@@ -19,23 +19,28 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}").fullmatch
 class _Ids:
     """Fresh request ids, 32 hex digits of 16 random bytes each, as ``os.urandom(16).hex()`` gives, taken
     from ``os.urandom`` 4 KiB at a time: one getrandom system call per 256 requests, not one per request.
-    A forked child (a gunicorn worker) starts a pool of its own, so no two processes share ids."""
+    Safe for threads (gthread workers): ids are popped from a list, one step that no two threads share; two
+    threads refilling at once each make a pool of their own. A forked child (a gunicorn worker) starts a
+    pool of its own, so no two processes share ids."""
 
     _SIZE = 4096
 
     def __init__(self):
-        self._hex, self._at = "", 0
+        self._pool: list = []
         os.register_at_fork(after_in_child=self._drop)
 
     def _drop(self) -> None:
-        self._hex, self._at = "", 0
+        self._pool = []
 
     def __call__(self) -> str:
-        at = self._at
-        if at >= len(self._hex):
-            self._hex, at = os.urandom(self._SIZE).hex(), 0
-        self._at = at + 32
-        return self._hex[at:at + 32]
+        try:
+            return self._pool.pop()
+        except IndexError:
+            digits = os.urandom(self._SIZE).hex()
+            pool = [digits[i:i + 32] for i in range(0, len(digits), 32)]
+            rid = pool.pop()
+            self._pool = pool
+            return rid
 
 
 new_id = _Ids()

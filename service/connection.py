@@ -58,6 +58,10 @@ def _slots(n: int) -> BoundedSemaphore:
     return _upload_slots
 
 
+class _Late(TimeoutError):
+    """A body read's deadline passed (raised by its ``gevent.Timeout``; ``DeadlineBody`` says what)."""
+
+
 class DeadlineBody:
     """``wsgi.input`` whose every read ends by ``deadline`` (time.monotonic()) or raises ``TimeoutError``.
 
@@ -91,8 +95,6 @@ class DeadlineBody:
             # The declared length is all read (gunicorn's own read after the app's, to finish the body):
             # its reader answers from memory and never waits on the socket, so no deadline is armed.
             return method(*args)
-        error = TimeoutError(f"the request body did not arrive within {self.seconds:g} s; "
-                             "send it without pauses")
         remaining = self.deadline - time.monotonic()
         if self.slots is not None and not self.holding:
             # Not a timeout of this client's: answer, then discard its body (after_request) and go on.
@@ -104,13 +106,16 @@ class DeadlineBody:
             remaining = self.seconds
         try:
             if remaining <= 0:
-                raise error
-            with gevent.Timeout(remaining, error):
+                raise _Late
+            with gevent.Timeout(remaining, _Late):   # a class: its message is written only when it fires
                 data = method(*args)
-        except TimeoutError:
+        except TimeoutError as e:
             self.timed_out = True
             if self.on_timeout:  # before the app answers, so that its answer says "Connection: close"
                 self.on_timeout()
+            if isinstance(e, _Late):
+                raise TimeoutError(f"the request body did not arrive within {self.seconds:g} s; "
+                                   "send it without pauses") from None
             raise
         n = len(data) if isinstance(data, bytes) else sum(map(len, data))
         self.bytes_read += n

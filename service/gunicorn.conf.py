@@ -96,6 +96,11 @@ _discard_max_bytes = int(os.environ.get("MNISTLITE_DISCARD_MAX_BYTES", str(128 <
 # waits a turn or two of its worker's loop: closing every 100th answer put 1% of requests there, at the p99
 # (docs/performance.md, "The tail at saturation").
 _keepalive_requests = int(os.environ.get("MNISTLITE_KEEPALIVE_REQUESTS", "1000"))
+# No peer may set the scheme or the script path through X-Forwarded-* headers (gunicorn trusts 127.0.0.1
+# and ::1 by default): nothing here reads them, an Ingress reaches the pod from another address anyway,
+# and gunicorn then skips matching the peer against the list on every request. A deployment behind a
+# trusted local proxy can name it in FORWARDED_ALLOW_IPS.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # A stopping worker (SIGTERM, or the old generation after a SIGHUP) serves what it accepted for this long.
@@ -157,12 +162,20 @@ def _is_gevent(kind) -> bool:  # once per worker class, not on every request
     return any(c.__module__ == "gunicorn.workers.ggevent" for c in kind.__mro__)
 
 
+@functools.cache
+def _hooks():
+    # Imported in the worker at its first request, as before, then kept: a ``from`` import of a
+    # package's modules runs importlib's fromlist handling on every call.
+    from service import connection, handoff
+
+    return connection, handoff
+
+
 def pre_request(worker, req):
     """Bound the body read and refuse an over-limit ``Expect: 100-continue`` (service/connection.py)."""
     if not _gevent(worker):
         return
-    from service import connection, handoff
-
+    connection, handoff = _hooks()
     board, slot = getattr(worker, "handoff_board", None), getattr(worker, "handoff_slot", None)
     if handoff.should_close(req, board, slot, every=_keepalive_requests):
         req.force_close()
@@ -175,9 +188,7 @@ def post_request(worker, req, environ, resp):
     """Discard an unread body up to the cap after the answer, or close (service/connection.py)."""
     if not _gevent(worker):
         return
-    from service import connection
-
-    connection.after_request(req, discard_max_bytes=_discard_max_bytes)
+    _hooks()[0].after_request(req, discard_max_bytes=_discard_max_bytes)
 
 
 def when_ready(server):

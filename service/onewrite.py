@@ -8,6 +8,8 @@ What is sent is byte for byte the same; only the number of writes changes. Chunk
 """
 from __future__ import annotations
 
+import time
+
 from gunicorn import util
 from gunicorn.http import wsgi
 
@@ -16,6 +18,22 @@ class OneWriteResponse(wsgi.Response):
     """``gunicorn.http.wsgi.Response`` whose head leaves with the first body bytes."""
 
     _head = None   # the head's bytes while held
+
+    def default_headers(self):
+        """gunicorn's status line, Server, Date and Connection lines (and Transfer-Encoding when chunked),
+        with the Date line formatted once a second: it names whole seconds."""
+        if self.upgrade:
+            connection = "upgrade"
+        elif self.should_close():
+            connection = "close"
+        else:
+            connection = "keep-alive"
+        version = self.req.version
+        headers = [f"HTTP/{version[0]}.{version[1]} {self.status}\r\n", _server_line(self.version),
+                   _date_line(), _CONNECTION[connection]]
+        if self.chunked:
+            headers.append("Transfer-Encoding: chunked\r\n")
+        return headers
 
     def send_headers(self):
         if self.headers_sent:
@@ -49,6 +67,27 @@ class OneWriteResponse(wsgi.Response):
             self.send_headers()
         self._flush_head()
         super().close()
+
+
+_CONNECTION = {c: f"Connection: {c}\r\n" for c in ("upgrade", "close", "keep-alive")}
+_date = (-1, "")   # (the second, its "Date: ..." line), replaced whole: safe for threads
+
+
+def _date_line() -> str:
+    """gunicorn's "Date: <util.http_date()>" line, made anew only when the second changes."""
+    global _date
+    sec = int(time.time())
+    stamp = _date
+    if sec != stamp[0]:
+        stamp = _date = sec, f"Date: {util.http_date(sec)}\r\n"
+    return stamp[1]
+
+
+def _server_line(version: str, _lines={}) -> str:  # noqa: B006 - a per-process cache on purpose
+    line = _lines.get(version)
+    if line is None:
+        line = _lines[version] = f"Server: {version}\r\n"
+    return line
 
 
 def send_all(sock, data: bytes) -> None:

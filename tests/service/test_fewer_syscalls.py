@@ -68,3 +68,29 @@ def test_send_all_sends_every_byte_in_order():
     data = bytes(range(256)) * 3
     onewrite.send_all(sock, data)
     assert b"".join(sock.sent) == data and len(sock.sent[0]) == 7
+
+
+def test_request_ids_stay_unique_across_threads():
+    # gthread workers call new_id from several threads: none may be handed the same id twice.
+    import sys
+    import threading
+
+    ids = accesslog._Ids()
+    got = [[] for _ in range(8)]
+
+    def take(out):
+        for _ in range(20000):
+            out.append(ids())
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)   # switch threads as often as the interpreter allows
+    try:
+        threads = [threading.Thread(target=take, args=(out,)) for out in got]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    every = [i for out in got for i in out]
+    assert len(every) == 160000 and len(set(every)) == len(every)

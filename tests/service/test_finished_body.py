@@ -30,3 +30,51 @@ def test_a_body_still_arriving_keeps_its_deadline():
     with pytest.raises(TimeoutError, match="did not arrive"):
         body.read(8192)
     assert body.timed_out and closed
+
+
+class Stalled:
+    """A body whose read waits ``seconds`` (cooperatively) before giving ``data``, or raises ``error``."""
+
+    def __init__(self, seconds, data=b"", error=None):
+        self.seconds, self.data, self.error = seconds, data, error
+
+    def read(self, size=None):
+        import gevent
+
+        gevent.sleep(self.seconds)
+        if self.error:
+            raise self.error
+        return self.data
+
+
+def in_greenlet(f):
+    import gevent
+
+    g = gevent.spawn(f)
+    g.join()
+    if g.exception:
+        raise g.exception
+    return g.value
+
+
+def test_a_read_past_its_deadline_says_what_to_do():
+    closed = []
+    body = DeadlineBody(Stalled(1.0), time.monotonic() + 0.05, 0.05, lambda: closed.append(1), length=5)
+    with pytest.raises(TimeoutError, match=r"^the request body did not arrive within 0.05 s; send it without "
+                                           r"pauses$") as e:
+        in_greenlet(lambda: body.read(5))
+    assert type(e.value) is TimeoutError and e.value.__cause__ is None and e.value.__suppress_context__
+    assert body.timed_out and closed
+
+
+def test_a_timeout_of_the_read_itself_keeps_its_own_message():
+    body = DeadlineBody(Stalled(0, error=TimeoutError("socket said so")), time.monotonic() + 5, 5, None,
+                        length=5)
+    with pytest.raises(TimeoutError, match="^socket said so$"):
+        in_greenlet(lambda: body.read(5))
+    assert body.timed_out
+
+
+def test_a_read_within_its_deadline_gives_its_bytes():
+    body = DeadlineBody(Stalled(0.01, b"abcde"), time.monotonic() + 5, 5, None, length=5)
+    assert in_greenlet(lambda: body.read(5)) == b"abcde" and body.finished and not body.timed_out

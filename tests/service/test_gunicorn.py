@@ -81,6 +81,14 @@ def test_the_full_model_description_is_on_the_metrics_port_only(server):
     assert request(server.metrics_port, "POST", "/predict", b"x", {"Content-Type": "image/png"})[0] == 404
 
 
+def test_no_peer_may_set_forwarded_scheme_headers(server):
+    # Trusted, these two disagree about the scheme and gunicorn refuses the request (400); from a peer
+    # not trusted with forwarded headers (127.0.0.1 here, trusted by gunicorn's default) they are ignored.
+    status, _, text = request(server.port, "GET", "/readiness",
+                              headers={"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "off"})
+    assert status == 200, text
+
+
 def test_declared_oversize_body_is_refused_unread(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
         # Declare 50 MB, send none of it: the answer must come without waiting for the body.

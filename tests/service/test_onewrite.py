@@ -1,10 +1,14 @@
 """service/onewrite.py: gunicorn's answers, byte for byte, in one write where gunicorn makes two."""
 from __future__ import annotations
 
+import time
+
 import pytest
+from gunicorn import util
 from gunicorn.config import Config
 from gunicorn.http import wsgi
 
+from service import onewrite
 from service.onewrite import OneWriteResponse
 
 
@@ -56,6 +60,10 @@ CASES = {
     "chunked": ("200 OK", [("Content-Type", "text/plain")], [b"ab", b"cd"], None),
     "two writes": ("200 OK", [("Content-Length", "4")], [b"ab", b"cd"], None),
     "closing": ("413 Payload Too Large", [("Content-Length", "2")], [b"{}"], Req(close=True)),
+    "http/1.0": ("200 OK", [("Content-Length", "2")], [b"{}"], Req(version=(1, 0))),
+    "http/1.0 chunkless": ("200 OK", [("Content-Type", "text/plain")], [b"ab"], Req(version=(1, 0))),
+    "upgrade asked": ("101 Switching Protocols", [("Connection", "Upgrade"), ("Upgrade", "websocket")], [],
+                      None),
 }
 
 
@@ -76,3 +84,31 @@ def test_an_answer_with_a_length_leaves_in_one_write():
 def test_a_body_less_answer_still_sends_its_head():
     writes = answer(OneWriteResponse, "204 No Content", [], [])
     assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 204") and writes[0].endswith(b"\r\n\r\n")
+
+
+def in_one_second(make):
+    """make() twice within one wall-clock second (retried when a second ticks between)."""
+    while True:
+        sec = int(time.time())
+        a, b = make()
+        if int(time.time()) == sec:
+            return a, b
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_whole_head_date_included_is_gunicorns(case):
+    status, headers, chunks, req = CASES[case]
+    ours, theirs = in_one_second(lambda: (answer(OneWriteResponse, status, headers, chunks, req),
+                                          answer(wsgi.Response, status, headers, chunks, req)))
+    assert b"".join(ours) == b"".join(theirs)
+
+
+def test_the_date_line_follows_the_clock(monkeypatch):
+    clock = [1_000_000_000.9]
+    monkeypatch.setattr(onewrite.time, "time", lambda: clock[0])
+    first = onewrite._date_line()
+    assert first == "Date: %s\r\n" % util.http_date(clock[0]) == "Date: Sun, 09 Sep 2001 01:46:40 GMT\r\n"
+    clock[0] += 0.05   # the same second: the same line
+    assert onewrite._date_line() == first
+    clock[0] += 1   # the next second: a new line
+    assert onewrite._date_line() == "Date: Sun, 09 Sep 2001 01:46:41 GMT\r\n"
