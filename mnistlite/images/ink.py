@@ -18,6 +18,7 @@ from ..nn.arrays import amin as _min
 from .grain import is_noise
 from .morphology import dilate, label, median3
 from .stroke import STROKE, normalise_stroke, stroke_width
+from .worksize import WORK, shrink, to_work_size
 
 __all__ = ["WORK", "SMALL", "FLAT", "STROKE", "is_flat", "shrink", "background", "select", "clean",
            "declutter", "label", "median3", "stroke_width", "normalise_stroke"]
@@ -33,7 +34,6 @@ class Frame(NamedTuple):
 
 
 _OFFSETS8 = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
-WORK = 384          # longest side (pixels) the ink search works at
 SMALL = 64          # pictures up to this many pixels a side are scans or digit crops, not photos
 FLAT = (24, 8)      # border 5th..95th percentile spread (levels) of one flat background: small, photo
 # frame_level: shares of the border at the background level (give or take tol levels) and in ink,
@@ -127,33 +127,6 @@ def frame_level(g: np.ndarray, work: np.ndarray | None = None) -> int | None:
     for dy, dx in _OFFSETS8:
         alone &= ~p[1 + dy:1 + dy + a.shape[0], 1 + dx:1 + dx + a.shape[1]]
     return None if np.count_nonzero(alone) > FRAME.specks * np.count_nonzero(strong) else bg
-
-
-def shrink(g: np.ndarray, limit: int = WORK) -> np.ndarray:
-    """uint8 (h, w) -> float32 box-filtered by the smallest integer factor that brings it within ``limit``."""
-    h, w = g.shape
-    f = -(-max(h, w) // limit)
-    if f == 1:
-        return g.astype(np.float32)
-    if f > 2:   # big pictures: Pillow's box reduction in C, without a float copy of the whole picture
-        return reduce(g, f).astype(np.float32)
-    h2, w2 = h // f, w // f
-    return g[:h2 * f, :w2 * f].reshape(h2, f, w2, f).mean(axis=(1, 3), dtype=np.float32)
-
-
-def reduce(g: np.ndarray, f: int) -> np.ndarray:
-    """uint8 (h, w) -> uint8 (ceil(h / f), ceil(w / f)): means of f x f blocks (Pillow's reduce)."""
-    from PIL import Image
-
-    if g.T.flags.c_contiguous and not g.flags.c_contiguous:   # column-major: reduce the transpose
-        return np.asarray(Image.fromarray(g.T).reduce(f)).T
-    return np.asarray(Image.fromarray(np.ascontiguousarray(g)).reduce(f))
-
-
-def to_work_size(g: np.ndarray, limit: int = WORK) -> np.ndarray:
-    """uint8 (h, w) brought within ``limit`` pixels a side by box reduction; ``g`` itself if it is."""
-    f = -(-max(g.shape) // limit)
-    return g if f == 1 else reduce(g, f)
 
 
 def background(a: np.ndarray, q: float, blocks: int = 16) -> np.ndarray:
