@@ -110,3 +110,25 @@ def test_the_background_thread_keeps_the_callers_float_error_settings():
 def test_depth_must_be_positive():
     with pytest.raises(ValueError, match="depth must be >= 1, got 0"):
         Prefetch(iter([]), depth=0)
+
+
+def test_the_training_script_bounds_openblas_spinning_before_numpy_loads(tmp_path):
+    """scripts/train.py sets OPENBLAS_THREAD_TIMEOUT before anything imports numpy; a value set wins."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
+    probe = ("import runpy, sys, os; g = runpy.run_path(sys.argv[1], run_name='probe'); "
+             "print(os.environ['OPENBLAS_THREAD_TIMEOUT'])")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    out = subprocess.run([sys.executable, "-c", probe, str(script)], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["18"]
+    out = subprocess.run([sys.executable, "-c", probe, str(script)],
+                         env={**env, "OPENBLAS_THREAD_TIMEOUT": "28"}, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["28"]
+    source = script.read_text()
+    assert source.index("OPENBLAS_THREAD_TIMEOUT") < source.index("from mnistlite")
