@@ -125,7 +125,7 @@ def test_the_training_script_bounds_openblas_spinning_before_numpy_loads(tmp_pat
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     out = subprocess.run([sys.executable, "-c", probe, str(script)], env=env, capture_output=True, text=True,
                          check=True)
-    assert out.stdout.split() == ["18"]
+    assert out.stdout.split() == ["20"]
     out = subprocess.run([sys.executable, "-c", probe, str(script)],
                          env={**env, "OPENBLAS_THREAD_TIMEOUT": "28"}, capture_output=True, text=True,
                          check=True)
