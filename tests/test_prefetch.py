@@ -54,6 +54,7 @@ def test_batches_come_in_order_and_match_the_plain_epoch():
     with epoch_batches(x, y, 32, np.random.default_rng(5), hook, background=True) as batches:
         ahead = list(batches)
     assert len(ahead) == len(plain) == 10
+    assert list(batches) == []   # an ended epoch stays ended
     for (xa, ya), (xp, yp) in zip(ahead, plain, strict=True):
         assert xa.tobytes() == xp.tobytes() and ya.tobytes() == yp.tobytes()
 

@@ -44,6 +44,7 @@ class Prefetch:
             raise ValueError(f"depth must be >= 1, got {depth!r}")
         self._queue: queue.Queue = queue.Queue(depth)
         self._stop = threading.Event()
+        self._ended = False
         self._thread = threading.Thread(target=self._produce, args=(batches, np.geterr()),
                                         name="mnistlite-prefetch", daemon=True)
         self._thread.start()
@@ -73,9 +74,12 @@ class Prefetch:
         return self
 
     def __next__(self):
+        if self._ended:
+            raise StopIteration
         ok, item = self._queue.get()
         if ok:
             return item
+        self._ended = True
         self._thread.join()
         if item is None:
             raise StopIteration
