@@ -8,14 +8,11 @@ calibration; per step: the augmentation, the shift, the outlier rows, the dense 
 activations, the loss, the optimizer; per epoch: the validation pass) and prints a table of each one's own
 CPU seconds (all threads of the process, ``time.process_time``) and wall seconds, nested calls subtracted.
 "other" is the rest of the fit: batching, the Python loop. The wrappers cost about a microsecond a call.
-Batches are made in line (``MLP.fit(prefetch=False)``), so each phase is timed on the thread that runs
-it alone.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import sys
 import time
@@ -75,7 +72,6 @@ def instrument(p: Phases):
     p.patch(losses.SoftmaxCrossEntropy, "backward", "step: loss")
     p.patch(optim.Optimizer, "step", "step: optimizer")
     p.patch(model.MLP, "evaluate", "epoch: validation pass")
-    model.MLP.fit = functools.partialmethod(model.MLP.fit, prefetch=False)
 
 
 def main(argv=None) -> int:

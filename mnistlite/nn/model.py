@@ -14,7 +14,6 @@ from .config import TrainConfig
 from .layers import ACTIVATIONS, Activation, Dense, Dropout
 from .losses import SoftmaxCrossEntropy
 from .optim import Optimizer, make_optimizer, schedule_fn
-from .prefetch import epoch_batches, minibatches  # noqa: F401  (minibatches: part of this module's API)
 from .rng import as_generator
 
 F32 = np.float32
@@ -184,7 +183,7 @@ class MLP:
     def fit(self, x, y, *, epochs: int = 5, batch_size: int = 32, optimizer: Optimizer | None = None,
             schedule: str = "constant", validation_data=None, label_smoothing: float = 0.0,
             weight_decay: float = 0.0, batch_hook=None, patience: int = 0, callbacks=(),
-            average: float = 0.0, prefetch: bool = True):
+            average: float = 0.0):
         """Train on x: (n, n_inputs) float32 in [0, 1] (or uint8 (n, 28, 28)), y: (n,) int labels.
 
         Mini-batches are shuffled from the model's generator, so the same seed and data give
@@ -195,9 +194,7 @@ class MLP:
         needs ``validation_data``. ``average`` > 0 ends the fit with the mean of the weights taken every
         few steps over that share of its steps, at the end (``averaging.py``), before the last epoch's
         validation (early stopping may then still restore an earlier epoch's weights). A non-finite loss
-        or weight raises ``TrainingDiverged``. ``prefetch`` makes each next batch (and its hook) on a
-        background thread during the step before (``prefetch.py``): the same weights, less wall time; it
-        runs with a ``batch_hook`` and without dropout (which draws from the generator during the step).
+        or weight raises ``TrainingDiverged``.
         Returns a history dict of per-epoch lists (epoch, loss, acc, val_loss, val_acc, lr, seconds).
         """
         x, y = self._training_arrays(x, y)
@@ -219,15 +216,13 @@ class MLP:
         averaged = round(total * average)   # the last ``averaged`` steps
         averager = WeightAverage(self.flat_params, total - averaged + 1) if averaged else None
         history = {k: [] for k in HISTORY_KEYS}
-        background = (prefetch and batch_hook is not None
-                      and not any(isinstance(layer, Dropout) for layer in self.layers))
         try:
             for epoch in range(1, epochs + 1):
                 t0 = time.perf_counter()
+                batches = minibatches(x, y, batch_size, self.rng)
                 # overflow shows as a non-finite loss or weight, checked (and named) once per epoch
-                with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-                      epoch_batches(x, y, batch_size, self.rng, batch_hook, background=background) as batch):
-                    loss, acc, lr = self._train_epoch(batch, optimizer, lrs, averager)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    loss, acc, lr = self._train_epoch(batches, batch_hook, optimizer, lrs, averager)
                 self._check_finite(epoch, loss, lr)
                 if averager is not None and epoch == epochs:
                     averager.finish()
@@ -268,11 +263,13 @@ class MLP:
             raise ValueError(f"labels must be in [0, {self.layer_sizes[-1]}), got {y.min()}..{y.max()}")
         return x, y
 
-    def _train_epoch(self, batches, optimizer: Optimizer, lrs, averager=None):
+    def _train_epoch(self, batches, batch_hook, optimizer: Optimizer, lrs, averager=None):
         """One optimizer step per (xb, yb) batch. Returns the epoch's (mean loss, accuracy, last lr)."""
         loss_sum, correct, seen, labelled = 0.0, 0, 0, 0
         for xb, yb in batches:
             lr = next(lrs)
+            if batch_hook is not None:
+                xb, yb = batch_hook(xb, yb, self.rng)
             loss, logits = self.loss_and_grads(xb, yb)
             loss_sum += loss * len(yb)
             correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
@@ -286,6 +283,15 @@ class MLP:
 
 
 HISTORY_KEYS = ("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds")
+
+
+def minibatches(x, y, batch_size: int, rng):
+    """One shuffled epoch of (xb, yb) batches: a seeded permutation of the rows cut into ``batch_size``
+    slices (the last may be shorter). ``rng`` is a seed or numpy Generator; it draws once per epoch."""
+    order = as_generator(rng).permutation(len(x))
+    for start in range(0, len(x), batch_size):
+        idx = order[start:start + batch_size]
+        yield x.take(idx, axis=0), y.take(idx)
 
 
 def learning_rates(lr: float, schedule: str, total_steps: int):
