@@ -44,11 +44,11 @@ FRAME = Frame(level=0.15, tol=2, ink=0.10, inside=0.05, specks=0.02, runs=3, sha
 # (the figures are in docs/performance.md).
 
 
-@functools.lru_cache(maxsize=64)
-def _ring(h: int, w: int) -> np.ndarray:
-    """Flat indices of the outer two-pixel ring of an (h, w) picture (h, w > 4), read-only."""
+@functools.lru_cache(maxsize=128)
+def ring_index(h: int, w: int, width: int = 2) -> np.ndarray:
+    """Flat indices of the outer ``width``-pixel ring of an (h, w) picture (h, w > 2 * width), read-only."""
     inner = np.zeros((h, w), bool)
-    inner[2:-2, 2:-2] = True
+    inner[width:-width, width:-width] = True
     idx = np.flatnonzero(~inner)
     idx.flags.writeable = False
     return idx
@@ -59,7 +59,7 @@ def _border(g: np.ndarray) -> np.ndarray:
     h, w = g.shape
     if h * w > WORK * WORK:   # no index table as big as the picture for a one-off shape
         return np.concatenate((g[:2].ravel(), g[-2:].ravel(), g[2:-2, :2].ravel(), g[2:-2, -2:].ravel()))
-    return g.take(_ring(h, w)) if g.flags.c_contiguous else g.ravel().take(_ring(h, w))
+    return g.take(ring_index(h, w)) if g.flags.c_contiguous else g.ravel().take(ring_index(h, w))
 
 
 def is_flat(g: np.ndarray) -> bool:

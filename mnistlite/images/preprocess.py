@@ -33,16 +33,6 @@ _LEVELS = np.arange(256, dtype=np.float32)
 _SMALL_MASK = 64 * 64   # pixels up to which _bbox searches bytes: fewer numpy calls, a transposed copy
 
 
-@functools.lru_cache(maxsize=64)
-def _outer_ring(h: int, w: int) -> np.ndarray:
-    """Flat indices of the outermost pixels of an (h, w) picture (h, w > 2), read-only: one ``take``."""
-    inner = np.zeros((h, w), bool)
-    inner[1:-1, 1:-1] = True
-    idx = np.flatnonzero(~inner)
-    idx.flags.writeable = False
-    return idx
-
-
 @functools.lru_cache(maxsize=BOX * BOX)
 def _moments(h: int, w: int) -> np.ndarray:
     """int64 (h * w, 3), read-only: 1, the row and the column of each pixel of an (h, w) box."""
@@ -58,7 +48,7 @@ def _border_median(g: np.ndarray) -> int:
     if h <= 2 or w <= 2:
         border = g.ravel().copy()
     elif g.flags.c_contiguous:
-        border = g.take(_outer_ring(h, w))
+        border = g.take(ink.ring_index(h, w, 1))
     else:
         border = np.concatenate((g[0], g[-1], g[1:-1, 0], g[1:-1, -1]))
     raw = border.tobytes()
