@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import mnistlite as ml
 from mnistlite import threads as thread_policy
-from mnistlite.nn.model import learning_rates, minibatches
 from mnistlite.nn.optim import SCHEDULES
+from mnistlite.nn.steps import learning_rates, minibatches
 
 
 def blobs(n=300, seed=0):

@@ -13,8 +13,9 @@ from .callbacks import EarlyStopping
 from .config import TrainConfig
 from .layers import ACTIVATIONS, Activation, Dense, Dropout
 from .losses import SoftmaxCrossEntropy
-from .optim import Optimizer, make_optimizer, schedule_fn
+from .optim import Optimizer, make_optimizer
 from .rng import as_generator
+from .steps import learning_rates, minibatches
 
 F32 = np.float32
 _PREDICT_CHUNK = 4096  # rows per block in predict_proba: bounds memory for big inputs
@@ -284,21 +285,6 @@ class MLP:
 
 
 HISTORY_KEYS = ("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds")
-
-
-def minibatches(x, y, batch_size: int, rng):
-    """One shuffled epoch of (xb, yb) batches: a seeded permutation of the rows cut into ``batch_size``
-    slices (the last may be shorter). ``rng`` is a seed or numpy Generator; it draws once per epoch."""
-    order = as_generator(rng).permutation(len(x))
-    for start in range(0, len(x), batch_size):
-        idx = order[start:start + batch_size]
-        yield x.take(idx, axis=0), y.take(idx)
-
-
-def learning_rates(lr: float, schedule: str, total_steps: int):
-    """The learning rate of each step in turn: ``lr`` scaled by ``schedule`` over ``total_steps`` steps."""
-    scale = schedule_fn(schedule)  # looked up now, so a bad name fails before training starts
-    return (lr * scale(step, total_steps) for step in range(total_steps))
 
 
 def _check_fit_options(epochs: int, batch_size: int, weight_decay: float, average: float = 0.0):
