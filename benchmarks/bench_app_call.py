@@ -24,8 +24,6 @@ from pathlib import Path
 _CHILD = r"""
 import collections, hashlib, io, os, sys, tempfile, time
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlite-appcall-")
-sys.path.insert(0, os.path.join(sys.argv[1], "benchmarks"))
-import loadgen
 import mnistlite as ml
 tt, acc = time.thread_time, collections.Counter()
 if sys.argv[3] == "pieces":
@@ -46,13 +44,14 @@ from service.predictor import Predictor
 from service.settings import Settings
 import service
 assert service.__file__.startswith(sys.argv[1]), service.__file__
+# this benchmark's loadgen, imported after the checkout's packages (it puts its own root on sys.path):
+# the same request for every checkout
+sys.path.insert(0, sys.argv[4])
+import loadgen
 png = loadgen.digit_png()
 body = loadgen.multipart_body(png)
 app = create_app(Predictor(ml.load(sys.argv[2])), settings=Settings(), log_stream=open(os.devnull, "w"))
-env = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
-       "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
-       "CONTENT_TYPE": loadgen.MULTIPART_TYPE, "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
-       "wsgi.errors": sys.stderr}
+env = loadgen.predict_environ(body, loadgen.MULTIPART_TYPE)
 def call():
     e = dict(env); e["wsgi.input"] = io.BytesIO(body)
     return b"".join(app(e, lambda status, headers: None))
@@ -74,7 +73,8 @@ for k, v in sorted(pieces.items(), key=lambda kv: -kv[1]):
 
 def run(checkout: Path, model: Path, mode: str) -> str:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    return subprocess.run([sys.executable, "-c", _CHILD, str(checkout), str(model), mode], cwd=checkout,
+    return subprocess.run([sys.executable, "-c", _CHILD, str(checkout), str(model), mode,
+                           str(Path(__file__).resolve().parent)], cwd=checkout,
                           env=env, check=True, capture_output=True, text=True, timeout=300).stdout
 
 

@@ -55,11 +55,7 @@ def breakdown(model_path: Path, png: bytes) -> dict:
     x = to_float(img[None])
     verdict = judge(pred.model, img[None])
     app = create_app(pred, settings=Settings(), log_stream=open(os.devnull, "w"))
-    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": "",
-               "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
-               "wsgi.url_scheme": "http",
-               "CONTENT_TYPE": ct, "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
-               "wsgi.errors": sys.stderr}
+    environ = loadgen.predict_environ(body, ct)
 
     def wsgi_call():
         e = dict(environ)

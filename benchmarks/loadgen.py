@@ -58,6 +58,15 @@ def multipart_body(data: bytes, field: str = "file") -> bytes:
             f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
+def predict_environ(body: bytes, content_type: str, query: str = "") -> dict:
+    """A WSGI environ for an in-process POST /predict of ``body``, without ``wsgi.input`` (add a fresh
+    ``io.BytesIO(body)`` for each call)."""
+    return {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http", "CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": "127.0.0.1", "wsgi.errors": sys.stderr}
+
+
 def multipart_request(png: bytes, port: int) -> bytes:
     """A whole HTTP/1.1 POST /predict carrying png as multipart field "file", as raw bytes (one per
     connection)."""

@@ -26,21 +26,20 @@ import loadgen  # noqa: F401  (puts this checkout on sys.path)
 _CHILD = r"""
 import hashlib, io, json, os, pickle, sys, tempfile
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlite-same-")
-root, model, corpus = sys.argv[1:4]
-sys.path.insert(0, os.path.join(root, "benchmarks"))
-import loadgen
+root, model, corpus, here = sys.argv[1:5]
 import mnistlite as ml
 from service.app import create_app
 from service.predictor import Predictor
 from service.settings import Settings
 import service
 assert service.__file__.startswith(root), service.__file__
+# this benchmark's loadgen, imported after the checkout's packages (it puts its own root on sys.path):
+# the same requests for both checkouts
+sys.path.insert(0, here)
+import loadgen
 app = create_app(Predictor(ml.load(model)), settings=Settings(), log_stream=open(os.devnull, "w"))
 def post(body, ctype, qs=""):
-    env = {"REQUEST_METHOD": "POST", "PATH_INFO": "/predict", "QUERY_STRING": qs, "SERVER_NAME": "127.0.0.1",
-           "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
-           "CONTENT_TYPE": ctype, "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
-           "wsgi.errors": sys.stderr, "wsgi.input": io.BytesIO(body)}
+    env = {**loadgen.predict_environ(body, ctype, qs), "wsgi.input": io.BytesIO(body)}
     status = []
     out = b"".join(app(env, lambda s, h: status.append(s)))
     return hashlib.sha256(status[0].encode() + b"\n" + out).hexdigest()[:16]
@@ -107,7 +106,8 @@ def main(argv=None) -> int:
         path.write_bytes(pickle.dumps((uploads, instances)))
         got = []
         for root in (c.resolve() for c in args.checkouts):
-            cmd = [sys.executable, "-c", _CHILD, str(root), str(args.model.resolve()), str(path)]
+            cmd = [sys.executable, "-c", _CHILD, str(root), str(args.model.resolve()), str(path),
+                   str(Path(__file__).resolve().parent)]
             run = subprocess.run(cmd, cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, check=True,
                                  capture_output=True, text=True, timeout=1800)
             got.append(run.stdout.split())
