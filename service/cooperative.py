@@ -4,9 +4,10 @@ A gevent worker runs its requests cooperatively: a CPU-bound request keeps the w
 so a /liveness probe or a small upload arriving meanwhile waits for all of it. ``Pauses`` is handed to
 ``preprocess_image``, which calls it between its stages (after decoding, after the full-size checks,
 after cleaning). Once the request has run QUANTUM seconds since it started or last paused, the call
-waits until the event loop is idle: every connection that is ready (a probe, a normal client, the other
-uploads' next stage) runs first. A small upload never runs that long, so it never pauses. Outside a
-greenlet that gevent's hub runs (falcon.testing, a sync worker, training) a call does nothing.
+lets the event loop turn once: it polls, and every connection that is ready then (a probe, a normal
+client, the other uploads' next stage) runs first. A small upload runs that long only when the machine
+takes its core away for a while. Outside a greenlet that gevent's hub runs (falcon.testing, a sync
+worker, training) a call does nothing.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sys
 import time
 
 QUANTUM = 0.004   # seconds a request runs before it lets the others in (wall clock: a busy machine counts)
+TURN = 1e-6   # a pause's sleep: a timer due at once, so the loop polls for I/O once and comes back
 
 
 class Pauses:
@@ -33,7 +35,9 @@ class Pauses:
         gevent = sys.modules.get("gevent")   # never imported here: only a gevent worker has it loaded
         if gevent is None or gevent.getcurrent().parent is None:   # not a greenlet the hub runs
             return
-        # idle(), not sleep(0): sleep(0) may come back before the loop has polled for I/O.
-        gevent.idle()
+        # One turn, as between kept-alive answers (service/worker.py): sleep(0) may come back before the
+        # loop has polled for I/O, and idle() waits for a turn with nothing else pending, which never
+        # comes while every connection is busy: a paused request then waited for the load to drop.
+        gevent.sleep(TURN)
         self.count += 1
         self.mark = self.clock()

@@ -103,3 +103,34 @@ def test_liveness_is_answered_while_a_worker_is_mid_bomb(fake, big_png, monkeypa
         server.stop()
     assert [j.value.split(b"\r\n")[0] for j in jobs] == [b"HTTP/1.1 200 OK"] * 2
     assert finished == ["/liveness", "/predict"]
+
+
+def test_a_pause_comes_back_while_every_other_connection_stays_busy():
+    """At saturation the loop is never idle: each busy connection answers and takes its turn (as
+    service/worker.py does between kept-alive answers). A paused request comes back after a turn or two,
+    not when the others have finished (idle() waited for that: an upload paused at saturation stalled
+    until the load dropped)."""
+    from service import worker
+
+    served = [0]
+
+    class Conn:
+        pass
+
+    def busy():
+        conn = Conn()
+        for _ in range(300):
+            served[0] += 1
+            worker.take_turns(conn)   # the next request is always waiting: yield once a turn
+
+    def paused():
+        p = cooperative.Pauses(quantum=0)
+        p()
+        return served[0], p.count
+
+    others = [gevent.spawn(busy) for _ in range(4)]
+    gevent.sleep(0)   # the others are running
+    back_at, count = gevent.spawn(paused).get(timeout=30)
+    gevent.joinall(others, raise_error=True)
+    assert count == 1
+    assert back_at < 100, back_at   # a few turns of 4 answers, not all 1,200
