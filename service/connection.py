@@ -181,6 +181,17 @@ def _header(req, name: str):
     return None
 
 
+def held(req) -> int:
+    """How many bytes past the request's head gunicorn has received already (its reader's buffer), or 0
+    when that cannot be told."""
+    buf = getattr(getattr(req, "unreader", None), "buf", None)
+    try:
+        with buf.getbuffer() as view:
+            return view.nbytes
+    except (AttributeError, BufferError):
+        return 0
+
+
 def declared_length(req) -> int | None:
     """The request's Content-Length as an int, or None (absent, chunked, or unparseable)."""
     raw = _header(req, "CONTENT-LENGTH")
@@ -209,6 +220,8 @@ def before_request(req, *, limit_for, body_timeout: float, upload_slots: int = 1
         req.force_close()
         return  # the app reads none of this body, and nothing is discarded after the answer
     chunked = _header(req, "TRANSFER-ENCODING") is not None
+    if not chunked and length is not None and length <= SMALL_BODY and held(req) >= length:
+        return  # the whole body came with its head: reading it never waits, and it is never discarded unread
     if req.body is not None and (chunked or (length or 0) > 0):  # GETs and empty POSTs have nothing to bound
         large = chunked or length > LARGE_BODY
         small = not chunked and length <= SMALL_BODY

@@ -20,12 +20,28 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
+    values,
 )
 
 from mnistlite.drift import CONFIDENCE_EDGES, SlidingMix
 
 # The *_created series double the scrape for no use here (and multiprocess mode omits them anyway).
 disable_created_metrics()
+
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def process_id() -> int:
+    """This process's id, kept from its start or its fork: no system call."""
+    return _pid[0]
+
+
+# In multiprocess mode every value update asks for the process id, to notice a fork and write to the
+# child's own file (prometheus_client's documented ``process_identifier`` hook); os.getpid is a system
+# call each time, several per request. The id kept above changes exactly at a fork.
+if values.ValueClass is not values.MutexValue:
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_id)
 
 # Buckets resolve below a millisecond, where single-image predictions fall (docs/performance.md).
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

@@ -35,7 +35,7 @@ def test_pauses_do_nothing_outside_a_greenlet_the_hub_runs():
 
 def test_a_pause_lets_the_others_in_only_after_a_quantum_of_running():
     now = [0.0]
-    p = cooperative.Pauses(quantum=0.004, clock=lambda: now[0])
+    p = cooperative.Pauses(quantum=0.004, clock=lambda: now[0], cpu=lambda: now[0])
 
     def run():
         for t in (0.001, 0.005, 0.006, 0.0095, 0.0101):
@@ -103,3 +103,22 @@ def test_liveness_is_answered_while_a_worker_is_mid_bomb(fake, big_png, monkeypa
         server.stop()
     assert [j.value.split(b"\r\n")[0] for j in jobs] == [b"HTTP/1.1 200 OK"] * 2
     assert finished == ["/liveness", "/predict"]
+
+
+
+
+def test_a_request_held_up_by_the_machine_does_not_pause():
+    """The wall clock passes the quantum while the request used little CPU (the machine took its core
+    away): pausing would only hold it longer, and under a steady load the loop is never idle."""
+    wall, cpu = [0.0], [0.0]
+    p = cooperative.Pauses(quantum=0.004, clock=lambda: wall[0], cpu=lambda: cpu[0])
+
+    def run():
+        wall[0], cpu[0] = 0.050, cooperative.MIN_CPU / 2   # 50 ms late, little CPU
+        p()
+        first = p.count
+        wall[0], cpu[0] = 0.060, cooperative.MIN_CPU * 1.5   # a costly request on a busy machine
+        p()
+        return first, p.count
+
+    assert gevent.spawn(run).get() == (0, 1)
