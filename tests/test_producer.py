@@ -45,6 +45,7 @@ def test_no_producer_where_it_cannot_follow_the_draws_or_has_no_core():
     assert why_not(0.0, 2.0) is None
     assert "dropout" in why_not(0.1, 2.0)
     assert "1 usable CPU" in why_not(0.0, 1.0)
+    assert why_not(0.0, 2.0, hooked=False) == "no batch hook"   # the reference recipe: gathers only
 
 
 def small_fit(hook, **source_options):

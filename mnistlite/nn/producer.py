@@ -34,8 +34,11 @@ class ProducerError(RuntimeError):
     """The batch producer process died, stalled or failed: the fit cannot go on with its batches."""
 
 
-def why_not(dropout: float, cpus: float) -> str | None:
-    """None when a producer process can make a fit's batches and has a core to run on; else why not."""
+def why_not(dropout: float, cpus: float, hooked: bool = True) -> str | None:
+    """None when a producer process can make a fit's batches, has a core to run on and work worth moving
+    (a batch hook: without one a batch is a gather, cheaper than handing it over); else why not."""
+    if not hooked:
+        return "no batch hook"
     if not hasattr(os, "fork"):
         return "no fork on this platform"
     if dropout:
