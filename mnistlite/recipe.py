@@ -20,7 +20,7 @@ from .nn.calibration import POLICY, Calibration, calibrated_proba, choose_thresh
 from .nn.config import ConfigError, TrainConfig
 from .nn.model import MLP
 from .nn.optim import make_optimizer
-from .nn.producer import ProcessBatches, why_not
+from .nn.producer import ProducerOrInProcess, why_not
 from .nn.rng import as_generator
 from .threads import ContentionWatch, blas_facts, children_cpu, resolve_threads, usable_cpus
 
@@ -146,7 +146,7 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     callbacks = list(callbacks) if choice.pinned else [*callbacks, ContentionWatch(choice)]
     hooked = bool(config.augment or config.shift or config.outliers)
     off = "off" if not producer else why_not(config.dropout, usable_cpus(), hooked)
-    source = ProcessBatches if off is None else None
+    source = ProducerOrInProcess() if off is None else None
     with threadpool_limits(limits=choice.threads, user_api="blas"):
         t0, c0, k0 = time.perf_counter(), time.process_time(), children_cpu()
         # Validation figures every epoch only for what reads them (early stopping, progress, a callback
@@ -165,7 +165,8 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
         "train_cpu_seconds": round(cpu_seconds, 3),
         "epochs": len(history["epoch"]),
         **choice.as_dict(),
-        "batch_producer": "process" if source else f"in-process ({off})",
+        "batch_producer": "process" if source and source.kind == "process" else
+                          f"in-process ({off or source.why})",
         "n_train": int(len(y_fit)),
         "n_val": int(len(val[1])) if val else 0,
         "train_loss": history["loss"][-1],

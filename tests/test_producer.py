@@ -10,6 +10,7 @@ import pytest
 import mnistlite as ml
 from mnistlite import recipe, threads
 from mnistlite.images.augment import training_hook
+from mnistlite.nn import producer
 from mnistlite.nn.producer import ProcessBatches, ProducerError, why_not
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the producer needs fork")
@@ -46,6 +47,17 @@ def test_no_producer_where_it_cannot_follow_the_draws_or_has_no_core():
     assert "dropout" in why_not(0.1, 2.0)
     assert "1 usable CPU" in why_not(0.0, 1.0)
     assert why_not(0.0, 2.0, hooked=False) == "no batch hook"   # the reference recipe: gathers only
+
+
+def test_a_failed_fork_falls_back_to_in_process_batches(digits, tmp_path, monkeypatch):
+    def no_fork():
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(producer.os, "fork", no_fork)
+    data, report, _ = fit_file(digits, tmp_path, monkeypatch, True)
+    assert report["batch_producer"] == "in-process (fork failed: [Errno 12] Cannot allocate memory)"
+    monkeypatch.undo()
+    assert data == fit_file(digits, tmp_path, monkeypatch, False)[0]
 
 
 def small_fit(hook, **source_options):

@@ -23,7 +23,7 @@ from multiprocessing.connection import Pipe
 
 import numpy as np
 
-from .steps import epoch_batches
+from .steps import InProcessBatches, epoch_batches
 
 SLOTS = 4            # batches the producer may run ahead
 NICE = 5             # the producer yields to the fit's BLAS threads: one it preempts stalls the other
@@ -46,6 +46,22 @@ def why_not(dropout: float, cpus: float, hooked: bool = True) -> str | None:
     if cpus < 2:
         return f"{cpus:g} usable CPU"
     return None
+
+
+class ProducerOrInProcess:
+    """A batch source for ``MLP.fit``: a ``ProcessBatches``, or ``InProcessBatches`` (the same batches) when
+    the fork or its shared memory fails; ``kind`` and ``why`` say which it made and why."""
+
+    def __init__(self):
+        self.kind, self.why = None, None
+
+    def __call__(self, *args):
+        try:
+            source = ProcessBatches(*args)
+        except OSError as e:
+            source, self.why = InProcessBatches(*args), f"fork failed: {e}"
+        self.kind = source.kind
+        return source
 
 
 class ProcessBatches:
