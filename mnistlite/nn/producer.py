@@ -111,8 +111,6 @@ class ProcessBatches:
 
     def _produce(self, x, y, batch_size, rng, hook, epochs, ready, free, slots):
         try:
-            from threadpoolctl import threadpool_limits
-            threadpool_limits(limits=1, user_api="blas")   # the hook's own products stay on this core
             spare = list(range(slots))
             for _ in range(epochs):
                 for xb, yb in epoch_batches(x, y, batch_size, rng, hook):
