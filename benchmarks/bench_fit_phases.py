@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     instrument(p)
     fit = p.wrap("other", recipe.fit_recipe)   # what the phases above leave: batching, the loop
     c0, w0 = time.process_time(), time.perf_counter()
-    fit(config, x, y, threads=args.threads)
+    fit(config, x, y, threads=args.threads, producer=False)   # every phase in this process
     total_cpu, total_wall = time.process_time() - c0, time.perf_counter() - w0
     print(f"{args.recipe} recipe, {args.epochs} epochs, {args.threads} BLAS thread(s)\n")
     print("| phase | CPU s | share | wall s | calls |")

@@ -20,8 +20,9 @@ from .nn.calibration import POLICY, Calibration, calibrated_proba, choose_thresh
 from .nn.config import ConfigError, TrainConfig
 from .nn.model import MLP
 from .nn.optim import make_optimizer
+from .nn.producer import ProducerOrInProcess, why_not
 from .nn.rng import as_generator
-from .threads import ContentionWatch, blas_facts, resolve_threads
+from .threads import ContentionWatch, blas_facts, children_cpu, resolve_threads, usable_cpus
 
 # The previous Keras model, kept as the speed/accuracy reference: 784-128-10, Adam 1e-3, batch 32.
 REFERENCE = TrainConfig(hidden=(128,), optimizer="adam", lr=1e-3, batch_size=32, epochs=5,
@@ -67,7 +68,7 @@ def calibrate(model: MLP, x, y, policy: dict | None = None) -> Calibration:
 # out of the model file, whose bytes must depend only on what determines the model: the metrics file
 # and the registry record keep them.
 PER_RUN = ("train_seconds", "train_cpu_seconds", "peak_rss_mb", "blas_threads", "blas_threads_pinned",
-           "blas_threads_reason", "blas_thread_changes", "trained_at", "created")
+           "blas_threads_reason", "blas_thread_changes", "batch_producer", "trained_at", "created")
 
 
 def model_metrics(report: dict) -> dict:
@@ -81,7 +82,7 @@ def build(config: TrainConfig) -> MLP:
                seed=config.seed, config=config)
 
 
-def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
+def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=(), batch_source=None):
     """``MLP.fit`` with every setting taken from ``config``: builds the model and optimizer, fits x, y.
 
     Returns (model, history).
@@ -100,7 +101,7 @@ def train(config: TrainConfig, x, y, *, validation_data=None, callbacks=()):
                         schedule=config.schedule, validation_data=validation_data,
                         label_smoothing=config.label_smoothing, weight_decay=l2, batch_hook=hook,
                         patience=config.patience, callbacks=callbacks,
-                        average=config.average)
+                        average=config.average, batch_source=batch_source)
     return model, history
 
 
@@ -115,14 +116,16 @@ def split_validation(x, y, share: float, rng):
 
 
 def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_labels=None, *,
-               threads: int | None = None, callbacks=()):
+               threads: int | None = None, callbacks=(), producer: bool = True):
     """``train`` plus what the CLI reports: a ``val_split`` hold-out, BLAS threads, fit time, test metrics.
 
     ``threads`` pins the BLAS threads (as does OPENBLAS_NUM_THREADS); otherwise they follow the idle CPUs
     this process may use, and drop between epochs when other work takes the cores (``threads.py``).
     images/labels: uint8 (n, 28, 28) or float32 (n, 784), (n,) ints. Returns (model, history, report):
     report holds test_accuracy (when test data is given), train_seconds (wall time of the fit alone) and
-    train_cpu_seconds (its CPU time, every thread of the process),
+    train_cpu_seconds (its CPU time, every thread of the process and the batch producer's),
+    batch_producer (where the batches were made: ``producer`` asks for a forked process, ``nn/producer.py``,
+    which makes the very same batches while the fit steps, where fork and the recipe allow it),
     epochs, augment_reach (the share of images with a blank margin, which the distortions apply to),
     and the training data's SHA-256. ``callbacks`` go to ``MLP.fit`` (progress, for one). The model's
     metadata gets ``drift_reference`` (``drift.reference``: the class and confidence mix the service
@@ -141,23 +144,29 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     (x_fit, y_fit), val = split_validation(x, y, config.val_split, np.random.default_rng([config.seed, 1]))
     choice = resolve_threads(threads)
     callbacks = list(callbacks) if choice.pinned else [*callbacks, ContentionWatch(choice)]
+    hooked = bool(config.augment or config.shift or config.outliers)
+    off = "off" if not producer else why_not(config.dropout, usable_cpus(), hooked)
+    source = ProducerOrInProcess() if off is None else None
     with threadpool_limits(limits=choice.threads, user_api="blas"):
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, k0 = time.perf_counter(), time.process_time(), children_cpu()
         # Validation figures every epoch only for what reads them (early stopping, progress, a callback
         # without needs_validation = False); otherwise once, after the last epoch: the same figures.
         each = bool(config.patience) or any(getattr(cb, "needs_validation", True) for cb in callbacks)
         model, history = train(config, x_fit, y_fit, validation_data=val if each else None,
-                               callbacks=callbacks)
+                               callbacks=callbacks, batch_source=source)
         if val is not None:
             if not each:
                 history["val_loss"][-1], history["val_acc"][-1] = model.evaluate(*val)
             calibrate(model, *val)
-        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+        seconds = time.perf_counter() - t0
+        cpu_seconds = time.process_time() - c0 + children_cpu() - k0
     report = {
         "train_seconds": round(seconds, 3),
         "train_cpu_seconds": round(cpu_seconds, 3),
         "epochs": len(history["epoch"]),
         **choice.as_dict(),
+        "batch_producer": "process" if source and source.kind == "process" else
+                          f"in-process ({off or source.why})",
         "n_train": int(len(y_fit)),
         "n_val": int(len(val[1])) if val else 0,
         "train_loss": history["loss"][-1],

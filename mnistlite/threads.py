@@ -7,6 +7,7 @@ pinned, ``ContentionWatch`` drops to fewer threads between epochs when other wor
 from __future__ import annotations
 
 import os
+import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,27 @@ def idle_cores(interval: float = 0.1) -> float:
     return cores * (idle1 - idle0) / max(all1 - all0, 1)
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's children that have exited and been waited for."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process (every thread) and of its children, running or waited for: the
+    work a fit does itself, its batch producer included (``nn/producer.py``)."""
+    total = time.process_time() + children_cpu()
+    try:
+        tasks = os.listdir("/proc/self/task")
+        kids = {pid for t in tasks for pid in Path(f"/proc/self/task/{t}/children").read_text().split()}
+        for pid in kids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    return total
+
+
 def blas_threads(idle: float | None = None) -> int:
     """BLAS threads for ``idle`` free cores (``idle_cores()`` by default): at least 1, at most 4; a core
     counts when it is at least 75% idle."""
@@ -145,17 +167,18 @@ class ContentionWatch:
         self._mark()
 
     def _mark(self):
-        self._t, self._own = time.monotonic(), time.process_time()
+        self._t, self._own = time.monotonic(), own_cpu()
         try:
             self._idle, self._all = _cpu_ticks()
         except (OSError, ValueError, IndexError):
             self._all = None
 
     def others(self) -> float | None:
-        """Cores' worth of work other processes did since the last mark; None without /proc/stat."""
+        """Cores' worth of work other processes did since the last mark (this one's children, such as the
+        batch producer, count as its own); None without /proc/stat."""
         if self._all is None:
             return None
-        wall, own = time.monotonic() - self._t, time.process_time() - self._own
+        wall, own = time.monotonic() - self._t, own_cpu() - self._own
         idle, total = _cpu_ticks()
         cores = os.cpu_count() or 1
         busy = cores * (1 - (idle - self._idle) / max(total - self._all, 1))

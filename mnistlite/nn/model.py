@@ -15,7 +15,7 @@ from .layers import ACTIVATIONS, Activation, Dense, Dropout
 from .losses import SoftmaxCrossEntropy
 from .optim import Optimizer, make_optimizer
 from .rng import as_generator
-from .steps import learning_rates, minibatches
+from .steps import InProcessBatches, learning_rates
 
 F32 = np.float32
 _PREDICT_CHUNK = 4096  # rows per block in predict_proba: bounds memory for big inputs
@@ -185,7 +185,7 @@ class MLP:
     def fit(self, x, y, *, epochs: int = 5, batch_size: int = 32, optimizer: Optimizer | None = None,
             schedule: str = "constant", validation_data=None, label_smoothing: float = 0.0,
             weight_decay: float = 0.0, batch_hook=None, patience: int = 0, callbacks=(),
-            average: float = 0.0):
+            average: float = 0.0, batch_source=None):
         """Train on x: (n, n_inputs) float32 in [0, 1] (or uint8 (n, 28, 28)), y: (n,) int labels.
 
         Mini-batches are shuffled from the model's generator, so the same seed and data give
@@ -196,7 +196,8 @@ class MLP:
         needs ``validation_data``. ``average`` > 0 ends the fit with the mean of the weights taken every
         few steps over that share of its steps, at the end (``averaging.py``), before the last epoch's
         validation (early stopping may then still restore an earlier epoch's weights). A non-finite loss
-        or weight raises ``TrainingDiverged``.
+        or weight raises ``TrainingDiverged``. ``batch_source`` makes the batches (``steps.InProcessBatches``
+        by default; ``producer.ProcessBatches`` makes the same in another process).
         Returns a history dict of per-epoch lists (epoch, loss, acc, val_loss, val_acc, lr, seconds).
         """
         x, y = self._training_arrays(x, y)
@@ -218,13 +219,13 @@ class MLP:
         averaged = round(total * average)   # the last ``averaged`` steps
         averager = WeightAverage(self.flat_params, total - averaged + 1) if averaged else None
         history = {k: [] for k in HISTORY_KEYS}
+        source = (batch_source or InProcessBatches)(x, y, batch_size, self.rng, batch_hook, epochs)
         try:
             for epoch in range(1, epochs + 1):
                 t0 = time.perf_counter()
-                batches = minibatches(x, y, batch_size, self.rng)
                 # overflow shows as a non-finite loss or weight, checked (and named) once per epoch
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    loss, acc, lr = self._train_epoch(batches, batch_hook, optimizer, lrs, averager)
+                    loss, acc, lr = self._train_epoch(source.epoch(), optimizer, lrs, averager)
                 self._check_finite(epoch, loss, lr)
                 if averager is not None and epoch == epochs:
                     averager.finish()
@@ -241,6 +242,7 @@ class MLP:
                 if hasattr(cb, "on_train_end"):
                     cb.on_train_end(self)
         finally:
+            source.close()
             self.loss, self.weight_decay = SoftmaxCrossEntropy(), 0.0
         return history
 
@@ -265,13 +267,11 @@ class MLP:
             raise ValueError(f"labels must be in [0, {self.layer_sizes[-1]}), got {y.min()}..{y.max()}")
         return x, y
 
-    def _train_epoch(self, batches, batch_hook, optimizer: Optimizer, lrs, averager=None):
+    def _train_epoch(self, batches, optimizer: Optimizer, lrs, averager=None):
         """One optimizer step per (xb, yb) batch. Returns the epoch's (mean loss, accuracy, last lr)."""
         loss_sum, correct, seen, labelled = 0.0, 0, 0, 0
         for xb, yb in batches:
             lr = next(lrs)
-            if batch_hook is not None:
-                xb, yb = batch_hook(xb, yb, self.rng)
             loss, logits = self.loss_and_grads(xb, yb)
             loss_sum += loss * len(yb)
             correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
