@@ -145,7 +145,7 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     choice = resolve_threads(threads)
     callbacks = list(callbacks) if choice.pinned else [*callbacks, ContentionWatch(choice)]
     hooked = bool(config.augment or config.shift or config.outliers)
-    off = "off" if not producer else why_not(config.dropout, usable_cpus(), hooked)
+    off = "off" if not producer else why_not(config.dropout, usable_cpus(), hooked, choice.threads)
     source = ProducerOrInProcess() if off is None else None
     with threadpool_limits(limits=choice.threads, user_api="blas"):
         t0, c0, k0 = time.perf_counter(), time.process_time(), children_cpu()

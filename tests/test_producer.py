@@ -26,7 +26,7 @@ def digits(mnist_uint8):
 
 def fit_file(digits, tmp_path, monkeypatch, producer: bool):
     monkeypatch.setattr(recipe, "usable_cpus", lambda: 2.0)   # a 1-CPU runner would skip the producer
-    model, _, report = ml.fit_recipe(SMALL, *digits, threads=1, producer=producer)
+    model, _, report = ml.fit_recipe(SMALL, *digits, threads=2, producer=producer)
     path = tmp_path / f"{producer}.npz"
     ml.save(model, path, created="2000-01-01T00:00:00+00:00")
     return path.read_bytes(), report, model
@@ -47,6 +47,14 @@ def test_no_producer_where_it_cannot_follow_the_draws_or_has_no_core():
     assert "dropout" in why_not(0.1, 2.0)
     assert "1 usable CPU" in why_not(0.0, 1.0)
     assert why_not(0.0, 2.0, hooked=False) == "no batch hook"   # the reference recipe: gathers only
+    assert why_not(0.0, 2.0, threads=1) == "one BLAS thread"
+
+
+def test_a_one_thread_fit_stays_one_process(digits, monkeypatch):
+    # --threads 1 (or OPENBLAS_NUM_THREADS=1) asks for one busy core: no second process beside it
+    monkeypatch.setattr(recipe, "usable_cpus", lambda: 2.0)
+    _, _, report = ml.fit_recipe(SMALL, *digits, threads=1)
+    assert report["batch_producer"] == "in-process (one BLAS thread)"
 
 
 def test_a_failed_fork_falls_back_to_in_process_batches(digits, tmp_path, monkeypatch):

@@ -34,9 +34,10 @@ class ProducerError(RuntimeError):
     """The batch producer process died, stalled or failed: the fit cannot go on with its batches."""
 
 
-def why_not(dropout: float, cpus: float, hooked: bool = True) -> str | None:
+def why_not(dropout: float, cpus: float, hooked: bool = True, threads: int = 2) -> str | None:
     """None when a producer process can make a fit's batches, has a core to run on and work worth moving
-    (a batch hook: without one a batch is a gather, cheaper than handing it over); else why not."""
+    (a batch hook: without one a batch is a gather, cheaper than handing it over); else why not. A fit on
+    one BLAS ``threads`` gets none: a producer would make it two busy processes where one was asked for."""
     if not hooked:
         return "no batch hook"
     if not hasattr(os, "fork"):
@@ -45,6 +46,8 @@ def why_not(dropout: float, cpus: float, hooked: bool = True) -> str | None:
         return "dropout draws from the model's generator during each step"
     if cpus < 2:
         return f"{cpus:g} usable CPU"
+    if threads < 2:
+        return "one BLAS thread"
     return None
 
 
