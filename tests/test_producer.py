@@ -91,10 +91,9 @@ def test_a_producer_that_dies_mid_fit_stops_the_fit_with_a_clear_error():
             os._exit(3)
         return xb, yb
 
-    t0 = time.monotonic()
+    # a death not noticed would end in the 30 s timeout's message instead
     error = small_fit(hook, timeout=30.0)
     assert "died mid-fit: exit status 3" in str(error)
-    assert time.monotonic() - t0 < 20
 
 
 def test_a_stalled_producer_times_out_and_is_stopped():
@@ -102,10 +101,8 @@ def test_a_stalled_producer_times_out_and_is_stopped():
         time.sleep(60)
         return xb, yb
 
-    t0 = time.monotonic()
     error = small_fit(hook, timeout=1.0)
     assert "made no batch in 1 s" in str(error)
-    assert time.monotonic() - t0 < 15
     with pytest.raises(ChildProcessError):   # stopped and reaped: no child left behind
         os.waitpid(-1, os.WNOHANG)
 
@@ -124,11 +121,11 @@ def test_an_early_stop_ends_the_producer_and_keeps_the_same_weights():
     for source in (None, ProcessBatches):
         model = ml.MLP([784, 16, 10], seed=0)
         hook = training_hook(0.5, 1, model.rng)
-        t0 = time.monotonic()
         history = model.fit(x, y, epochs=20, batch_size=64, batch_hook=hook, batch_source=source,
                             callbacks=[lambda record, model: record["epoch"] == 2])
         runs.append((model.flat_params.tobytes(), model.rng.bit_generator.state, len(history["epoch"])))
-        assert time.monotonic() - t0 < 30
+        with pytest.raises(ChildProcessError):   # the producer was stopped and reaped at the early stop
+            os.waitpid(-1, os.WNOHANG)
     assert runs[0] == runs[1]
     assert runs[0][2] == 2
 
