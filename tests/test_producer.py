@@ -68,17 +68,31 @@ def test_a_failed_fork_falls_back_to_in_process_batches(digits, tmp_path, monkey
     assert data == fit_file(digits, tmp_path, monkeypatch, False)[0]
 
 
-def small_fit(hook, **source_options):
+def recording(pids, **source_options):
+    """A batch source that makes ``ProcessBatches`` and notes each producer's pid in ``pids``."""
+    def source(*args):
+        made = ProcessBatches(*args, **source_options)
+        pids.append(made.pid)
+        return made
+    return source
+
+
+def assert_reaped(pids):
+    """Every producer in ``pids`` has exited and been waited for: none is left running or a zombie."""
+    assert pids
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def small_fit(hook, pids=None, **source_options):
     """An MLP.fit of 600 random rows through ``hook`` with the producer; returns what it raised."""
     rng = np.random.default_rng(0)
     x, y = rng.random((600, 784), dtype=np.float32), rng.integers(0, 10, 600)
     model = ml.MLP([784, 16, 10], seed=0)
-
-    def source(*args):
-        return ProcessBatches(*args, **source_options)
-
     with pytest.raises(ProducerError) as caught:
-        model.fit(x, y, epochs=3, batch_size=50, batch_hook=hook, batch_source=source)
+        model.fit(x, y, epochs=3, batch_size=50, batch_hook=hook,
+                  batch_source=recording([] if pids is None else pids, **source_options))
     return caught.value
 
 
@@ -101,10 +115,10 @@ def test_a_stalled_producer_times_out_and_is_stopped():
         time.sleep(60)
         return xb, yb
 
-    error = small_fit(hook, timeout=1.0)
+    pids = []
+    error = small_fit(hook, pids, timeout=1.0)
     assert "made no batch in 1 s" in str(error)
-    with pytest.raises(ChildProcessError):   # stopped and reaped: no child left behind
-        os.waitpid(-1, os.WNOHANG)
+    assert_reaped(pids)   # stopped and reaped: no child left behind
 
 
 def test_a_failing_batch_hook_names_its_error():
@@ -118,14 +132,14 @@ def test_an_early_stop_ends_the_producer_and_keeps_the_same_weights():
     rng = np.random.default_rng(1)
     x, y = rng.random((900, 784), dtype=np.float32), rng.integers(0, 10, 900)
     runs = []
-    for source in (None, ProcessBatches):
+    pids = []
+    for source in (None, recording(pids)):
         model = ml.MLP([784, 16, 10], seed=0)
         hook = training_hook(0.5, 1, model.rng)
         history = model.fit(x, y, epochs=20, batch_size=64, batch_hook=hook, batch_source=source,
                             callbacks=[lambda record, model: record["epoch"] == 2])
         runs.append((model.flat_params.tobytes(), model.rng.bit_generator.state, len(history["epoch"])))
-        with pytest.raises(ChildProcessError):   # the producer was stopped and reaped at the early stop
-            os.waitpid(-1, os.WNOHANG)
+    assert_reaped(pids)   # the producer was stopped and reaped at the early stop
     assert runs[0] == runs[1]
     assert runs[0][2] == 2
 
