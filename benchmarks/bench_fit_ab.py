@@ -6,9 +6,9 @@ Usage:
 
 Each round fits the recipe once per tree, in turn, each fit in a fresh process that imports the tree's
 own ``mnistlite`` (PYTHONPATH), so the trees see the same machine load. A fit is ``fit_recipe`` on MNIST's
-training set; its CPU seconds (the process's, every BLAS thread) are those of what ``train_seconds``
-covers (``recipe.train`` and, where the tree has it, ``recipe.calibrate``), its wall seconds
-``train_seconds``.
+training set; its CPU seconds (the process's, every BLAS thread, and its batch producer's where the tree has
+one) are those of what ``train_seconds`` covers (``recipe.train`` and, where the tree has it,
+``recipe.calibrate``), its wall seconds ``train_seconds``.
 Prints each fit, then per tree the median CPU and wall seconds and the test accuracy, and each tree's
 median as a multiple of the first tree's. A shared machine's load drifts: read the medians, name the load.
 """
@@ -32,21 +32,27 @@ if epochs:
     config = dataclasses.replace(config, epochs=epochs)
 (x, y), (xt, yt) = ml.load_mnist(as_float=False)
 from mnistlite import recipe as r
+# the fit's own CPU: this process's and its children's (a tree with a batch producer process forks one;
+# resource's RUSAGE_CHILDREN holds it once it is reaped, at the end of the fit)
+import resource
+def cpu_now():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ru.ru_utime + ru.ru_stime
 fit_cpu = [0.0]
 def timed(fn):
     def run(*a, **k):
-        c = time.process_time()
+        c = cpu_now()
         try:
             return fn(*a, **k)
         finally:
-            fit_cpu[0] += time.process_time() - c
+            fit_cpu[0] += cpu_now() - c
     return run
 r.train = timed(r.train)          # what train_seconds covers: the fit and, where it exists, calibration
 if hasattr(r, "calibrate"):
     r.calibrate = timed(r.calibrate)
-c0, w0 = time.process_time(), time.perf_counter()
+c0, w0 = cpu_now(), time.perf_counter()
 model, history, report = ml.fit_recipe(config, x, y, threads=threads or None)
-cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+cpu, wall = cpu_now() - c0, time.perf_counter() - w0
 acc = float((model.predict(xt) == yt).mean())
 if len(sys.argv) > 4:
     ml.save(model, sys.argv[4])

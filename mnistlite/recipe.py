@@ -144,8 +144,8 @@ def fit_recipe(config: TrainConfig, images, labels, test_images=None, test_label
     (x_fit, y_fit), val = split_validation(x, y, config.val_split, np.random.default_rng([config.seed, 1]))
     choice = resolve_threads(threads)
     callbacks = list(callbacks) if choice.pinned else [*callbacks, ContentionWatch(choice)]
-    hooked = bool(config.augment or config.shift or config.outliers)
-    off = "off" if not producer else why_not(config.dropout, usable_cpus(), hooked, choice.threads)
+    # a fit without a batch hook (the reference recipe) gets in-process batches from ProducerOrInProcess
+    off = "off" if not producer else why_not(config.dropout, usable_cpus(), threads=choice.threads)
     source = ProducerOrInProcess() if off is None else None
     with threadpool_limits(limits=choice.threads, user_api="blas"):
         t0, c0, k0 = time.perf_counter(), time.process_time(), children_cpu()

@@ -57,6 +57,15 @@ def test_a_one_thread_fit_stays_one_process(digits, monkeypatch):
     assert report["batch_producer"] == "in-process (one BLAS thread)"
 
 
+def test_a_fit_without_a_batch_hook_gets_no_producer_process(digits, monkeypatch):
+    # no augmentation, shifts or non-digits (the reference recipe's kind): a batch is a gather, made in-process
+    monkeypatch.setattr(recipe, "usable_cpus", lambda: 2.0)
+    monkeypatch.setattr(producer, "ProcessBatches", None)   # calling it would fail the test
+    plain = dataclasses.replace(SMALL, augment=0.0, shift=0, outliers=0.0, epochs=1)
+    _, _, report = ml.fit_recipe(plain, *digits, threads=2)
+    assert report["batch_producer"] == "in-process (no batch hook)"
+
+
 def test_a_failed_fork_falls_back_to_in_process_batches(digits, tmp_path, monkeypatch):
     def no_fork():
         raise OSError(12, "Cannot allocate memory")

@@ -34,12 +34,15 @@ class ProducerError(RuntimeError):
     """The batch producer process died, stalled or failed: the fit cannot go on with its batches."""
 
 
+NO_HOOK = "no batch hook"
+
+
 def why_not(dropout: float, cpus: float, hooked: bool = True, threads: int = 2) -> str | None:
     """None when a producer process can make a fit's batches, has a core to run on and work worth moving
     (a batch hook: without one a batch is a gather, cheaper than handing it over); else why not. A fit on
     one BLAS ``threads`` gets none: a producer would make it two busy processes where one was asked for."""
     if not hooked:
-        return "no batch hook"
+        return NO_HOOK
     if not hasattr(os, "fork"):
         return "no fork on this platform"
     if dropout:
@@ -53,14 +56,18 @@ def why_not(dropout: float, cpus: float, hooked: bool = True, threads: int = 2) 
 
 class ProducerOrInProcess:
     """A batch source for ``MLP.fit``: a ``ProcessBatches``, or ``InProcessBatches`` (the same batches) when
-    the fork or its shared memory fails; ``kind`` and ``why`` say which it made and why."""
+    the fit has no batch hook or the fork or its shared memory fails; ``kind`` and ``why`` say which it made
+    and why."""
 
     def __init__(self):
         self.kind, self.why = None, None
 
     def __call__(self, *args):
         try:
-            source = ProcessBatches(*args)
+            if args[4] is None:   # (x, y, batch_size, rng, hook, epochs)
+                source, self.why = InProcessBatches(*args), NO_HOOK
+            else:
+                source = ProcessBatches(*args)
         except OSError as e:
             source, self.why = InProcessBatches(*args), f"fork failed: {e}"
         self.kind = source.kind
