@@ -58,7 +58,7 @@ def test_a_one_thread_fit_stays_one_process(digits, monkeypatch):
 
 
 def test_a_fit_without_a_batch_hook_gets_no_producer_process(digits, monkeypatch):
-    # no augmentation, shifts or non-digits (the reference recipe's kind): a batch is a gather, made in-process
+    # no distortions, shifts or non-digits (like the reference recipe): a batch is a gather, made in-process
     monkeypatch.setattr(recipe, "usable_cpus", lambda: 2.0)
     monkeypatch.setattr(producer, "ProcessBatches", None)   # calling it would fail the test
     plain = dataclasses.replace(SMALL, augment=0.0, shift=0, outliers=0.0, epochs=1)
