@@ -113,3 +113,13 @@ def test_a_clean_page_is_read_as_the_general_flat_path_reads_it(seed, h, w, bg, 
     if ink.is_flat(g):
         want = preprocess._place(work, None, want_info, True)
         assert info == want_info and np.array_equal(got, want)
+
+
+@settings(max_examples=300)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 90), st.integers(1, 90), st.floats(0.0005, 1.0))
+def test_the_box_of_nonzero_pixels_is_the_box_of_the_mask_above_zero(seed, h, w, density):
+    rng = np.random.default_rng(seed)
+    a = np.where(rng.random((h, w)) < density, rng.integers(1, 256, (h, w)), 0).astype(np.uint8)
+    a[rng.integers(h), rng.integers(w)] = rng.integers(1, 256)
+    view = np.pad(a, 2)[2:-2, 2:-2]   # _place passes a crop of a bigger picture
+    assert preprocess._nonzero_box(a) == preprocess._bbox(a > 0) == preprocess._nonzero_box(view)

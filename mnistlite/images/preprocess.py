@@ -74,6 +74,18 @@ def _bbox(mask: np.ndarray) -> tuple:
     return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
 
 
+def _nonzero_box(a: np.ndarray) -> tuple:
+    """``_bbox(a > 0)`` of a uint8 (h, w) array holding a nonzero pixel: a small one's from the zero bytes
+    stripped off both ends of it and of its transpose (no mask made)."""
+    h, w = a.shape
+    if h * w > _SMALL_MASK:
+        return _bbox(a > 0)
+    flat, tr = a.tobytes(), a.T.tobytes()
+    n = len(flat)
+    return ((n - len(flat.lstrip(b"\0"))) // w, (len(flat.rstrip(b"\0")) - 1) // w,
+            (n - len(tr.lstrip(b"\0"))) // h, (len(tr.rstrip(b"\0")) - 1) // h)
+
+
 @functools.lru_cache(maxsize=1024)
 def _lut(bg: int, invert: bool, contrast: int) -> np.ndarray:
     """uint8 (256,) table: inversion, background removal and contrast stretch in one lookup.
@@ -214,7 +226,7 @@ def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = Fals
     m = -(-span // BOX)
     box = g[max(r0 - m, 0):r1 + m + 1, max(c0 - m, 0):c1 + m + 1]
     box = box if lut is None else lut.take(box)
-    r0, r1, c0, c1 = _bbox(box > 0)
+    r0, r1, c0, c1 = _nonzero_box(box)
     if max(r1 - r0, c1 - c0) + 1 != BOX:
         r0, r1, c0, c1 = _bbox(box > NOISE_LEVEL)
     box = box[r0:r1 + 1, c0:c1 + 1]
