@@ -81,13 +81,14 @@ class Predictor:
         """A ``mnistlite.quality.honest.Judgement`` -> n answers: class, confidence, probabilities,
         model_version, abstain[, abstain_reason, reason][, warnings]. Every route's answers come from here."""
         p = j.proba
-        classes = p.argmax(axis=1)
-        rounded = p.astype(np.float64).round(6)
-        out = []
-        for i, (c, row) in enumerate(zip(classes.tolist(), rounded.tolist(), strict=True)):
+        classes = p.argmax(axis=1).tolist()
+        rounded = p.astype(np.float64).round(6).tolist()
+        verdicts, version, out = j.verdict.tolist(), self.version, []   # Python ints: no numpy scalars
+        for i, c in enumerate(classes):
+            row, verdict = rounded[i], verdicts[i]
             a = {"predicted_class": c, "confidence": row[c], "probabilities": row,
-                 "model_version": self.version, "abstain": bool(j.verdict[i])}
-            if j.verdict[i]:
+                 "model_version": version, "abstain": verdict != 0}
+            if verdict:
                 a["abstain_reason"] = j.abstain_reason(i)
                 a["reason"] = j.reasons[i]
             if j.warnings[i]:

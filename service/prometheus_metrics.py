@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from bisect import bisect_left
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -89,6 +90,10 @@ class Metrics:
         self._by_class = [self.predictions.labels(str(c)) for c in range(n_classes)]
         self.confidence = Histogram("mnistlite_confidence", "Confidence of each served answer.",
                                     buckets=CONFIDENCE_EDGES, registry=reg)
+        # The values behind the children updated on every request: Counter.inc and Histogram.observe
+        # check labels and amount and scan the bounds in Python before the same value updates.
+        self._class_values = [child._value for child in self._by_class]
+        self._confidence = _HistogramValues(self.confidence, CONFIDENCE_EDGES)
         abstentions = Counter("mnistlite_abstentions", "Answers that abstained, by reason.", ("reason",),
                               registry=reg)
         self._abstain = {r: abstentions.labels(r) for r in (*ABSTAIN_REASONS, "other")}
@@ -114,13 +119,13 @@ class Metrics:
     def observe(self, route: str, status: str, seconds: float) -> None:
         """Count one finished request and its latency."""
         key = (route, status)
-        child = self._req.get(key)
-        if child is None:
-            child = self._req[key] = self.requests.labels(route, status)
-        child.inc()
+        value = self._req.get(key)
+        if value is None:
+            value = self._req[key] = self.requests.labels(route, status)._value
+        value.inc(1)
         lat = self._lat.get(route)
         if lat is None:
-            lat = self._lat[route] = self.latency.labels(route)
+            lat = self._lat[route] = _HistogramValues(self.latency.labels(route), LATENCY_BUCKETS)
         lat.observe(seconds)
 
     def watch(self, predictor, ready: bool = True) -> None:
@@ -140,11 +145,11 @@ class Metrics:
     def predicted(self, answers, kind: str = "array") -> None:
         """Count the classes, confidences, warnings and abstentions of a list of answer dicts, their
         input ``kind`` (one of INPUT_KINDS), and slide the drift window."""
-        drift = self.drift
+        drift, by_class, confidence = self.drift, self._class_values, self._confidence
         for a in answers:
             c = a["predicted_class"]
-            self._by_class[c].inc()
-            self.confidence.observe(a["confidence"])
+            by_class[c].inc(1)
+            confidence.observe(a["confidence"])
             if "warnings" in a:
                 self.warnings.inc()
             reason = a.get("abstain_reason")
@@ -152,7 +157,7 @@ class Metrics:
                 self._abstain.get(reason, self._abstain["other"]).inc()
             if drift is not None:
                 drift.add(c, a["confidence"])
-        self._kind[kind].inc(len(answers))
+        self._kind[kind]._value.inc(len(answers))
         if drift is not None and drift.count >= DRIFT_MIN:
             self._since += len(answers)
             if self._since >= DRIFT_EVERY or not self._psi_children:
@@ -170,6 +175,23 @@ class Metrics:
             multiprocess.MultiProcessCollector(reg, path=self.multiprocess_dir)
             return generate_latest(reg)
         return generate_latest(self.registry)
+
+
+class _HistogramValues:
+    """``observe`` as a prometheus_client Histogram (child) with ``edges`` does it, on its values directly:
+    the sum, then the first bucket whose bound is >= the amount (none for NaN)."""
+
+    __slots__ = ("_sum", "_buckets", "_edges")
+
+    def __init__(self, histogram, edges):
+        self._sum, self._buckets, self._edges = histogram._sum, histogram._buckets, tuple(edges)
+        if len(self._buckets) != len(self._edges) + 1:   # the +Inf bucket last
+            raise ValueError(f"histogram buckets {histogram._upper_bounds} do not match {edges}")
+
+    def observe(self, amount: float) -> None:
+        self._sum.inc(amount)
+        if amount == amount:
+            self._buckets[bisect_left(self._edges, amount)].inc(1)
 
 
 def multiprocess_dir() -> str | None:

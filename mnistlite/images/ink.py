@@ -62,6 +62,16 @@ def _border(g: np.ndarray) -> np.ndarray:
     return g.take(ring_index(h, w)) if g.flags.c_contiguous else g.ravel().take(ring_index(h, w))
 
 
+def ring_level(g: np.ndarray) -> int | None:
+    """The one level of the whole outer two-pixel ring of uint8 (h, w) ``g`` (h, w > 4; a clean page), or
+    None. Then ``is_flat(g)`` holds and so does ``_border_median(g)`` == that level (its ring lies inside)."""
+    h, w = g.shape
+    if h <= 4 or w <= 4:
+        return None
+    raw = _border(g).tobytes()
+    return raw[0] if raw.count(raw[:1]) == len(raw) else None
+
+
 def is_flat(g: np.ndarray) -> bool:
     """True when the outer two-pixel ring of uint8 (h, w) ``g`` is one level give or take FLAT.
 

@@ -35,9 +35,9 @@ _SMALL_MASK = 64 * 64   # pixels up to which _bbox searches bytes: fewer numpy c
 
 @functools.lru_cache(maxsize=BOX * BOX)
 def _moments(h: int, w: int) -> np.ndarray:
-    """int64 (h * w, 3), read-only: 1, the row and the column of each pixel of an (h, w) box."""
-    rows, cols = np.divmod(np.arange(h * w, dtype=np.int64), w)
-    m = np.stack([np.ones(h * w, np.int64), rows, cols], axis=1)
+    """float64 (h * w, 3), read-only: 1, the row and the column of each pixel of an (h, w) box."""
+    rows, cols = np.divmod(np.arange(h * w, dtype=np.float64), w)
+    m = np.stack([np.ones(h * w), rows, cols], axis=1)
     m.flags.writeable = False
     return m
 
@@ -72,6 +72,18 @@ def _bbox(mask: np.ndarray) -> tuple:
     rows = _any(mask, axis=1).nonzero()[0]
     cols = _any(mask, axis=0).nonzero()[0]
     return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+
+
+def _nonzero_box(a: np.ndarray) -> tuple:
+    """``_bbox(a > 0)`` of a uint8 (h, w) array holding a nonzero pixel: a small one's from the zero bytes
+    stripped off both ends of it and of its transpose (no mask made)."""
+    h, w = a.shape
+    if h * w > _SMALL_MASK:
+        return _bbox(a > 0)
+    flat, tr = a.tobytes(), a.T.tobytes()
+    n = len(flat)
+    return ((n - len(flat.lstrip(b"\0"))) // w, (len(flat.rstrip(b"\0")) - 1) // w,
+            (n - len(tr.lstrip(b"\0"))) // h, (len(tr.rstrip(b"\0")) - 1) // h)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -114,13 +126,16 @@ def to_mnist(gray: np.ndarray, info: dict | None = None, pause=None, *,
     if g.dtype != np.uint8 or g.ndim != 2 or g.size == 0:
         raise ValueError(f"to_mnist expects a non-empty uint8 (h, w) array, got {g.dtype} {g.shape}")
     info["size"] = g.shape
-    flat = ink.is_flat(g)
+    clean_page = ink.ring_level(g)   # a page of one level all round: is_flat, and its border's median
+    flat = clean_page is not None or ink.is_flat(g)
     work = ink.to_work_size(g)      # the output is 20 px: nothing is gained at full resolution
     level = None if flat else ink.frame_level(g, work)
     if pause is not None:
         pause()
     if flat or level is not None:
         info["path"] = "flat" if flat else "frame"
+        if clean_page is not None and work is g:   # not reduced: the border median _place would take
+            level = clean_page
         return _place(work, level, info, noise_rule and flat)
     info["path"] = "photo" if max(g.shape) > ink.SMALL else "scan"
     cleaned = ink.clean(g, info if noise_rule else None)
@@ -153,13 +168,29 @@ def _clear_ink(far: np.ndarray) -> bool:
     return np.count_nonzero(far) >= max(4, CLEAR_INK[1] * far.size)
 
 
+def _extremes(g: np.ndarray, bg: int) -> tuple:
+    """(min, max) of uint8 (h, w) ``g`` holding level ``bg``: white paper's max and black's min go without
+    saying (no reduction over the picture)."""
+    lo = 0 if bg == 0 else int(_min(g, axis=None))
+    return lo, 255 if bg == 255 else int(_max(g, axis=None))
+
+
+def _mass(box: np.ndarray) -> tuple:
+    """(total, down, across): the ink of uint8 (h, w) ``box`` (at most 20 x 20) and its first moments, exact.
+
+    A float64 product (BLAS) rather than an integer one: every sum is a whole number far below 2**53."""
+    h, w = box.shape
+    total, down, across = _moments(h, w).T.dot(box.reshape(h * w)).tolist()
+    return int(total), int(down), int(across)
+
+
 def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = False) -> np.ndarray:
     """The rest of ``to_mnist`` on a flat or cleaned uint8 (h, w) picture, ``level`` its background
     (None: the border's median); ``noise_rule``: a big picture's specks scattered over it give zeros."""
     info.update(declutter=False, stroke=False, empty=True, reason=None)   # empty until ink is placed
     out = np.zeros((FIELD, FIELD), np.uint8)
     bg = _border_median(g) if level is None else level
-    lo, hi = int(_min(g, axis=None)), int(_max(g, axis=None))
+    lo, hi = _extremes(g, bg)
     invert = bg - lo > hi - bg     # the ink is on the side further from the background
     contrast = bg - lo if invert else hi - bg
     if contrast < MIN_CONTRAST:
@@ -195,7 +226,7 @@ def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = Fals
     m = -(-span // BOX)
     box = g[max(r0 - m, 0):r1 + m + 1, max(c0 - m, 0):c1 + m + 1]
     box = box if lut is None else lut.take(box)
-    r0, r1, c0, c1 = _bbox(box > 0)
+    r0, r1, c0, c1 = _nonzero_box(box)
     if max(r1 - r0, c1 - c0) + 1 != BOX:
         r0, r1, c0, c1 = _bbox(box > NOISE_LEVEL)
     box = box[r0:r1 + 1, c0:c1 + 1]
@@ -213,7 +244,7 @@ def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = Fals
         box = np.asarray(Image.fromarray(box).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
         h, w = box.shape
     # the ink's mass and its first moments down and across, in one exact integer product
-    total, down, across = (box.reshape(h * w) @ _moments(h, w)).tolist()
+    total, down, across = _mass(box)
     if total == 0:
         info["reason"] = "no ink left after scaling to 20 px"
         return out
