@@ -1,9 +1,13 @@
 """The MLP end to end on real MNIST: shapes and dtypes, determinism, early stopping, callbacks, accuracy."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mnistlite as ml
 from mnistlite.images.augment import random_shift
+from mnistlite.nn.arrays import to_float
+from mnistlite.nn.calibration import Calibration
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +160,21 @@ def test_small_batches_multiply_only_inked_columns_with_the_same_result():
     for rows in (x[:1], x, np.zeros((1, 784), np.float32), np.ones((2, 784), np.float32)):
         ref = np.maximum(np.maximum(rows @ w1 + b1, 0) @ w2 + b2, 0) @ w3 + b3
         np.testing.assert_allclose(model.logits(rows), ref, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 0.02, 0.2, 0.45, 0.55, 1.0]))
+def test_one_image_from_its_pixels_scores_as_its_float_row(seed, share):
+    """An upload's uint8 pixels go to the first layer as they are: the very bits the float row (to_float)
+    gives, for sparse digits, blank images and images inked over half their pixels (the full product)."""
+    rng = np.random.default_rng(seed)
+    image = np.where(rng.random((1, 28, 28)) < share, rng.integers(0, 256, (1, 28, 28)), 0).astype(np.uint8)
+    model = _PIXELS_MODEL
+    x = to_float(image)
+    assert model.logits(image.reshape(784)).tobytes() == model.logits(x).tobytes()
+    (p, top), (pf, topf) = model.predict_scores(image), model.predict_scores(x)
+    assert p.tobytes() == pf.tobytes() and top.tobytes() == topf.tobytes()
+
+
+_PIXELS_MODEL = ml.build(ml.TrainConfig(hidden=(64, 32), seed=2))
+_PIXELS_MODEL.calibration = Calibration(0.7, 0.5, 0.3)

@@ -11,6 +11,7 @@ from .averaging import WeightAverage
 from .calibration import Calibration, calibrated_proba
 from .callbacks import EarlyStopping
 from .config import TrainConfig
+from .inked import inked_product, pixel_product
 from .layers import ACTIVATIONS, Activation, Dense, Dropout
 from .losses import SoftmaxCrossEntropy
 from .optim import Optimizer, make_optimizer
@@ -21,15 +22,6 @@ F32 = np.float32
 _PREDICT_CHUNK = 4096  # rows per block in predict_proba: bounds memory for big inputs
 # Up to this many rows (a service request), the first layer reads only the weight rows of inked pixels.
 _INKED_ROWS = 8
-
-
-def _inked_product(x, W):
-    """x @ W over the columns of x that are not all zero: a digit inks a fifth of its pixels, and for a
-    row or a few the product is bound by reading W, so this reads a fifth of it."""
-    cols = x[0].nonzero()[0] if len(x) == 1 else np.flatnonzero(x.any(axis=0))
-    if 2 * len(cols) > x.shape[1]:
-        return x @ W
-    return x.take(cols, axis=1) @ W.take(cols, axis=0)   # take: what fancy indexing gives, faster
 
 
 class TrainingDiverged(FloatingPointError):
@@ -102,9 +94,13 @@ class MLP:
         return [(d.W, d.b) for d in self.dense]
 
     def logits(self, x):
-        """Raw scores: x float32 (n, 784) -> (n, k) float32. No caching, safe across threads."""
+        """Raw scores: x float32 (n, 784) -> (n, k) float32, or one image's uint8 pixels (784,) -> (1, k).
+        No caching, safe across threads."""
         first, *rest = self.dense
-        h = _inked_product(x, first.W) if x.shape[0] <= _INKED_ROWS else x @ first.W
+        if x.ndim == 1 and x.dtype == np.uint8:
+            h = pixel_product(x, first.W)
+        else:
+            h = inked_product(x, first.W) if x.shape[0] <= _INKED_ROWS else x @ first.W
         h += first.b
         for d in rest:
             self._act(h)
@@ -132,9 +128,13 @@ class MLP:
 
     def predict_scores(self, x):
         """(calibrated probabilities (n, k) float32, largest raw logit (n,) float32): what the reject rule
-        (``calibration.decide``) reads. x as for ``predict_proba``."""
-        small = type(x) is np.ndarray and x.dtype == F32 and x.ndim == 2 and 0 < len(x) <= _PREDICT_CHUNK
-        z = self.logits(x) if small and x.shape[1] == self.layer_sizes[0] else self.raw_logits(x)
+        (``calibration.decide``) reads. x as for ``predict_proba``; one uint8 image goes to ``logits`` as
+        pixels."""
+        if type(x) is np.ndarray and x.dtype == np.uint8 and x.size == self.layer_sizes[0]:
+            z = self.logits(x.reshape(-1))
+        else:
+            small = type(x) is np.ndarray and x.dtype == F32 and x.ndim == 2 and 0 < len(x) <= _PREDICT_CHUNK
+            z = self.logits(x) if small and x.shape[1] == self.layer_sizes[0] else self.raw_logits(x)
         top = np.maximum.reduce(z, axis=1)
         return calibrated_proba(z, self.calibration), top
 

@@ -63,8 +63,7 @@ def _judge_many(model, images, x, no_ink) -> Judgement:
 def _judge_one(model, images, x, no_ink) -> Judgement:
     """``judge`` of one image (a service upload) with the per-row rule on Python scalars: the same
     ``Judgement``, with fewer small array operations."""
-    x = to_float(images.reshape(1, 784)) if x is None else x
-    p, top = model.predict_scores(x)
+    p, top = model.predict_scores(images if x is None else x)   # the pixels: the same input as to_float's
     warning = corruption_reasons(images)[0]
     calibration = model.calibration
     verdict = decide_one(p[0].tolist(), calibration, top.item())
