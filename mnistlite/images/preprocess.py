@@ -243,7 +243,7 @@ def _place(g: np.ndarray, level: int | None, info: dict, noise_rule: bool = Fals
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         box = np.asarray(Image.fromarray(box).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
         h, w = box.shape
-    # the ink's mass and its first moments down and across, in one exact integer product
+    # the ink's mass and its first moments down and across, exactly (_mass)
     total, down, across = _mass(box)
     if total == 0:
         info["reason"] = "no ink left after scaling to 20 px"
