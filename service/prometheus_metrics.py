@@ -93,7 +93,7 @@ class Metrics:
         # The values behind the children updated on every request: Counter.inc and Histogram.observe
         # check labels and amount and scan the bounds in Python before the same value updates.
         self._class_values = [child._value for child in self._by_class]
-        self._confidence = _HistogramValues(self.confidence, CONFIDENCE_EDGES)
+        self._confidence = _HistogramValues(self.confidence)
         abstentions = Counter("mnistlite_abstentions", "Answers that abstained, by reason.", ("reason",),
                               registry=reg)
         self._abstain = {r: abstentions.labels(r) for r in (*ABSTAIN_REASONS, "other")}
@@ -125,7 +125,7 @@ class Metrics:
         value.inc(1)
         lat = self._lat.get(route)
         if lat is None:
-            lat = self._lat[route] = _HistogramValues(self.latency.labels(route), LATENCY_BUCKETS)
+            lat = self._lat[route] = _HistogramValues(self.latency.labels(route))
         lat.observe(seconds)
 
     def watch(self, predictor, ready: bool = True) -> None:
@@ -178,15 +178,15 @@ class Metrics:
 
 
 class _HistogramValues:
-    """``observe`` as a prometheus_client Histogram (child) with ``edges`` does it, on its values directly:
-    the sum, then the first bucket whose bound is >= the amount (none for NaN)."""
+    """``observe`` as a prometheus_client Histogram (child) does it, on its values directly: the sum, then
+    the first bucket whose bound is >= the amount (none for NaN)."""
 
     __slots__ = ("_sum", "_buckets", "_edges")
 
-    def __init__(self, histogram, edges):
-        self._sum, self._buckets, self._edges = histogram._sum, histogram._buckets, tuple(edges)
-        if len(self._buckets) != len(self._edges) + 1:   # the +Inf bucket last
-            raise ValueError(f"histogram buckets {histogram._upper_bounds} do not match {edges}")
+    def __init__(self, histogram):
+        # the finite bounds; an amount above them all lands in the last bucket, +Inf
+        self._sum, self._buckets = histogram._sum, histogram._buckets
+        self._edges = tuple(histogram._upper_bounds[:-1])
 
     def observe(self, amount: float) -> None:
         self._sum.inc(amount)
